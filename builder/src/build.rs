@@ -1,0 +1,266 @@
+//! `course build`: content tree -> release in a local directory store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use bundle::{Access, CacheClass, ReleaseId};
+use rayon::prelude::*;
+
+use crate::assets::{self, Output};
+use crate::catalogue::{self, Catalogue};
+use crate::components::{Components, LabView};
+use crate::diagnostics::{ContentError, Diagnostics};
+use crate::highlight;
+use crate::markdown::{LinkTargets, MarkdownEnv};
+use crate::pages::{self, LessonView};
+use crate::store;
+use crate::theme::Theme;
+
+/// Route of the not-found page.
+pub const NOT_FOUND_ROUTE: &str = "/404.html";
+const DEFAULT_LAB_HEIGHT: u32 = 520;
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub content: PathBuf,
+    pub out: PathBuf,
+    pub channel: String,
+}
+
+#[derive(Debug)]
+pub struct BuildReport {
+    pub release: ReleaseId,
+    pub pages: usize,
+    pub assets: usize,
+    pub objects_total: usize,
+    pub objects_written: usize,
+    pub bytes_total: u64,
+    pub bytes_written: u64,
+    pub channel_moved: bool,
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "built {} pages and {} assets: {} objects ({} new), {} ({} new) in {:.0?}",
+            self.pages,
+            self.assets,
+            self.objects_total,
+            self.objects_written,
+            human_bytes(self.bytes_total),
+            human_bytes(self.bytes_written),
+            self.elapsed
+        )?;
+        let note = if self.channel_moved { "" } else { " (unchanged, already live)" };
+        write!(f, "release {}{note}", self.release)
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{} content error(s); no release written", .0.len())]
+    Content(Vec<ContentError>),
+    #[error("writing the release to {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Renders `content` into a release under `out` and points the channel at it.
+/// Any content error means nothing is written.
+pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let rendered = render(&options.content)?;
+    let pages = rendered.pages;
+    let assets = rendered.outputs.len() - pages;
+    let written = store::write_release(
+        &options.out,
+        rendered.outputs,
+        NOT_FOUND_ROUTE,
+        &options.channel,
+        SystemTime::now(),
+    )
+    .map_err(|source| BuildError::Io { path: options.out.clone(), source })?;
+    Ok(BuildReport {
+        release: written.release,
+        pages,
+        assets,
+        objects_total: written.objects_total,
+        objects_written: written.objects_written,
+        bytes_total: written.bytes_total,
+        bytes_written: written.bytes_written,
+        channel_moved: written.channel_moved,
+        elapsed: started.elapsed(),
+    })
+}
+
+pub struct Rendered {
+    /// Pages first, then assets.
+    pub outputs: Vec<Output>,
+    pub pages: usize,
+}
+
+/// Renders every page and collects every asset, in memory.
+pub fn render(content: &Path) -> Result<Rendered, BuildError> {
+    let diags = Diagnostics::default();
+    let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
+    let Some(catalogue) = catalogue::load(&diags, content) else { return Err(fail(&diags)) };
+    let assets = assets::collect(&diags, content, highlight::stylesheet());
+    let Some(theme) = Theme::load(&diags, content, assets.theme.clone()) else { return Err(fail(&diags)) };
+
+    let links = link_targets(&catalogue, &assets);
+    let plain = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+    let labs = lab_views(&catalogue, &assets, &plain);
+    let components = Components { diags: &diags, theme: &theme, assets: &assets, labs: &labs };
+    let markdown = MarkdownEnv { components: Some(&components), ..plain };
+
+    let mut pages = render_lessons(&catalogue, &theme, &markdown);
+    pages.extend(render_site_pages(&catalogue, &theme, &diags));
+    if !diags.is_empty() {
+        return Err(fail(&diags));
+    }
+    let page_count = pages.len();
+    let mut outputs = pages;
+    outputs.extend(assets.outputs);
+    Ok(Rendered { outputs, pages: page_count })
+}
+
+fn page(route: String, html: String, access: Access) -> Output {
+    Output {
+        route,
+        bytes: html.into_bytes(),
+        content_type: "text/html; charset=utf-8".into(),
+        cache: CacheClass::Stable,
+        access,
+    }
+}
+
+fn course_access(course: &catalogue::Course) -> Access {
+    if course.enrolled {
+        Access::Course(course.slug.clone())
+    } else {
+        Access::Public
+    }
+}
+
+fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
+    let mut lessons = HashMap::new();
+    let mut routes: HashSet<String> = assets.outputs.iter().map(|o| o.route.clone()).collect();
+    routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned()]);
+    for course in &catalogue.courses {
+        routes.insert(pages::course_url(course));
+        for lesson in &course.lessons {
+            let url = pages::lesson_url(course, lesson);
+            lessons.insert(lesson.source.rel.clone(), url.clone());
+            routes.insert(url);
+        }
+    }
+    LinkTargets { lessons, routes, broken: catalogue.broken_lessons.clone() }
+}
+
+fn lab_views(
+    catalogue: &Catalogue,
+    assets: &assets::Assets,
+    markdown: &MarkdownEnv<'_>,
+) -> BTreeMap<String, LabView> {
+    let mut views = BTreeMap::new();
+    for (slug, lab) in &catalogue.labs {
+        let Some(bundle) = assets.labs.get(slug) else { continue };
+        let instructions = markdown.render(&lab.instructions, 0).html;
+        views.insert(
+            slug.clone(),
+            LabView {
+                slug: slug.clone(),
+                title: lab.title.clone(),
+                summary: lab.summary.clone(),
+                instructions,
+                app_url: bundle.app_url.clone(),
+                starter_url: bundle.starter_url.clone(),
+                starter_name: bundle.starter_name.clone(),
+                starter_files: bundle.starter_files.clone(),
+                height: DEFAULT_LAB_HEIGHT,
+            },
+        );
+    }
+    views
+}
+
+fn render_lessons(catalogue: &Catalogue, theme: &Theme, markdown: &MarkdownEnv<'_>) -> Vec<Output> {
+    let site = pages::site_view(catalogue);
+    let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
+    let jobs: Vec<(usize, usize)> = catalogue
+        .courses
+        .iter()
+        .enumerate()
+        .flat_map(|(c, course)| (0..course.lessons.len()).map(move |l| (c, l)))
+        .collect();
+    jobs.par_iter()
+        .filter_map(|&(c, l)| {
+            let course = &catalogue.courses[c];
+            let lesson = &course.lessons[l];
+            let body = markdown.render(&lesson.source, lesson.body_offset);
+            let module =
+                course.modules.iter().position(|m| m.lessons.contains(&l)).map(|m| &courses[c].modules[m]);
+            let summary = |i: usize| pages::lesson_summary(course, &course.lessons[i]);
+            let view = LessonView { summary: summary(l), content: body.html, toc: body.toc };
+            let ctx = minijinja::context! {
+                site => &site,
+                courses => &courses,
+                course => &courses[c],
+                module => module,
+                lesson => view,
+                prev => l.checked_sub(1).map(summary),
+                next => (l + 1 < course.lessons.len()).then(|| summary(l + 1)),
+            };
+            match theme.render("lesson.html", ctx) {
+                Ok(html) => Some(page(pages::lesson_url(course, lesson), html, course_access(course))),
+                Err(err) => {
+                    markdown.diags.push(err);
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) -> Vec<Output> {
+    let site = pages::site_view(catalogue);
+    let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
+    let mut jobs: Vec<(String, &str, minijinja::Value, Access)> = vec![
+        (
+            "/".into(),
+            "index.html",
+            minijinja::context! { site => &site, courses => &courses },
+            Access::Public,
+        ),
+        (
+            NOT_FOUND_ROUTE.into(),
+            "404.html",
+            minijinja::context! { site => &site, courses => &courses },
+            Access::Public,
+        ),
+    ];
+    for (course, view) in catalogue.courses.iter().zip(&courses) {
+        let ctx = minijinja::context! { site => &site, courses => &courses, course => view };
+        jobs.push((pages::course_url(course), "course.html", ctx, course_access(course)));
+    }
+    jobs.into_iter()
+        .filter_map(|(route, template, ctx, access)| match theme.render(template, ctx) {
+            Ok(html) => Some(page(route, html, access)),
+            Err(err) => {
+                diags.push(err);
+                None
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,350 @@
+//! Loads `content/`: the site, its courses and their lessons, and the labs.
+//! Problems are reported to [`Diagnostics`] and the faulty item is skipped, so one run
+//! finds every error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use bundle::paths::is_slug;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostics::Diagnostics;
+use crate::frontmatter::{parse_toml, split};
+
+/// A content file: its path relative to the content root (with `/`), the path shown in
+/// errors, and its text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub rel: String,
+    pub shown: PathBuf,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub struct Catalogue {
+    pub root: PathBuf,
+    pub site: Site,
+    /// In index order.
+    pub courses: Vec<Course>,
+    pub labs: BTreeMap<String, Lab>,
+    /// Lesson files that exist but failed to load (already reported): links to them and
+    /// module entries naming them are not reported again.
+    pub broken_lessons: BTreeSet<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub title: String,
+    #[serde(default)]
+    pub tagline: Option<String>,
+    #[serde(default)]
+    courses: Vec<Spanned<String>>,
+}
+
+#[derive(Debug)]
+pub struct Course {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub level: Option<String>,
+    pub enrolled: bool,
+    pub modules: Vec<Module>,
+    /// In reading order (module by module); `Module::lessons` indexes into this.
+    pub lessons: Vec<Lesson>,
+}
+
+#[derive(Debug)]
+pub struct Module {
+    pub title: String,
+    pub lessons: std::ops::Range<usize>,
+}
+
+#[derive(Debug)]
+pub struct Lesson {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub duration: Option<u32>,
+    pub source: SourceFile,
+    pub body_offset: usize,
+    /// Where the slug comes from: the `slug` value in the front matter, or the file (0).
+    pub slug_offset: usize,
+}
+
+impl Lesson {
+    pub fn body(&self) -> &str {
+        &self.source.text[self.body_offset..]
+    }
+}
+
+#[derive(Debug)]
+pub struct Lab {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub instructions: SourceFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CourseToml {
+    title: String,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    access: AccessToml,
+    #[serde(default)]
+    modules: Vec<ModuleToml>,
+}
+
+#[derive(Deserialize, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum AccessToml {
+    #[default]
+    Public,
+    Enrolled,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleToml {
+    title: String,
+    lessons: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    title: String,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    duration: Option<u32>,
+    #[serde(default)]
+    slug: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabToml {
+    title: String,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+/// Reads a file of the content tree; a missing or unreadable file is reported at 1:1.
+pub fn read_source(diags: &Diagnostics, root: &Path, rel: &str) -> Option<SourceFile> {
+    let shown = root.join(rel);
+    match std::fs::read_to_string(&shown) {
+        Ok(text) => Some(SourceFile { rel: rel.to_owned(), shown, text }),
+        Err(err) => {
+            diags.at(&shown, 1, 1, format!("cannot read: {err}"));
+            None
+        }
+    }
+}
+
+/// Names of the directories (or files with `ext`) directly inside `dir`, sorted.
+fn entries(dir: &Path, want_dirs: bool, ext: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = walkdir::WalkDir::new(dir)
+        .min_depth(1)
+        .max_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_dir() == want_dirs)
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            match ext {
+                Some(ext) => name.strip_suffix(ext).map(str::to_owned),
+                None => Some(name),
+            }
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn load(diags: &Diagnostics, root: &Path) -> Option<Catalogue> {
+    if !root.is_dir() {
+        diags.at(root, 1, 1, "content directory not found");
+        return None;
+    }
+    let site_file = read_source(diags, root, "site.toml")?;
+    let site: Site = parse_toml(diags, &site_file.shown, &site_file.text, &site_file.text, 0, "site.toml")?;
+
+    let mut broken_lessons = BTreeSet::new();
+    let mut courses: Vec<Course> = entries(&root.join("courses"), true, None)
+        .iter()
+        .filter_map(|slug| load_course(diags, root, slug, &mut broken_lessons))
+        .collect();
+
+    // Index order: as listed in site.toml, then the rest alphabetically.
+    let mut order: Vec<String> = Vec::new();
+    for listed in &site.courses {
+        if courses.iter().any(|c| &c.slug == listed.get_ref()) {
+            order.push(listed.get_ref().clone());
+        } else {
+            let at = listed.span().start;
+            diags.at_offset(
+                &site_file.shown,
+                &site_file.text,
+                at,
+                format!("unknown course `{}`", listed.get_ref()),
+            );
+        }
+    }
+    courses.sort_by_key(|c| (order.iter().position(|s| s == &c.slug).unwrap_or(usize::MAX), c.slug.clone()));
+
+    let labs = entries(&root.join("labs"), true, None)
+        .iter()
+        .filter_map(|slug| load_lab(diags, root, slug))
+        .map(|lab| (lab.slug.clone(), lab))
+        .collect();
+
+    Some(Catalogue { root: root.to_owned(), site, courses, labs, broken_lessons })
+}
+
+fn load_course(
+    diags: &Diagnostics,
+    root: &Path,
+    slug: &str,
+    broken: &mut BTreeSet<String>,
+) -> Option<Course> {
+    let dir_rel = format!("courses/{slug}");
+    if !is_slug(slug) {
+        diags.at(&root.join(&dir_rel), 1, 1, "course folder name is not a slug (a-z, 0-9, -)");
+        return None;
+    }
+    let toml_file = read_source(diags, root, &format!("{dir_rel}/course.toml"))?;
+    let meta: CourseToml =
+        parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "course.toml")?;
+
+    // Lessons by slug, each slug once.
+    let mut by_slug: BTreeMap<String, Lesson> = BTreeMap::new();
+    for stem in entries(&root.join(&dir_rel), false, Some(".md")) {
+        let rel = format!("{dir_rel}/{stem}.md");
+        let Some(lesson) = load_lesson(diags, root, &rel, &stem) else {
+            broken.insert(rel);
+            continue;
+        };
+        if let Some(first) = by_slug.get(&lesson.slug) {
+            broken.insert(rel);
+            let msg = format!(
+                "duplicate lesson slug `{}` (also used by {})",
+                lesson.slug,
+                first.source.shown.display()
+            );
+            diags.at_offset(&lesson.source.shown, &lesson.source.text, lesson.slug_offset, msg);
+            continue;
+        }
+        by_slug.insert(lesson.slug.clone(), lesson);
+    }
+
+    // Reading order comes from the modules; every lesson sits in exactly one.
+    let mut lessons = Vec::new();
+    let mut modules = Vec::new();
+    let mut placed = BTreeSet::new();
+    for module in meta.modules {
+        let start = lessons.len();
+        for listed in module.lessons {
+            let at = listed.span().start;
+            let name = listed.into_inner();
+            if !placed.insert(name.clone()) {
+                diags.at_offset(
+                    &toml_file.shown,
+                    &toml_file.text,
+                    at,
+                    format!("lesson `{name}` is listed twice"),
+                );
+            } else if let Some(lesson) = by_slug.remove(&name) {
+                lessons.push(lesson);
+            } else if !broken.contains(&format!("{dir_rel}/{name}.md")) {
+                let msg = format!("module lists lesson `{name}`, but there is no {dir_rel}/{name}.md");
+                diags.at_offset(&toml_file.shown, &toml_file.text, at, msg);
+            }
+        }
+        modules.push(Module { title: module.title, lessons: start..lessons.len() });
+    }
+    for lesson in by_slug.values() {
+        let msg = format!("lesson `{}` is not listed in any module of {dir_rel}/course.toml", lesson.slug);
+        diags.at(&lesson.source.shown, 1, 1, msg);
+    }
+
+    Some(Course {
+        slug: slug.to_owned(),
+        title: meta.title,
+        summary: meta.summary,
+        level: meta.level,
+        enrolled: meta.access == AccessToml::Enrolled,
+        modules,
+        lessons,
+    })
+}
+
+fn load_lesson(diags: &Diagnostics, root: &Path, rel: &str, stem: &str) -> Option<Lesson> {
+    let source = read_source(diags, root, rel)?;
+    let parts = match split(&source.text) {
+        Ok(parts) => parts,
+        Err((at, why)) => {
+            diags.at_offset(&source.shown, &source.text, at, why);
+            return None;
+        }
+    };
+    let front: FrontMatter =
+        parse_toml(diags, &source.shown, &source.text, parts.front, parts.front_offset, "front matter")?;
+    let slug_offset = front.slug.as_ref().map_or(0, |s| parts.front_offset + s.span().start);
+    let slug = match front.slug {
+        Some(slug) => {
+            if !is_slug(slug.get_ref()) {
+                let at = parts.front_offset + slug.span().start;
+                diags.at_offset(&source.shown, &source.text, at, "slug must use only a-z, 0-9 and -");
+                return None;
+            }
+            slug.into_inner()
+        }
+        None if is_slug(stem) => stem.to_owned(),
+        None => {
+            diags.at(
+                &source.shown,
+                1,
+                1,
+                "lesson file name is not a slug (a-z, 0-9, -); rename it or set `slug`",
+            );
+            return None;
+        }
+    };
+    if front.title.trim().is_empty() {
+        diags.at_offset(&source.shown, &source.text, parts.front_offset, "title must not be empty");
+    }
+    let body_offset = parts.body_offset;
+    Some(Lesson {
+        slug,
+        title: front.title,
+        summary: front.summary,
+        duration: front.duration,
+        source,
+        body_offset,
+        slug_offset,
+    })
+}
+
+fn load_lab(diags: &Diagnostics, root: &Path, slug: &str) -> Option<Lab> {
+    let dir_rel = format!("labs/{slug}");
+    if !is_slug(slug) {
+        diags.at(&root.join(&dir_rel), 1, 1, "lab folder name is not a slug (a-z, 0-9, -)");
+        return None;
+    }
+    let toml_file = read_source(diags, root, &format!("{dir_rel}/lab.toml"))?;
+    let meta: LabToml = parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "lab.toml")?;
+    if !root.join(&dir_rel).join("app/index.html").is_file() {
+        diags.at(&toml_file.shown, 1, 1, format!("lab has no app: {dir_rel}/app/index.html is missing"));
+        return None;
+    }
+    let instructions = read_source(diags, root, &format!("{dir_rel}/instructions.md"))?;
+    Some(Lab { slug: slug.to_owned(), title: meta.title, summary: meta.summary, instructions })
+}

@@ -1,0 +1,190 @@
+//! The rich fenced blocks of lessons (` ```quiz `, ` ```animation `, ` ```lab `): TOML in,
+//! HTML out through the theme's partials.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::assets::Assets;
+use crate::catalogue::SourceFile;
+use crate::diagnostics::Diagnostics;
+use crate::frontmatter::parse_toml;
+use crate::markdown::inline_html;
+use crate::theme::Theme;
+
+pub fn is_block(lang: &str) -> bool {
+    matches!(lang, "quiz" | "animation" | "lab")
+}
+
+/// What a lab block shows, prepared once per build.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabView {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub instructions: String,
+    pub app_url: String,
+    pub starter_url: Option<String>,
+    pub starter_name: Option<String>,
+    pub starter_files: Vec<String>,
+    pub height: u32,
+}
+
+pub struct Components<'a> {
+    pub diags: &'a Diagnostics,
+    pub theme: &'a Theme,
+    pub assets: &'a Assets,
+    pub labs: &'a BTreeMap<String, LabView>,
+}
+
+/// Numbers blocks within one page so their ids are unique.
+#[derive(Default)]
+pub struct Counters {
+    quiz: usize,
+    animation: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuizBlock {
+    #[serde(default)]
+    title: Option<String>,
+    questions: Vec<Spanned<QuestionBlock>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuestionBlock {
+    prompt: String,
+    choices: Vec<String>,
+    answer: usize,
+    #[serde(default)]
+    explanation: Option<String>,
+}
+
+#[derive(Serialize)]
+struct QuizView {
+    id: String,
+    title: Option<String>,
+    questions: Vec<QuestionView>,
+}
+
+#[derive(Serialize)]
+struct QuestionView {
+    prompt: String,
+    choices: Vec<String>,
+    answer: usize,
+    explanation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnimationBlock {
+    src: Spanned<String>,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default, rename = "loop")]
+    looping: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct AnimationView {
+    id: String,
+    kind: &'static str,
+    url: String,
+    mime: String,
+    caption: Option<String>,
+    #[serde(rename = "loop")]
+    looping: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabBlock {
+    src: Spanned<String>,
+    #[serde(default)]
+    height: Option<u32>,
+}
+
+impl Components<'_> {
+    /// Renders the block whose TOML `code` starts at byte `at` of `source`.
+    pub fn render(
+        &self,
+        kind: &str,
+        code: &str,
+        source: &SourceFile,
+        at: usize,
+        counters: &mut Counters,
+    ) -> Option<String> {
+        let (file, text) = (&source.shown, &source.text);
+        let what = format!("```{kind} block");
+        let err = |offset: usize, msg: String| self.diags.at_offset(file, text, at + offset, msg);
+        let html = match kind {
+            "quiz" => {
+                let block: QuizBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                if block.questions.is_empty() {
+                    err(0, "a quiz needs at least one [[questions]]".into());
+                    return None;
+                }
+                let mut questions = Vec::new();
+                for q in block.questions {
+                    let offset = q.span().start;
+                    let q = q.into_inner();
+                    if q.choices.len() < 2 {
+                        err(offset, "a question needs at least two choices".into());
+                    } else if q.answer >= q.choices.len() {
+                        let msg = format!(
+                            "answer = {} but choices are numbered 0 to {}",
+                            q.answer,
+                            q.choices.len() - 1
+                        );
+                        err(offset, msg);
+                    }
+                    questions.push(QuestionView {
+                        prompt: inline_html(&q.prompt),
+                        choices: q.choices.iter().map(|c| inline_html(c)).collect(),
+                        answer: q.answer,
+                        explanation: q.explanation.as_deref().map(inline_html),
+                    });
+                }
+                counters.quiz += 1;
+                let quiz = QuizView { id: format!("quiz-{}", counters.quiz), title: block.title, questions };
+                self.theme.render("partials/quiz.html", minijinja::context! { quiz })
+            }
+            "animation" => {
+                let block: AnimationBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                let Some(found) = self.assets.animations.get(block.src.get_ref()) else {
+                    let msg = format!("animation `{}` does not exist in animations/", block.src.get_ref());
+                    err(block.src.span().start, msg);
+                    return None;
+                };
+                counters.animation += 1;
+                let animation = AnimationView {
+                    id: format!("animation-{}", counters.animation),
+                    kind: found.kind,
+                    url: found.url.clone(),
+                    mime: found.mime.clone(),
+                    caption: block.caption,
+                    looping: block.looping.unwrap_or(true),
+                };
+                self.theme.render("partials/animation.html", minijinja::context! { animation })
+            }
+            "lab" => {
+                let block: LabBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                let Some(found) = self.labs.get(block.src.get_ref()) else {
+                    let msg = format!("lab `{}` does not exist in labs/", block.src.get_ref());
+                    err(block.src.span().start, msg);
+                    return None;
+                };
+                let mut lab = found.clone();
+                if let Some(height) = block.height {
+                    lab.height = height;
+                }
+                self.theme.render("partials/lab.html", minijinja::context! { lab })
+            }
+            _ => return None,
+        };
+        html.map_err(|e| self.diags.push(e)).ok()
+    }
+}

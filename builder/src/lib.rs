@@ -1,0 +1,18 @@
+//! The `course` CLI as a library: build content into releases, and preview them.
+
+pub mod assets;
+pub mod build;
+pub mod catalogue;
+pub mod components;
+pub mod compress;
+pub mod diagnostics;
+pub mod frontmatter;
+pub mod highlight;
+pub mod markdown;
+pub mod pages;
+pub mod relpath;
+pub mod store;
+pub mod theme;
+
+pub use build::{build, BuildError, BuildOptions, BuildReport};
+pub use diagnostics::ContentError;

@@ -1,0 +1,265 @@
+//! Lesson Markdown to HTML: heading ids and table of contents, highlighted code, rich
+//! fenced blocks (quiz, animation, lab), and links/images resolved to their URLs.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+use crate::assets::Assets;
+use crate::catalogue::SourceFile;
+use crate::components::{self, Components};
+use crate::diagnostics::Diagnostics;
+use crate::highlight::highlight;
+use crate::relpath;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TocEntry {
+    pub level: u8,
+    pub id: String,
+    pub text: String,
+}
+
+pub struct Rendered {
+    pub html: String,
+    pub toc: Vec<TocEntry>,
+}
+
+/// Where internal links may point.
+pub struct LinkTargets {
+    /// Content-relative lesson file (`courses/py/loops.md`) -> its URL.
+    pub lessons: HashMap<String, String>,
+    /// Every route of the release.
+    pub routes: HashSet<String>,
+    /// Lesson files that failed to load; links to them are not errors of their own.
+    pub broken: BTreeSet<String>,
+}
+
+/// Read-only state shared by every Markdown render of a build.
+pub struct MarkdownEnv<'a> {
+    pub diags: &'a Diagnostics,
+    pub links: &'a LinkTargets,
+    pub assets: &'a Assets,
+    /// `None` where rich blocks are not allowed (lab instructions).
+    pub components: Option<&'a Components<'a>>,
+}
+
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+/// Renders inline Markdown (a quiz prompt or choice) without the wrapping paragraph.
+pub fn inline_html(text: &str) -> String {
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(text, options()));
+    let trimmed = html.trim_end();
+    match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
+        Some(inner) if !inner.contains("<p>") => inner.to_owned(),
+        _ => trimmed.to_owned(),
+    }
+}
+
+/// Heading text to an id: lowercase, letters and digits kept, spaces and `-` to `-`.
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::new();
+    for c in text.trim().chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() || c == '_' {
+            slug.push(c);
+        } else if (c == ' ' || c == '-') && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_matches('-').to_owned();
+    if slug.is_empty() {
+        "section".to_owned()
+    } else {
+        slug
+    }
+}
+
+impl MarkdownEnv<'_> {
+    /// Renders `source.text[body_offset..]`; problems go to the diagnostics.
+    pub fn render(&self, source: &SourceFile, body_offset: usize) -> Rendered {
+        let body = &source.text[body_offset..];
+        let mut events: Vec<(Event<'_>, Range<usize>)> =
+            Parser::new_ext(body, options()).into_offset_iter().collect();
+        let toc = self.assign_heading_ids(&mut events);
+        let mut out: Vec<Event<'_>> = Vec::with_capacity(events.len());
+        let mut counters = components::Counters::default();
+        let mut i = 0;
+        while i < events.len() {
+            let (event, range) = &events[i];
+            let at = body_offset + range.start;
+            match event {
+                Event::Start(Tag::CodeBlock(kind)) => {
+                    let lang = match kind {
+                        CodeBlockKind::Fenced(info) => {
+                            info.split_whitespace().next().unwrap_or("").to_owned()
+                        }
+                        CodeBlockKind::Indented => String::new(),
+                    };
+                    let mut code = String::new();
+                    let mut code_at = None;
+                    i += 1;
+                    while let Some((ev, r)) = events.get(i) {
+                        match ev {
+                            Event::Text(t) => {
+                                code_at.get_or_insert(body_offset + r.start);
+                                code.push_str(t);
+                            }
+                            Event::End(TagEnd::CodeBlock) => break,
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                    let html = if components::is_block(&lang) {
+                        let code_at = code_at.unwrap_or(at);
+                        match self.components {
+                            Some(c) => {
+                                c.render(&lang, &code, source, code_at, &mut counters).unwrap_or_default()
+                            }
+                            None => {
+                                let msg = format!("a ```{lang} block is not allowed here");
+                                self.diags.at_offset(&source.shown, &source.text, at, msg);
+                                String::new()
+                            }
+                        }
+                    } else {
+                        highlight(&code, &lang)
+                    };
+                    out.push(Event::Html(html.into()));
+                }
+                Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+                    let dest = match link_type {
+                        LinkType::Autolink | LinkType::Email => dest_url.clone(),
+                        _ => self.resolve_link(dest_url, source, at).into(),
+                    };
+                    out.push(Event::Start(Tag::Link {
+                        link_type: *link_type,
+                        dest_url: dest,
+                        title: title.clone(),
+                        id: id.clone(),
+                    }));
+                }
+                Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
+                    let dest = self.resolve_file(dest_url, source, at, "image").into();
+                    out.push(Event::Start(Tag::Image {
+                        link_type: *link_type,
+                        dest_url: dest,
+                        title: title.clone(),
+                        id: id.clone(),
+                    }));
+                }
+                _ => out.push(event.clone()),
+            }
+            i += 1;
+        }
+        let mut html = String::with_capacity(body.len() * 2);
+        pulldown_cmark::html::push_html(&mut html, out.into_iter());
+        Rendered { html, toc }
+    }
+
+    /// Gives every heading an id (its own `{#id}` or a slug of its text, made unique) and
+    /// returns the h2/h3 table of contents.
+    fn assign_heading_ids(&self, events: &mut [(Event<'_>, Range<usize>)]) -> Vec<TocEntry> {
+        let mut used = BTreeSet::new();
+        let mut toc = Vec::new();
+        for i in 0..events.len() {
+            let Event::Start(Tag::Heading { level, id, .. }) = &events[i].0 else { continue };
+            let level = *level as u8;
+            let mut text = String::new();
+            for (ev, _) in &events[i + 1..] {
+                match ev {
+                    Event::Text(t) | Event::Code(t) => text.push_str(t),
+                    Event::End(TagEnd::Heading(_)) => break,
+                    _ => {}
+                }
+            }
+            let base = id.as_ref().map_or_else(|| slugify(&text), |id| id.to_string());
+            let mut unique = base.clone();
+            let mut n = 1;
+            while !used.insert(unique.clone()) {
+                unique = format!("{base}-{n}");
+                n += 1;
+            }
+            if let Event::Start(Tag::Heading { id, .. }) = &mut events[i].0 {
+                *id = Some(CowStr::from(unique.clone()));
+            }
+            if level == 2 || level == 3 {
+                toc.push(TocEntry { level, id: unique, text });
+            }
+        }
+        toc
+    }
+
+    /// A link: lesson files and routes are checked, other relative files become assets.
+    fn resolve_link(&self, dest: &str, source: &SourceFile, at: usize) -> String {
+        if relpath::is_external(dest) || dest.is_empty() {
+            return dest.to_owned();
+        }
+        let (path, suffix) = relpath::split_suffix(dest);
+        if path.is_empty() {
+            return dest.to_owned();
+        }
+        if path.starts_with('/') {
+            if !self.links.routes.contains(path) {
+                let msg = format!("link to `{dest}`, a page that does not exist in this release");
+                self.diags.at_offset(&source.shown, &source.text, at, msg);
+            }
+            return dest.to_owned();
+        }
+        if path.ends_with(".md") {
+            let target = relpath::join(relpath::parent(&source.rel), path);
+            if let Some(url) = target.as_ref().and_then(|t| self.links.lessons.get(t)) {
+                return format!("{url}{suffix}");
+            }
+            if target.as_ref().is_some_and(|t| self.links.broken.contains(t)) {
+                return dest.to_owned();
+            }
+            let resolved = target.unwrap_or_else(|| path.to_owned());
+            let msg = format!("link to a lesson that does not exist: `{dest}` (looked for {resolved})");
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            return dest.to_owned();
+        }
+        self.resolve_file(dest, source, at, "link")
+    }
+
+    /// An image or file reference relative to the source file.
+    fn resolve_file(&self, dest: &str, source: &SourceFile, at: usize, what: &str) -> String {
+        if relpath::is_external(dest) || dest.starts_with('/') {
+            return dest.to_owned();
+        }
+        let (path, suffix) = relpath::split_suffix(dest);
+        let target = relpath::join(relpath::parent(&source.rel), path);
+        if let Some(url) = target.as_ref().and_then(|t| self.assets.files.get(t)) {
+            return format!("{url}{suffix}");
+        }
+        let resolved = target.unwrap_or_else(|| path.to_owned());
+        let msg = format!("{what} to a file that does not exist: `{dest}` (looked for {resolved})");
+        self.diags.at_offset(&source.shown, &source.text, at, msg);
+        dest.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Push & Pop!"), "push-pop");
+        assert_eq!(slugify("  Big-O  notation "), "big-o-notation");
+        assert_eq!(slugify("`len()` in Python"), "len-in-python");
+        assert_eq!(slugify("!!!"), "section");
+    }
+
+    #[test]
+    fn inline() {
+        assert_eq!(inline_html("a `b` *c*"), "a <code>b</code> <em>c</em>");
+    }
+}

@@ -1,0 +1,90 @@
+//! The template contexts of the site's pages (see docs/theme.md).
+
+use serde::Serialize;
+
+use crate::catalogue::{Catalogue, Course, Lesson};
+use crate::markdown::TocEntry;
+
+#[derive(Serialize, Clone)]
+pub struct SiteView {
+    pub title: String,
+    pub tagline: Option<String>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct LessonSummary {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub duration: Option<u32>,
+    pub url: String,
+}
+
+#[derive(Serialize, Clone)]
+pub struct ModuleView {
+    pub title: String,
+    pub lessons: Vec<LessonSummary>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct CourseView {
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub level: Option<String>,
+    pub access: &'static str,
+    pub url: String,
+    pub lesson_count: usize,
+    pub modules: Vec<ModuleView>,
+}
+
+#[derive(Serialize)]
+pub struct LessonView {
+    #[serde(flatten)]
+    pub summary: LessonSummary,
+    pub content: String,
+    pub toc: Vec<TocEntry>,
+}
+
+pub fn course_url(course: &Course) -> String {
+    format!("/courses/{}/", course.slug)
+}
+
+pub fn lesson_url(course: &Course, lesson: &Lesson) -> String {
+    format!("/courses/{}/{}/", course.slug, lesson.slug)
+}
+
+pub fn site_view(catalogue: &Catalogue) -> SiteView {
+    SiteView { title: catalogue.site.title.clone(), tagline: catalogue.site.tagline.clone() }
+}
+
+pub fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary {
+    LessonSummary {
+        slug: lesson.slug.clone(),
+        title: lesson.title.clone(),
+        summary: lesson.summary.clone(),
+        duration: lesson.duration,
+        url: lesson_url(course, lesson),
+    }
+}
+
+pub fn course_view(course: &Course) -> CourseView {
+    let modules = course
+        .modules
+        .iter()
+        .map(|m| ModuleView {
+            title: m.title.clone(),
+            lessons: course.lessons[m.lessons.clone()].iter().map(|l| lesson_summary(course, l)).collect(),
+        })
+        .collect();
+    CourseView {
+        slug: course.slug.clone(),
+        title: course.title.clone(),
+        summary: course.summary.clone(),
+        level: course.level.clone(),
+        access: if course.enrolled { "enrolled" } else { "public" },
+        url: course_url(course),
+        lesson_count: course.lessons.len(),
+        modules,
+    }
+}

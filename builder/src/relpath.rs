@@ -1,0 +1,63 @@
+//! Content-relative paths (always `/`-separated, no leading slash).
+
+/// Joins `reference` (relative, `/`-separated) onto the directory `base_dir` and
+/// normalises `.` and `..`. `None` when it climbs above the root.
+pub fn join(base_dir: &str, reference: &str) -> Option<String> {
+    let mut parts: Vec<&str> = base_dir.split('/').filter(|s| !s.is_empty()).collect();
+    for seg in reference.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            _ => parts.push(seg),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The directory part of a content-relative file path (`a/b/c.md` -> `a/b`).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Splits `x.md#frag` / `x.css?v=1` into the path and its suffix (`#frag`, `?v=1`).
+pub fn split_suffix(reference: &str) -> (&str, &str) {
+    let cut = reference.find(['#', '?']).unwrap_or(reference.len());
+    reference.split_at(cut)
+}
+
+/// Whether a reference leaves the site or stays in the page (and so is not ours to resolve).
+pub fn is_external(reference: &str) -> bool {
+    let lower = reference.to_ascii_lowercase();
+    reference.starts_with('#')
+        || reference.starts_with("//")
+        || ["http:", "https:", "mailto:", "data:", "tel:"].iter().any(|p| lower.starts_with(p))
+}
+
+/// File names that are served as-is must be safe in a URL without escaping.
+pub fn is_url_safe(rel: &str) -> bool {
+    rel.split('/').all(|seg| {
+        !seg.is_empty()
+            && !seg.starts_with('.')
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_and_normalises() {
+        assert_eq!(join("courses/py", "loops.md").as_deref(), Some("courses/py/loops.md"));
+        assert_eq!(join("courses/py", "../js/a.md").as_deref(), Some("courses/js/a.md"));
+        assert_eq!(join("courses/py", "./media/x.png").as_deref(), Some("courses/py/media/x.png"));
+        assert_eq!(join("a", "../../x"), None);
+        assert_eq!(parent("a/b/c.md"), "a/b");
+        assert_eq!(parent("c.md"), "");
+        assert_eq!(split_suffix("x.md#y"), ("x.md", "#y"));
+        assert!(is_external("https://x") && is_external("#top") && !is_external("x.md"));
+        assert!(is_url_safe("img/logo-2.svg") && !is_url_safe("my file.png") && !is_url_safe("a/../b"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Writes a release into a local directory store: objects, then the manifest, then the
+//! channel pointer, each file atomically (temp file + rename), so a reader never sees a
+//! partial file and a failed build leaves the channel as it was.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bundle::paths::{channel_path, object_path, release_path};
+use bundle::{Channel, Encoding, Manifest, ObjectKey, ReleaseId, Route, Variant};
+use rayon::prelude::*;
+
+use crate::assets::{is_text, Output};
+use crate::compress::{compress, MIN_SIZE};
+
+#[derive(Debug)]
+pub struct Written {
+    pub release: ReleaseId,
+    pub manifest: Manifest,
+    pub objects_total: usize,
+    pub objects_written: usize,
+    pub bytes_total: u64,
+    pub bytes_written: u64,
+    /// Whether the channel pointer moved (false when the release was already live).
+    pub channel_moved: bool,
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Stores `bytes` as an object unless it is already there; returns (key, newly written).
+fn put_object(out: &Path, bytes: &[u8]) -> io::Result<(ObjectKey, bool)> {
+    let key = ObjectKey::of(bytes);
+    let path = out.join(object_path(&key));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+        return Ok((key, false));
+    }
+    write_atomic(&path, bytes)?;
+    Ok((key, true))
+}
+
+/// Remembers the compressed variants of each object, so a rebuild does not compress again.
+fn variants_cache_path(out: &Path, key: &ObjectKey) -> PathBuf {
+    out.join(".build-cache/variants").join(key.as_str())
+}
+
+struct Stored {
+    route: Route,
+    written: usize,
+    bytes_written: u64,
+    bytes_total: u64,
+}
+
+fn store_output(out: &Path, output: Output) -> io::Result<(String, Stored)> {
+    let (object, new) = put_object(out, &output.bytes)?;
+    let size = output.bytes.len() as u64;
+    let mut stored = Stored {
+        route: Route {
+            object: object.clone(),
+            size,
+            content_type: output.content_type,
+            cache: output.cache,
+            access: output.access,
+            encodings: BTreeMap::new(),
+        },
+        written: usize::from(new),
+        bytes_written: if new { size } else { 0 },
+        bytes_total: size,
+    };
+    let essence = stored.route.content_type.split(';').next().unwrap_or_default();
+    if output.bytes.len() < MIN_SIZE || !is_text(essence) {
+        return Ok((output.route, stored));
+    }
+    let cache_path = variants_cache_path(out, &object);
+    let cached: Option<BTreeMap<Encoding, Variant>> =
+        std::fs::read(&cache_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).filter(
+            |v: &BTreeMap<Encoding, Variant>| v.values().all(|v| out.join(object_path(&v.object)).is_file()),
+        );
+    let encodings = match cached {
+        Some(encodings) => encodings,
+        None => {
+            let mut encodings = BTreeMap::new();
+            for encoding in [Encoding::Br, Encoding::Gzip] {
+                let packed = compress(encoding, &output.bytes);
+                // Keep a variant only where it saves at least a tenth.
+                if packed.len() * 10 <= output.bytes.len() * 9 {
+                    let (key, new) = put_object(out, &packed)?;
+                    stored.written += usize::from(new);
+                    if new {
+                        stored.bytes_written += packed.len() as u64;
+                    }
+                    encodings.insert(encoding, Variant { object: key, size: packed.len() as u64 });
+                }
+            }
+            write_atomic(&cache_path, &serde_json::to_vec(&encodings).map_err(io::Error::other)?)?;
+            encodings
+        }
+    };
+    stored.bytes_total += encodings.values().map(|v| v.size).sum::<u64>();
+    stored.route.encodings = encodings;
+    Ok((output.route, stored))
+}
+
+/// Writes all outputs as objects, the manifest as a release, and points `channel` at it.
+pub fn write_release(
+    out: &Path,
+    outputs: Vec<Output>,
+    not_found: &str,
+    channel: &str,
+    now: std::time::SystemTime,
+) -> io::Result<Written> {
+    let channel_file = channel_path(channel).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("bad channel name {channel:?}"))
+    })?;
+    let stored: Vec<(String, Stored)> =
+        outputs.into_par_iter().map(|o| store_output(out, o)).collect::<io::Result<_>>()?;
+
+    let mut manifest = Manifest::new(not_found.to_owned());
+    let (mut objects_written, mut bytes_written, mut bytes_total) = (0, 0, 0);
+    for (route, s) in stored {
+        objects_written += s.written;
+        bytes_written += s.bytes_written;
+        bytes_total += s.bytes_total;
+        if let Some(existing) = manifest.routes.get(&route) {
+            if existing.object != s.route.object {
+                return Err(io::Error::other(format!("two different files claim the route {route}")));
+            }
+        }
+        manifest.routes.insert(route, s.route);
+    }
+    let manifest_bytes = manifest.to_bytes();
+    let release = bundle::manifest::release_id_of(&manifest_bytes);
+    write_atomic(&out.join(release_path(&release)), &manifest_bytes)?;
+
+    let channel_file = out.join(channel_file);
+    let current = std::fs::read(&channel_file).ok().and_then(|b| Channel::from_bytes(&b).ok());
+    let channel_moved = current.as_ref().is_none_or(|c| c.release != release);
+    if channel_moved {
+        let pointer = Channel {
+            release: release.clone(),
+            previous: current.map(|c| c.release),
+            published_at: humantime::format_rfc3339_seconds(now).to_string(),
+        };
+        write_atomic(&channel_file, &pointer.to_bytes())?;
+    }
+    Ok(Written {
+        release,
+        objects_total: manifest.objects().len(),
+        manifest,
+        objects_written,
+        bytes_total,
+        bytes_written,
+        channel_moved,
+    })
+}

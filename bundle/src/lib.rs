@@ -1,0 +1,16 @@
+//! The release format shared by `course` (the builder/publisher) and `edge-origin`.
+//!
+//! Store layout (a local directory or an S3 prefix, identical either way):
+//! ```text
+//! objects/<sha256 hex>        immutable bytes, one per distinct content (variants too)
+//! releases/<release id>.json  immutable manifest of one release
+//! channels/<name>.json        mutable pointer to the live release of a channel
+//! ```
+//! This crate does no I/O: it only hashes, names and (de)serialises.
+
+pub mod hash;
+pub mod manifest;
+pub mod paths;
+
+pub use hash::{sha256_hex, ObjectKey, ObjectKeyError};
+pub use manifest::{Access, CacheClass, Channel, Encoding, Manifest, ReleaseId, Route, Variant};

@@ -1,0 +1,80 @@
+//! Names in the store and shapes of routes.
+
+use crate::hash::ObjectKey;
+use crate::manifest::ReleaseId;
+
+/// Hex digits of an object's hash kept in a fingerprinted file name.
+pub const FINGERPRINT_LEN: usize = 10;
+
+pub fn object_path(key: &ObjectKey) -> String {
+    format!("objects/{key}")
+}
+
+pub fn release_path(id: &ReleaseId) -> String {
+    format!("releases/{id}.json")
+}
+
+/// `channels/<name>.json`, or `None` when the name is not a slug.
+pub fn channel_path(name: &str) -> Option<String> {
+    is_slug(name).then(|| format!("channels/{name}.json"))
+}
+
+/// `a-z`, `0-9` and inner `-`, 1 to 64 characters.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A route is an absolute, normalised URL path: no empty, `.` or `..` segments, no
+/// backslashes, query, fragment, percent signs or control characters.
+pub fn is_route(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('/') else { return false };
+    if s.len() > 1024 || s.bytes().any(|b| b.is_ascii_control() || b"\\?#% ".contains(&b)) {
+        return false;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, seg)| match *seg {
+        "" => i == last, // only the trailing slash of a directory route
+        "." | ".." => false,
+        _ => true,
+    })
+}
+
+/// `site.css` + key -> `site.<fingerprint>.css`; `LICENSE` -> `LICENSE.<fingerprint>`.
+pub fn fingerprinted_name(file_name: &str, key: &ObjectKey) -> String {
+    match file_name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{}.{ext}", key.short()),
+        _ => format!("{file_name}.{}", key.short()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        for ok in ["/", "/404.html", "/courses/py/", "/assets/site.0123456789.css"] {
+            assert!(is_route(ok), "{ok}");
+        }
+        for bad in ["", "courses/", "//", "/a//b", "/../x", "/a/./b", "/a\\b", "/a%2e", "/a?b", "/a\0"] {
+            assert!(!is_route(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        let key = ObjectKey::of(b"abc");
+        assert_eq!(fingerprinted_name("site.css", &key), "site.ba7816bf8f.css");
+        assert_eq!(fingerprinted_name("lottie.min.js", &key), "lottie.min.ba7816bf8f.js");
+        assert_eq!(fingerprinted_name("LICENSE", &key), "LICENSE.ba7816bf8f");
+        assert_eq!(channel_path("live").as_deref(), Some("channels/live.json"));
+        assert_eq!(channel_path("../x"), None);
+        assert!(is_slug("python-3"));
+        assert!(!is_slug("Python") && !is_slug("-a") && !is_slug("a_b"));
+    }
+}

@@ -1,0 +1,14 @@
+//! `edge-origin`: parses flags and runs the server.
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = edge_origin::Args::parse();
+    edge_origin::run_blocking(args.into())
+}

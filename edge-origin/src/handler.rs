@@ -1,0 +1,237 @@
+//! The HTTP behaviour a CDN expects of an origin: GET/HEAD, strong ETags and 304,
+//! single ranges, precompressed variants with `Vary`, cache headers by route kind.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bundle::{Access, CacheClass, Encoding, Route};
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::cache::{FetchError, ObjectCache};
+use crate::negotiate::{choose_encoding, if_none_match, parse_range, RangeRequest};
+use crate::path::normalize;
+use crate::release::{Current, Release};
+
+pub type Body = Full<Bytes>;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const STABLE: &str = "public, max-age=60, s-maxage=3600, stale-while-revalidate=60, stale-if-error=86400";
+const NOT_FOUND: &str = "public, max-age=10, s-maxage=60";
+/// Enrolled-only content must never be kept by a shared cache.
+const PRIVATE: &str = "private, max-age=60";
+const NO_STORE: &str = "no-store";
+/// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                   media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; \
+                   base-uri 'self'; frame-ancestors 'self'";
+
+pub struct State {
+    pub current: Arc<Current>,
+    pub objects: ObjectCache,
+}
+
+/// Answers one request; never panics on any input, never answers 500 for a bad request.
+pub async fn handle<B>(state: &State, req: Request<B>) -> Response<Body> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = respond(state, &req).await;
+    let response = if method == Method::HEAD { strip_body(response) } else { response };
+    tracing::info!(
+        target: "access",
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+fn strip_body(response: Response<Body>) -> Response<Body> {
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Full::new(Bytes::new()))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    security_headers(headers);
+    response
+}
+
+fn security_headers(headers: &mut http::HeaderMap) {
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+}
+
+async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let raw_path = req.uri().path();
+    match raw_path {
+        "/_origin/health" => return plain(StatusCode::OK, "ok"),
+        "/_origin/ready" => {
+            return match state.current.get() {
+                Some(release) => plain(StatusCode::OK, &format!("ready {}", release.id)),
+                None => plain(StatusCode::SERVICE_UNAVAILABLE, "no release loaded yet"),
+            }
+        }
+        _ => {}
+    }
+    let path = match normalize(raw_path) {
+        Ok(path) => path,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, &format!("bad request path: {why}")),
+    };
+    let Some(release) = state.current.get() else {
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "no release loaded yet");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+
+    let manifest = &release.manifest;
+    if let Some(route) = manifest.routes.get(&path) {
+        return serve_route(state, &release, req, route, StatusCode::OK).await;
+    }
+    // `/dir/index.html` is the same page as `/dir/`.
+    if let Some(dir) = path.strip_suffix("index.html").filter(|d| d.ends_with('/')) {
+        if let Some(route) = manifest.routes.get(dir) {
+            return serve_route(state, &release, req, route, StatusCode::OK).await;
+        }
+    }
+    // `/dir` redirects to `/dir/` so relative links in the page resolve.
+    if !path.ends_with('/') && manifest.routes.contains_key(&format!("{path}/")) {
+        let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        let location = format!("{raw_path}/{query}");
+        let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved");
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(STABLE));
+        return response;
+    }
+    match manifest.routes.get(&manifest.not_found) {
+        Some(route) => serve_route(state, &release, req, route, StatusCode::NOT_FOUND).await,
+        None => plain(StatusCode::NOT_FOUND, "not found"),
+    }
+}
+
+fn cache_control(route: &Route, status: StatusCode) -> &'static str {
+    if status == StatusCode::NOT_FOUND {
+        NOT_FOUND
+    } else if route.access != Access::Public {
+        PRIVATE
+    } else {
+        match route.cache {
+            CacheClass::Immutable => IMMUTABLE,
+            CacheClass::Stable => STABLE,
+        }
+    }
+}
+
+async fn serve_route<B>(
+    state: &State,
+    release: &Release,
+    req: &Request<B>,
+    route: &Route,
+    status: StatusCode,
+) -> Response<Body> {
+    let header_str = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let range_header = if status == StatusCode::OK { header_str(header::RANGE) } else { None };
+    // Ranges address the identity bytes, so a range request is answered uncompressed.
+    let available: Vec<Encoding> = route.encodings.keys().copied().collect();
+    let encoding = if range_header.is_some() {
+        None
+    } else {
+        choose_encoding(header_str(header::ACCEPT_ENCODING), &available)
+    };
+    let (object, size) = match encoding.and_then(|e| route.encodings.get(&e)) {
+        Some(variant) => (&variant.object, variant.size),
+        None => (&route.object, route.size),
+    };
+    let etag = format!("\"{}\"", object.as_str());
+
+    let mut builder = Response::builder()
+        .header(header::CONTENT_TYPE, route.content_type.as_str())
+        .header(header::ETAG, etag.as_str())
+        .header(header::CACHE_CONTROL, cache_control(route, status))
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header("x-release", release.id.as_str());
+    if !route.encodings.is_empty() {
+        builder = builder.header(header::VARY, "Accept-Encoding");
+    }
+    if let Some(encoding) = encoding {
+        builder = builder.header(header::CONTENT_ENCODING, encoding.token());
+    }
+
+    if status == StatusCode::OK && header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, &etag))
+    {
+        return finish(builder.status(StatusCode::NOT_MODIFIED), Bytes::new());
+    }
+
+    let bytes = match state.objects.get(object).await {
+        Ok(bytes) => bytes,
+        Err(err) => return fetch_failed(&err),
+    };
+    debug_assert_eq!(bytes.len() as u64, size);
+
+    // If-Range with another validator means: send the whole current body.
+    let range_applies = header_str(header::IF_RANGE).is_none_or(|v| v == etag);
+    let range =
+        if range_applies { parse_range(range_header, bytes.len() as u64) } else { RangeRequest::Full };
+    match range {
+        RangeRequest::Full => finish(builder.status(status), bytes),
+        RangeRequest::Partial(start, end) => {
+            let total = bytes.len();
+            let part = bytes.slice(start as usize..=end as usize);
+            let builder = builder
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{total}"));
+            finish(builder, part)
+        }
+        RangeRequest::Unsatisfiable => {
+            let builder = builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{}", bytes.len()));
+            finish(builder, Bytes::new())
+        }
+    }
+}
+
+fn finish(builder: http::response::Builder, body: Bytes) -> Response<Body> {
+    match builder.body(Full::new(body)) {
+        Ok(mut response) => {
+            security_headers(response.headers_mut());
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "could not build a response");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+fn fetch_failed(err: &FetchError) -> Response<Body> {
+    match err {
+        FetchError::Integrity(_) | FetchError::Missing(_) => {
+            tracing::error!(error = %err, "object unavailable");
+            plain(StatusCode::BAD_GATEWAY, "object failed its integrity check or is missing")
+        }
+        FetchError::Store(_) | FetchError::Timeout => {
+            tracing::warn!(error = %err, "store unavailable");
+            let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "store unavailable, try again shortly");
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! edge-origin: a small caching origin that serves course releases from a store to a CDN.
+
+pub mod cache;
+pub mod config;
+pub mod handler;
+pub mod negotiate;
+pub mod path;
+pub mod release;
+pub mod server;
+pub mod store;
+
+pub use config::{Args, Config};
+pub use server::{shutdown_signal, Server};
+
+/// Binds, prints the URL to open, and serves until SIGTERM/Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = Server::bind(config).await?;
+    let addr = server.local_addr()?;
+    let release = server.release_id().unwrap_or_else(|| "none yet".into());
+    // Tests and people read this line to find the port.
+    println!("edge-origin listening on http://{addr}/ (release {release})");
+    server.serve(shutdown_signal()).await;
+    Ok(())
+}
+
+/// [`run`] on a new multi-threaded runtime.
+pub fn run_blocking(config: Config) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(config))
+}

@@ -1,0 +1,116 @@
+//! Accepting connections, and stopping gracefully: on SIGTERM or Ctrl-C no new
+//! connection is taken and in-flight requests finish.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::cache::ObjectCache;
+use crate::config::Config;
+use crate::handler::{handle, State};
+use crate::release::Current;
+use crate::store::Store;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// A bound, not yet serving, origin.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+    config: Config,
+    store: Store,
+}
+
+impl Server {
+    /// Binds the listener and loads the live release (serving starts even if the channel
+    /// is not there yet: `/_origin/ready` says 503 until it is).
+    pub async fn bind(config: Config) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let store = Store::new(&config.store);
+        let current = Arc::new(Current::default());
+        match current.refresh(&store, &config.channel, config.store_timeout).await {
+            Ok(Some(id)) => tracing::info!(release = %id, "loaded release"),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "no release yet; will keep polling"),
+        }
+        let objects = ObjectCache::new(store.clone(), config.cache_bytes, config.store_timeout);
+        Ok(Server { listener, state: Arc::new(State { current, objects }), config, store })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn release_id(&self) -> Option<String> {
+        self.state.current.get().map(|r| r.id.to_string())
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        let follower = tokio::spawn(self.state.current.clone().follow(
+            self.store.clone(),
+            self.config.channel.clone(),
+            self.config.poll,
+            self.config.store_timeout,
+        ));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let Ok((stream, _peer)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let state = self.state.clone();
+                    let service = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                    });
+                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(err) = connection.await {
+                            tracing::debug!(error = %err, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        follower.abort();
+        tracing::info!("shutting down: finishing in-flight requests");
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(DRAIN) => tracing::warn!("gave up waiting for in-flight requests"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
