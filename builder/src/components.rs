@@ -149,7 +149,7 @@ impl Components<'_> {
                     });
                 }
                 counters.quiz += 1;
-                let quiz = QuizView { id: format!("quiz-{}", counters.quiz), title: block.title, questions };
+                let quiz = QuizView { id: counters.quiz.to_string(), title: block.title, questions };
                 self.theme.render("partials/quiz.html", minijinja::context! { quiz })
             }
             "animation" => {
@@ -161,7 +161,7 @@ impl Components<'_> {
                 };
                 counters.animation += 1;
                 let animation = AnimationView {
-                    id: format!("animation-{}", counters.animation),
+                    id: counters.animation.to_string(),
                     kind: found.kind,
                     url: found.url.clone(),
                     mime: found.mime.clone(),

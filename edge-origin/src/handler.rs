@@ -176,7 +176,13 @@ async fn serve_route<B>(
 
     if status == StatusCode::OK && header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, &etag))
     {
-        return finish(builder.status(StatusCode::NOT_MODIFIED), Bytes::new());
+        return match builder.status(StatusCode::NOT_MODIFIED).body(Full::new(Bytes::new())) {
+            Ok(mut response) => {
+                security_headers(response.headers_mut());
+                response
+            }
+            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        };
     }
 
     let bytes = match state.objects.get(object).await {
@@ -209,6 +215,8 @@ async fn serve_route<B>(
 }
 
 fn finish(builder: http::response::Builder, body: Bytes) -> Response<Body> {
+    // Explicit, so a HEAD answer (whose body is dropped later) still tells the size.
+    let builder = builder.header(header::CONTENT_LENGTH, body.len());
     match builder.body(Full::new(body)) {
         Ok(mut response) => {
             security_headers(response.headers_mut());

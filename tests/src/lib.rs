@@ -1,1 +1,189 @@
+//! The end-to-end harness: builds the real binaries once, starts them on loopback with
+//! free ports, and stops them when the test ends.
 
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the workspace").to_owned()
+}
+
+/// The sample catalogue authors ship.
+pub fn sample_content() -> PathBuf {
+    root().join("content")
+}
+
+/// Path of a workspace binary, built (once per test process) in the same profile as the tests.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root())
+            .args(["build", "--quiet", "--bin", "course", "--bin", "edge-origin"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    target.join("debug").join(name)
+}
+
+/// Fails (never skips) when a tool the test needs is missing, naming how to install it.
+pub fn require_tool(program: &str, install: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()));
+    found
+        .unwrap_or_else(|| panic!("`{program}` is missing; install it with: {install} (or run scripts/test)"))
+}
+
+/// Runs `course build --content <content> --out <out>`.
+pub fn course_build(content: &Path, out: &Path) -> Output {
+    Command::new(bin("course"))
+        .args(["build", "--content"])
+        .arg(content)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run course build")
+}
+
+/// Like [`course_build`], and asserts it succeeded; returns the release id it printed.
+pub fn build_ok(content: &Path, out: &Path) -> String {
+    let output = course_build(content, out);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "course build failed:\n{}{}",
+        stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("release "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("build prints the release id")
+        .to_owned()
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("under root"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A running `edge-origin`, stopped when dropped.
+pub struct Origin {
+    pub base: String,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Origin {
+    /// Starts `edge-origin --store <store> --listen 127.0.0.1:0 <extra...>` and waits for its URL.
+    pub fn start(store: &Path, extra: &[&str]) -> Origin {
+        let mut child = Command::new(bin("edge-origin"))
+            .arg("--store")
+            .arg(store)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start edge-origin");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("log").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned(),
+                    );
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("edge-origin did not start: {}", log.lock().expect("log"))
+        });
+        Origin { base, child, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// What the origin logged so far (access log included).
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit (up to `within`).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP client that neither follows redirects nor decompresses.
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// GET with extra headers.
+pub fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::blocking::Response {
+    let mut request = client().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// The manifest of the release a local store's `live` channel points at.
+pub fn live_manifest(store: &Path) -> (String, bundle::Manifest) {
+    let pointer = std::fs::read(store.join("channels/live.json")).expect("channel pointer");
+    let channel = bundle::Channel::from_bytes(&pointer).expect("channel parses");
+    let bytes = std::fs::read(store.join(format!("releases/{}.json", channel.release))).expect("manifest");
+    (channel.release.to_string(), bundle::Manifest::from_bytes(&bytes).expect("manifest parses"))
+}

@@ -1,0 +1,175 @@
+//! The store a build writes is self-verifying and deterministic, and a one-lesson edit
+//! changes only what depends on that lesson.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use bundle::{CacheClass, Manifest};
+use e2e::{build_ok, copy_tree, live_manifest, sample_content};
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+fn routes_to_objects(manifest: &Manifest) -> BTreeMap<String, String> {
+    manifest.routes.iter().map(|(route, r)| (route.clone(), r.object.to_string())).collect()
+}
+
+#[test]
+fn every_object_hashes_to_its_name_and_every_route_resolves() {
+    let out = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), out.path());
+    let objects = out.path().join("objects");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&objects).expect("objects/") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).expect("read object");
+        assert_eq!(sha256(&bytes), name, "object {name} hashes to its name");
+        count += 1;
+    }
+    let (_, manifest) = live_manifest(out.path());
+    assert!(count >= manifest.routes.len(), "{count} objects for {} routes", manifest.routes.len());
+
+    let mut fingerprinted = 0;
+    for (route, entry) in &manifest.routes {
+        let bytes = std::fs::read(objects.join(entry.object.as_str()))
+            .unwrap_or_else(|_| panic!("route {route} names a missing object"));
+        assert_eq!(bytes.len() as u64, entry.size, "size of {route}");
+        for (encoding, variant) in &entry.encodings {
+            let packed = std::fs::read(objects.join(variant.object.as_str())).expect("variant object exists");
+            assert!(packed.len() < bytes.len(), "{encoding:?} of {route} is smaller");
+        }
+        // `/assets/name.<10 hex>.ext`: the fingerprint is the hash of the bytes served.
+        if let Some(file) = route.strip_prefix("/assets/") {
+            let fingerprint =
+                file.split('.').find(|p| p.len() == 10 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+            let fingerprint = fingerprint.unwrap_or_else(|| panic!("{route} is fingerprinted"));
+            assert_eq!(&sha256(&bytes)[..10], fingerprint, "{route} fingerprint matches its bytes");
+            assert_eq!(entry.cache, CacheClass::Immutable);
+            fingerprinted += 1;
+        }
+    }
+    assert!(fingerprinted >= 10, "the sample has many fingerprinted assets ({fingerprinted})");
+
+    // Every page of the sample catalogue is there, plus the kinds of bundles.
+    for needed in ["/", "/404.html"] {
+        assert!(manifest.routes.contains_key(needed), "{needed}");
+    }
+    let lessons =
+        manifest.routes.keys().filter(|r| r.matches('/').count() == 4 && r.starts_with("/courses/")).count();
+    assert!(lessons >= 12, "at least 12 lesson pages, found {lessons}");
+    assert!(manifest.routes.keys().any(|r| r.starts_with("/labs/") && r.ends_with("/index.html")));
+    assert!(manifest.routes.keys().any(|r| r.starts_with("/animations/") && r.ends_with("/animation.json")));
+    assert!(manifest.routes.keys().any(|r| r.ends_with("-starter.zip") || r.contains("-starter.")));
+}
+
+#[test]
+fn enrolled_courses_are_scoped_and_assets_are_immutable() {
+    let out = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), out.path());
+    let (_, manifest) = live_manifest(out.path());
+    let scoped: BTreeSet<String> = manifest
+        .routes
+        .iter()
+        .filter_map(|(route, r)| match &r.access {
+            bundle::Access::Course(slug) => {
+                assert!(route.starts_with(&format!("/courses/{slug}/")), "{route} is inside its course");
+                Some(slug.clone())
+            }
+            bundle::Access::Public => None,
+        })
+        .collect();
+    assert_eq!(scoped.len(), 1, "exactly one enrolled course in the sample: {scoped:?}");
+    for (route, r) in &manifest.routes {
+        let page = route.ends_with('/') || route.ends_with(".html") && !route.starts_with("/labs/");
+        assert_eq!(r.cache == CacheClass::Stable, page, "cache class of {route}");
+    }
+}
+
+#[test]
+fn rebuilding_unchanged_content_gives_the_same_release() {
+    let first = tempfile::tempdir().expect("tempdir");
+    let second = tempfile::tempdir().expect("tempdir");
+    let id1 = build_ok(&sample_content(), first.path());
+    let id2 = build_ok(&sample_content(), second.path());
+    assert_eq!(id1, id2);
+    let manifest = |dir: &Path| std::fs::read(dir.join(format!("releases/{id1}.json"))).expect("manifest");
+    assert_eq!(manifest(first.path()), manifest(second.path()), "byte-identical manifests");
+    // Building again into the same store changes nothing and keeps the channel.
+    let pointer = std::fs::read(first.path().join("channels/live.json")).expect("pointer");
+    assert_eq!(build_ok(&sample_content(), first.path()), id1);
+    assert_eq!(std::fs::read(first.path().join("channels/live.json")).expect("pointer"), pointer);
+}
+
+/// Content copy with the first lesson (in file order) of `course` edited by `edit`.
+fn edited_lesson(course: &str, edit: impl Fn(&str) -> String) -> (tempfile::TempDir, String) {
+    let work = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), work.path());
+    let dir = work.path().join("courses").join(course);
+    let mut lessons: Vec<_> = std::fs::read_dir(&dir)
+        .expect("course dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    lessons.sort();
+    let lesson = &lessons[1];
+    let text = std::fs::read_to_string(lesson).expect("lesson");
+    std::fs::write(lesson, edit(&text)).expect("edit");
+    let slug = lesson.file_stem().expect("stem").to_string_lossy().into_owned();
+    (work, format!("/courses/{course}/{slug}/"))
+}
+
+#[test]
+fn editing_a_lesson_body_changes_only_that_page() {
+    let base = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), base.path());
+    let (_, before) = live_manifest(base.path());
+
+    let (content, route) =
+        edited_lesson("python-foundations", |t| format!("{t}\nOne more sentence for the fix.\n"));
+    let out = tempfile::tempdir().expect("tempdir");
+    build_ok(content.path(), out.path());
+    let (_, after) = live_manifest(out.path());
+
+    let (b, a) = (routes_to_objects(&before), routes_to_objects(&after));
+    assert_eq!(b.keys().collect::<Vec<_>>(), a.keys().collect::<Vec<_>>(), "same routes");
+    let changed: Vec<&String> = b.keys().filter(|r| b[*r] != a[*r]).collect();
+    assert_eq!(changed, vec![&route], "only the edited lesson's page changed");
+}
+
+#[test]
+fn renaming_a_lesson_changes_only_pages_that_show_its_title() {
+    let base = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), base.path());
+    let (_, before) = live_manifest(base.path());
+
+    let (content, route) = edited_lesson("python-foundations", |t| {
+        let mut lines: Vec<String> = t.lines().map(str::to_owned).collect();
+        let title = lines.iter().position(|l| l.starts_with("title")).expect("title line");
+        lines[title] = "title = \"A Renamed Lesson\"".into();
+        lines.join("\n") + "\n"
+    });
+    let out = tempfile::tempdir().expect("tempdir");
+    build_ok(content.path(), out.path());
+    let (_, after) = live_manifest(out.path());
+
+    let (b, a) = (routes_to_objects(&before), routes_to_objects(&after));
+    let changed: BTreeSet<&String> = b.keys().filter(|r| b[*r] != a[*r]).collect();
+    assert!(changed.contains(&route), "the lesson itself changed");
+    for r in &changed {
+        assert!(
+            r.starts_with("/courses/python-foundations/"),
+            "{r} changed, but it does not show the course navigation"
+        );
+        let html = std::fs::read_to_string(out.path().join("objects").join(&a[*r])).expect("page");
+        assert!(html.contains("A Renamed Lesson"), "{r} changed and shows the new title");
+    }
+    for (r, object) in &a {
+        if !changed.contains(r) && after.routes[r].content_type.starts_with("text/html") {
+            let html = std::fs::read_to_string(out.path().join("objects").join(object)).expect("page");
+            assert!(!html.contains("A Renamed Lesson"), "{r} shows the title but was not rebuilt");
+        }
+    }
+}
