@@ -1,0 +1,175 @@
+//! edge-origin's HTTP behaviour for a CDN, through real HTTP on loopback against a local
+//! store holding the sample catalogue.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use e2e::{build_ok, client, get, live_manifest, sample_content, Origin};
+
+struct Fixture {
+    _store: tempfile::TempDir,
+    origin: Origin,
+    manifest: bundle::Manifest,
+}
+
+fn start() -> Fixture {
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let (_, manifest) = live_manifest(store.path());
+    let origin = Origin::start(store.path(), &[]);
+    Fixture { _store: store, origin, manifest }
+}
+
+/// Sends raw bytes (for paths an HTTP client would normalise away) and returns the status.
+fn raw_status(base: &str, request_target: &str) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {request_target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+fn header(response: &reqwest::blocking::Response, name: &str) -> String {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn pages_assets_and_cache_headers() {
+    let f = start();
+    let page = get(&f.origin.url("/courses/python-foundations/"), &[]);
+    assert_eq!(page.status(), 200);
+    assert!(header(&page, "cache-control").contains("s-maxage="));
+    assert!(header(&page, "cache-control").contains("stale-if-error="));
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert!(header(&page, "content-security-policy").contains("default-src 'self'"));
+    assert!(header(&page, "etag").starts_with('"'));
+
+    let asset =
+        f.manifest.routes.keys().find(|r| r.starts_with("/assets/") && r.ends_with(".css")).expect("css");
+    let css = get(&f.origin.url(asset), &[]);
+    assert_eq!(css.status(), 200);
+    assert_eq!(header(&css, "cache-control"), "public, max-age=31536000, immutable");
+
+    let enrolled = get(&f.origin.url("/courses/data-structures/"), &[]);
+    assert!(
+        header(&enrolled, "cache-control").starts_with("private"),
+        "enrolled pages never go to shared caches"
+    );
+}
+
+#[test]
+fn not_found_redirects_and_methods() {
+    let f = start();
+    let missing = get(&f.origin.url("/courses/nope/"), &[]);
+    assert_eq!(missing.status(), 404);
+    assert!(header(&missing, "content-type").starts_with("text/html"));
+    assert!(missing.text().expect("body").contains("<html"), "the theme's 404 page");
+
+    let redirect = get(&f.origin.url("/courses/python-foundations"), &[]);
+    assert_eq!(redirect.status(), 301);
+    assert_eq!(header(&redirect, "location"), "/courses/python-foundations/");
+
+    let index_html = get(&f.origin.url("/courses/python-foundations/index.html"), &[]);
+    assert_eq!(index_html.status(), 200);
+
+    let post = client().post(f.origin.url("/")).send().expect("post");
+    assert_eq!(post.status(), 405);
+    assert_eq!(header(&post, "allow"), "GET, HEAD");
+
+    let head = client().head(f.origin.url("/")).send().expect("head");
+    assert_eq!(head.status(), 200);
+    let size = f.manifest.routes["/"].size;
+    assert_eq!(header(&head, "content-length"), size.to_string());
+    assert_eq!(head.bytes().expect("body").len(), 0);
+}
+
+#[test]
+fn traversal_and_malformed_paths_are_400() {
+    let f = start();
+    for target in [
+        "/../etc/passwd",
+        "/courses/../../etc/passwd",
+        "/%2e%2e/etc/passwd",
+        "/%2E%2E/%2E%2E/etc/passwd",
+        "/courses%2fpython-foundations/",
+        "/%252e%252e/etc/passwd",
+        "/a%00b",
+        "/a\\..\\b",
+    ] {
+        assert_eq!(raw_status(&f.origin.base, target), 400, "{target}");
+    }
+    let long = format!("/{}", "a".repeat(2000));
+    assert_eq!(raw_status(&f.origin.base, &long), 400);
+    assert_eq!(raw_status(&f.origin.base, "/"), 200, "the raw client itself works");
+}
+
+#[test]
+fn conditional_requests_and_encodings() {
+    let f = start();
+    let url = f.origin.url("/");
+    let br = get(&url, &[("accept-encoding", "gzip, br")]);
+    assert_eq!(header(&br, "content-encoding"), "br");
+    assert_eq!(header(&br, "vary"), "Accept-Encoding");
+    let br_etag = header(&br, "etag");
+    let br_body = br.bytes().expect("body");
+    let mut html = Vec::new();
+    brotli_decompress(&br_body, &mut html);
+
+    let gzip = get(&url, &[("accept-encoding", "gzip;q=1, br;q=0.5")]);
+    assert_eq!(header(&gzip, "content-encoding"), "gzip");
+    let gzip_etag = header(&gzip, "etag");
+    let identity = get(&url, &[]);
+    assert_eq!(header(&identity, "content-encoding"), "");
+    let identity_etag = header(&identity, "etag");
+    assert_eq!(identity.bytes().expect("body").to_vec(), html, "br decodes to the identity bytes");
+    assert!(br_etag != gzip_etag && gzip_etag != identity_etag, "one strong ETag per representation");
+
+    let not_modified = get(&url, &[("if-none-match", &identity_etag)]);
+    assert_eq!(not_modified.status(), 304);
+    assert_eq!(header(&not_modified, "etag"), identity_etag);
+    let changed = get(&url, &[("if-none-match", "\"something-else\"")]);
+    assert_eq!(changed.status(), 200);
+}
+
+fn brotli_decompress(input: &[u8], out: &mut Vec<u8>) {
+    brotli::BrotliDecompress(&mut &input[..], out).expect("valid brotli");
+}
+
+#[test]
+fn byte_ranges_for_video_seeking() {
+    let f = start();
+    let (video, route) =
+        f.manifest.routes.iter().find(|(r, _)| r.ends_with(".webm")).expect("the sample has a webm video");
+    let url = f.origin.url(video);
+    let part = get(&url, &[("range", "bytes=100-199")]);
+    assert_eq!(part.status(), 206);
+    assert_eq!(header(&part, "content-range"), format!("bytes 100-199/{}", route.size));
+    assert_eq!(header(&part, "accept-ranges"), "bytes");
+    let full = get(&url, &[]).bytes().expect("full");
+    assert_eq!(part.bytes().expect("part").to_vec(), full[100..200].to_vec());
+
+    let tail = get(&url, &[("range", "bytes=-10")]);
+    assert_eq!(tail.status(), 206);
+    assert_eq!(tail.bytes().expect("tail").to_vec(), full[full.len() - 10..].to_vec());
+
+    let beyond = get(&url, &[("range", &format!("bytes={}-", route.size))]);
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(header(&beyond, "content-range"), format!("bytes */{}", route.size));
+}
+
+#[test]
+fn health_and_readiness() {
+    let f = start();
+    assert_eq!(get(&f.origin.url("/_origin/health"), &[]).status(), 200);
+    let ready = get(&f.origin.url("/_origin/ready"), &[]);
+    assert_eq!(ready.status(), 200);
+
+    let empty = tempfile::tempdir().expect("tempdir");
+    let waiting = Origin::start(empty.path(), &[]);
+    assert_eq!(get(&waiting.url("/_origin/ready"), &[]).status(), 503);
+    let page = get(&waiting.url("/"), &[]);
+    assert_eq!(page.status(), 503);
+    assert!(!header(&page, "retry-after").is_empty());
+}
