@@ -9,6 +9,7 @@ use bundle::ObjectKey;
 use bytes::Bytes;
 use moka::future::Cache;
 
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,34 +28,46 @@ pub struct ObjectCache {
     cache: Cache<ObjectKey, Bytes>,
     store: Store,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl ObjectCache {
-    pub fn new(store: Store, max_bytes: u64, timeout: Duration) -> Self {
+    pub fn new(store: Store, max_bytes: u64, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &ObjectKey, value: &Bytes| u32::try_from(value.len()).unwrap_or(u32::MAX))
             .build();
-        ObjectCache { cache, store, timeout }
+        ObjectCache { cache, store, timeout, metrics }
     }
 
-    /// The object's bytes, from memory or from the store (verified).
+    /// The object's bytes, from memory or from the store (verified). Concurrent misses of
+    /// one key wait for a single fetch; failures are not cached, so the next request retries.
     pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, Arc<FetchError>> {
-        self.cache
-            .try_get_with_by_ref(key, async {
-                let path = object_path(key);
-                let fetch = self.store.get(&path);
-                let bytes = tokio::time::timeout(self.timeout, fetch)
-                    .await
-                    .map_err(|_| FetchError::Timeout)?
-                    .map_err(|e| FetchError::Store(e.to_string()))?
-                    .ok_or_else(|| FetchError::Missing(key.clone()))?;
-                if !key.matches(&bytes) {
-                    tracing::error!(object = %key, "integrity failure: stored bytes do not match the key");
-                    return Err(FetchError::Integrity(key.clone()));
-                }
-                Ok(bytes)
-            })
-            .await
+        if let Some(bytes) = self.cache.get(key).await {
+            self.metrics.cache_hits.inc();
+            return Ok(bytes);
+        }
+        self.metrics.cache_misses.inc();
+        self.cache.try_get_with_by_ref(key, self.fetch(key)).await
+    }
+
+    async fn fetch(&self, key: &ObjectKey) -> Result<Bytes, FetchError> {
+        self.metrics.store_fetches.inc();
+        let path = object_path(key);
+        let result = match tokio::time::timeout(self.timeout, self.store.get(&path)).await {
+            Err(_) => Err(FetchError::Timeout),
+            Ok(Err(err)) => Err(FetchError::Store(err.to_string())),
+            Ok(Ok(None)) => Err(FetchError::Missing(key.clone())),
+            Ok(Ok(Some(bytes))) if !key.matches(&bytes) => {
+                self.metrics.integrity_failures.inc();
+                tracing::error!(object = %key, "integrity failure: stored bytes do not match the key");
+                Err(FetchError::Integrity(key.clone()))
+            }
+            Ok(Ok(Some(bytes))) => Ok(bytes),
+        };
+        if matches!(result, Err(FetchError::Timeout | FetchError::Store(_))) {
+            self.metrics.store_errors.inc();
+        }
+        result
     }
 }

@@ -11,6 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::cache::{FetchError, ObjectCache};
+use crate::metrics::{Metrics, StatusLabel};
 use crate::negotiate::{choose_encoding, if_none_match, parse_range, RangeRequest};
 use crate::path::normalize;
 use crate::release::{Current, Release};
@@ -31,6 +32,9 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; s
 pub struct State {
     pub current: Arc<Current>,
     pub objects: ObjectCache,
+    pub metrics: Arc<Metrics>,
+    /// Bearer token of the admin endpoints; `None` turns them off.
+    pub admin_token: Option<String>,
 }
 
 /// Answers one request; never panics on any input, never answers 500 for a bad request.
@@ -40,12 +44,15 @@ pub async fn handle<B>(state: &State, req: Request<B>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     let response = respond(state, &req).await;
     let response = if method == Method::HEAD { strip_body(response) } else { response };
+    let elapsed = started.elapsed();
+    state.metrics.requests.get_or_create(&StatusLabel { status: response.status().as_u16() }).inc();
+    state.metrics.latency.observe(elapsed.as_secs_f64());
     tracing::info!(
         target: "access",
         method = %method,
         path,
         status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
+        micros = elapsed.as_micros() as u64,
         "request"
     );
     response
@@ -72,14 +79,66 @@ fn security_headers(headers: &mut http::HeaderMap) {
     headers.insert("content-security-policy", HeaderValue::from_static(CSP));
 }
 
-async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+fn method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// `POST /_origin/invalidate`: re-reads the channel now (bearer admin token required).
+async fn invalidate<B>(state: &State, req: &Request<B>) -> Response<Body> {
+    let Some(expected) = &state.admin_token else {
+        return plain(StatusCode::FORBIDDEN, "admin endpoints are disabled: configure admin_token");
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| same_secret(g.trim().as_bytes(), expected.as_bytes())) {
+        let mut response = plain(StatusCode::UNAUTHORIZED, "a valid admin bearer token is required");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
+    match state.current.refresh(true).await {
+        Ok(changed) => {
+            let release = state.current.get().map(|r| r.id.to_string()).unwrap_or_default();
+            let body = format!("{{\"release\":\"{release}\",\"changed\":{}}}", changed.is_some());
+            let mut response = plain(StatusCode::OK, &body);
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "invalidate: could not load the channel");
+            plain(StatusCode::BAD_GATEWAY, &format!("could not load the channel: {err}"))
+        }
+    }
+}
+
+async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let raw_path = req.uri().path();
+    if raw_path == "/_origin/invalidate" {
+        return if req.method() == Method::POST {
+            invalidate(state, req).await
+        } else {
+            method_not_allowed("POST")
+        };
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
+    }
     match raw_path {
+        "/metrics" => {
+            let mut response = plain(StatusCode::OK, state.metrics.encode().trim_end());
+            let value = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+            response.headers_mut().insert(header::CONTENT_TYPE, value);
+            return response;
+        }
         "/_origin/health" => return plain(StatusCode::OK, "ok"),
         "/_origin/ready" => {
             return match state.current.get() {

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod config;
 pub mod handler;
+pub mod metrics;
 pub mod negotiate;
 pub mod path;
 pub mod release;

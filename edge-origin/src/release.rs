@@ -1,7 +1,7 @@
 //! Following a channel: the live release sits behind an atomic swap, so every request
 //! sees one whole release; a watcher loads each new release fully before swapping it in.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -10,7 +10,8 @@ use bundle::paths::{channel_path, release_path};
 use bundle::{Channel, Manifest, ReleaseId};
 use bytes::Bytes;
 
-use crate::store::{Store, StoreError};
+use crate::metrics::Metrics;
+use crate::store::{Fetched, Store, StoreError};
 
 /// One loaded release.
 #[derive(Debug)]
@@ -39,69 +40,89 @@ pub enum LoadError {
     Timeout,
 }
 
-/// The release currently served, shared by all requests.
+/// What the channel pointer looked like when last read.
 #[derive(Default)]
+struct Seen {
+    validator: Option<String>,
+    bytes: Option<Bytes>,
+}
+
+/// The release currently served, shared by all requests, and how to follow its channel.
 pub struct Current {
     release: ArcSwapOption<Release>,
-    /// Bytes of the channel pointer last loaded, to skip unchanged polls.
-    pointer: std::sync::Mutex<Option<Bytes>>,
+    seen: Mutex<Seen>,
+    store: Store,
+    channel: String,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl Current {
+    pub fn new(store: Store, channel: String, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+        Current { release: ArcSwapOption::empty(), seen: Mutex::default(), store, channel, timeout, metrics }
+    }
+
     pub fn get(&self) -> Option<Arc<Release>> {
         self.release.load_full()
     }
 
-    /// Reads the channel; when it moved, loads and verifies the new release, then swaps it in.
-    /// Returns the new id when it changed.
-    pub async fn refresh(
-        &self,
-        store: &Store,
-        channel: &str,
-        timeout: Duration,
-    ) -> Result<Option<ReleaseId>, LoadError> {
-        let path = channel_path(channel).ok_or_else(|| LoadError::ChannelName(channel.to_owned()))?;
-        let get = |key: String| async move {
-            tokio::time::timeout(timeout, store.get(&key))
-                .await
-                .map_err(|_| LoadError::Timeout)?
-                .map_err(LoadError::from)
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn read(&self, key: &str, validator: Option<&str>) -> Result<Fetched, LoadError> {
+        tokio::time::timeout(self.timeout, self.store.get_conditional(key, validator))
+            .await
+            .map_err(|_| LoadError::Timeout)?
+            .map_err(LoadError::from)
+    }
+
+    /// Reads the channel (conditionally: an unchanged pointer costs no transfer); when it
+    /// moved, loads and verifies the new release, then swaps it in. Returns the new id
+    /// when the release changed. `force` re-reads the pointer unconditionally.
+    pub async fn refresh(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
+        let path = channel_path(&self.channel).ok_or_else(|| LoadError::ChannelName(self.channel.clone()))?;
+        let validator = if force || self.get().is_none() { None } else { self.seen().validator.clone() };
+        let (pointer_bytes, validator) = match self.read(&path, validator.as_deref()).await? {
+            Fetched::NotModified => return Ok(None),
+            Fetched::Missing => return Err(LoadError::NoChannel(path)),
+            Fetched::Found { bytes, validator } => (bytes, validator),
         };
-        let pointer_bytes = get(path.clone()).await?.ok_or(LoadError::NoChannel(path))?;
-        let unchanged =
-            self.pointer.lock().unwrap_or_else(|e| e.into_inner()).as_ref() == Some(&pointer_bytes);
-        if unchanged && self.get().is_some() {
+        let current = self.get();
+        if current.is_some() && self.seen().bytes.as_ref() == Some(&pointer_bytes) {
+            self.seen().validator = validator;
             return Ok(None);
         }
         let pointer = Channel::from_bytes(&pointer_bytes).map_err(LoadError::BadChannel)?;
-        if self.get().is_some_and(|r| r.id == pointer.release) {
-            *self.pointer.lock().unwrap_or_else(|e| e.into_inner()) = Some(pointer_bytes);
-            return Ok(None);
+        if current.is_none_or(|r| r.id != pointer.release) {
+            let manifest_bytes = match self.read(&release_path(&pointer.release), None).await? {
+                Fetched::Found { bytes, .. } => bytes,
+                _ => return Err(LoadError::NoRelease(pointer.release.clone())),
+            };
+            if release_id_of(&manifest_bytes) != pointer.release {
+                return Err(LoadError::Integrity(pointer.release));
+            }
+            let manifest = Manifest::from_bytes(&manifest_bytes)?;
+            self.release.store(Some(Arc::new(Release { id: pointer.release.clone(), manifest })));
+            self.metrics.set_release(pointer.release.as_str());
+            *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
+            return Ok(Some(pointer.release));
         }
-        let manifest_bytes = get(release_path(&pointer.release))
-            .await?
-            .ok_or_else(|| LoadError::NoRelease(pointer.release.clone()))?;
-        if release_id_of(&manifest_bytes) != pointer.release {
-            return Err(LoadError::Integrity(pointer.release));
-        }
-        let manifest = Manifest::from_bytes(&manifest_bytes)?;
-        let id = pointer.release.clone();
-        self.release.store(Some(Arc::new(Release { id: id.clone(), manifest })));
-        *self.pointer.lock().unwrap_or_else(|e| e.into_inner()) = Some(pointer_bytes);
-        Ok(Some(id))
+        *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
+        Ok(None)
     }
 
-    /// Polls the channel every `every` until the process ends.
-    pub async fn follow(self: Arc<Self>, store: Store, channel: String, every: Duration, timeout: Duration) {
+    /// Polls the channel every `every` until the task is dropped.
+    pub async fn follow(self: Arc<Self>, every: Duration) {
         loop {
-            match self.refresh(&store, &channel, timeout).await {
-                Ok(Some(id)) => tracing::info!(release = %id, channel, "now serving release"),
+            tokio::time::sleep(every).await;
+            match self.refresh(false).await {
+                Ok(Some(id)) => tracing::info!(release = %id, channel = self.channel, "now serving release"),
                 Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(channel, error = %err, "channel check failed; keeping the current release")
+                    tracing::warn!(channel = self.channel, error = %err, "channel check failed; keeping the current release")
                 }
             }
-            tokio::time::sleep(every).await;
         }
     }
 }

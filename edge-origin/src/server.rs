@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::cache::ObjectCache;
 use crate::config::Config;
 use crate::handler::{handle, State};
+use crate::metrics::Metrics;
 use crate::release::Current;
 use crate::store::Store;
 
@@ -24,8 +25,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
-    config: Config,
-    store: Store,
+    poll: Duration,
 }
 
 impl Server {
@@ -35,15 +35,24 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let store = Store::new(&config.store);
-        let current = Arc::new(Current::default());
-        match current.refresh(&store, &config.channel, config.store_timeout).await {
-            Ok(Some(id)) => tracing::info!(release = %id, "loaded release"),
+        let store = Store::open(&config.store, &config.s3, config.store_timeout).await;
+        let metrics = Arc::new(Metrics::default());
+        let current = Arc::new(Current::new(
+            store.clone(),
+            config.channel.clone(),
+            config.store_timeout,
+            metrics.clone(),
+        ));
+        match current.refresh(true).await {
+            Ok(Some(id)) => tracing::info!(release = %id, store = %config.store, "loaded release"),
             Ok(None) => {}
-            Err(err) => tracing::warn!(error = %err, "no release yet; will keep polling"),
+            Err(err) => {
+                tracing::warn!(error = %err, store = %config.store, "no release yet; will keep polling")
+            }
         }
-        let objects = ObjectCache::new(store.clone(), config.cache_bytes, config.store_timeout);
-        Ok(Server { listener, state: Arc::new(State { current, objects }), config, store })
+        let objects = ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone());
+        let state = Arc::new(State { current, objects, metrics, admin_token: config.admin_token });
+        Ok(Server { listener, state, poll: config.poll })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -56,12 +65,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
-        let follower = tokio::spawn(self.state.current.clone().follow(
-            self.store.clone(),
-            self.config.channel.clone(),
-            self.config.poll,
-            self.config.store_timeout,
-        ));
+        let follower = tokio::spawn(self.state.current.clone().follow(self.poll));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -86,6 +90,7 @@ impl Server {
             }
         }
         follower.abort();
+        drop(self.listener);
         tracing::info!("shutting down: finishing in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => {}

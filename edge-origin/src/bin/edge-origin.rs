@@ -10,6 +10,6 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let args = edge_origin::Args::parse();
-    edge_origin::run_blocking(args.into())
+    let config = edge_origin::Args::parse().resolve()?;
+    edge_origin::run_blocking(config)
 }
