@@ -48,7 +48,11 @@ impl ObjectCache {
             return Ok(bytes);
         }
         self.metrics.cache_misses.inc();
-        self.cache.try_get_with_by_ref(key, self.fetch(key)).await
+        let result = self.cache.try_get_with_by_ref(key, self.fetch(key)).await;
+        // moka applies its byte bound lazily; settle it after each miss (already the slow
+        // path) so the cache never holds much more than asked.
+        self.cache.run_pending_tasks().await;
+        result
     }
 
     async fn fetch(&self, key: &ObjectKey) -> Result<Bytes, FetchError> {

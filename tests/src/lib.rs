@@ -1,6 +1,8 @@
 //! The end-to-end harness: builds the real binaries once, starts them on loopback with
 //! free ports, and stops them when the test ends.
 
+pub mod garage;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -93,11 +95,17 @@ pub struct Origin {
 impl Origin {
     /// Starts `edge-origin --store <store> --listen 127.0.0.1:0 <extra...>` and waits for its URL.
     pub fn start(store: &Path, extra: &[&str]) -> Origin {
+        Origin::start_with(store.as_os_str(), extra, &[])
+    }
+
+    /// Like [`Origin::start`], with any store argument and extra environment variables.
+    pub fn start_with(store: &std::ffi::OsStr, extra: &[&str], env: &[(&str, String)]) -> Origin {
         let mut child = Command::new(bin("edge-origin"))
             .arg("--store")
             .arg(store)
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -141,9 +149,13 @@ impl Origin {
         self.log.lock().expect("log").clone()
     }
 
-    /// Sends SIGTERM and waits for the process to exit (up to `within`).
-    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    }
+
+    /// Waits for the process to exit (up to `within`).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -160,6 +172,15 @@ impl Drop for Origin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The value of one metric line of `/metrics` (`name` includes any labels), or 0.
+pub fn metric(origin: &Origin, name: &str) -> f64 {
+    let text = get(&origin.url("/metrics"), &[]).text().expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A plain HTTP client that neither follows redirects nor decompresses.

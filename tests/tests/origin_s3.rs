@@ -1,0 +1,106 @@
+//! edge-origin against a real S3 (Garage, started here): serves a release from a bucket
+//! prefix, follows a new release published there, and when the store goes down keeps
+//! serving what it has cached while answering 503 fast for what it has not.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use e2e::garage::{Garage, BUCKET, REGION};
+use e2e::{build_ok, copy_tree, get, live_manifest, metric, sample_content, Origin};
+
+fn start_origin(garage: &Garage, prefix: &str) -> Origin {
+    let store = OsString::from(format!("s3://{BUCKET}/{prefix}"));
+    let endpoint = garage.endpoint.clone();
+    Origin::start_with(
+        &store,
+        &["--endpoint", &endpoint, "--region", REGION, "--poll", "500ms", "--store-timeout", "2s"],
+        &garage.env(),
+    )
+}
+
+#[test]
+fn serves_and_follows_releases_from_garage() {
+    let garage = Garage::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), local.path());
+    garage.upload_store(local.path(), "site");
+    let origin = start_origin(&garage, "site");
+    let (_, manifest) = live_manifest(local.path());
+
+    let page = get(&origin.url("/courses/python-foundations/"), &[]);
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-release"], first.as_str());
+    let expected = std::fs::read(
+        local.path().join("objects").join(manifest.routes["/courses/python-foundations/"].object.as_str()),
+    )
+    .expect("object");
+    assert_eq!(page.bytes().expect("body").to_vec(), expected, "same bytes as the build wrote");
+
+    // 50 concurrent cold requests for one object: one S3 GET.
+    let before = metric(&origin, "edge_origin_store_fetches_total");
+    let route = manifest.routes.keys().find(|r| r.ends_with(".css")).expect("css").clone();
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let url = origin.url(&route);
+            std::thread::spawn(move || get(&url, &[]).status().as_u16())
+        })
+        .collect();
+    assert!(threads.into_iter().all(|t| t.join().expect("thread") == 200));
+    assert_eq!(metric(&origin, "edge_origin_store_fetches_total") - before, 1.0);
+
+    // Publish a new release into the bucket: served within poll + 1 s.
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let site = content.path().join("site.toml");
+    let text = std::fs::read_to_string(&site).expect("site");
+    let renamed: Vec<&str> = text
+        .lines()
+        .map(|l| if l.starts_with("title") { "title = \"Renamed Academy\"" } else { l })
+        .collect();
+    std::fs::write(&site, renamed.join("\n") + "\n").expect("edit");
+    let second = build_ok(content.path(), local.path());
+    assert_ne!(first, second);
+    garage.upload_store(local.path(), "site");
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while get(&origin.url("/"), &[]).headers()["x-release"] != second.as_str() {
+        assert!(Instant::now() < deadline, "new release not served within poll + 1 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(get(&origin.url("/"), &[]).text().expect("body").contains("Renamed Academy"));
+}
+
+#[test]
+fn store_outage_serves_cached_and_fails_fast_for_the_rest() {
+    let mut garage = Garage::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), local.path());
+    garage.upload_store(local.path(), "site");
+    let origin = start_origin(&garage, "site");
+    let (_, manifest) = live_manifest(local.path());
+
+    let warm = "/courses/python-foundations/";
+    assert_eq!(get(&origin.url(warm), &[]).status(), 200);
+    garage.stop();
+
+    for _ in 0..3 {
+        assert_eq!(get(&origin.url(warm), &[]).status(), 200, "cached pages keep being served");
+    }
+    let cold = manifest.routes.keys().find(|r| r.ends_with(".webm")).expect("video").clone();
+    let started = Instant::now();
+    let response = get(&origin.url(&cold), &[]);
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert!(waited < Duration::from_secs(3), "503 within the store timeout (took {waited:?})");
+    assert!(metric(&origin, "edge_origin_store_errors_total") >= 1.0);
+    // The poller fails too, but the release stays.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(get(&origin.url("/_origin/ready"), &[]).status(), 200);
+
+    garage.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&origin.url(&cold), &[]).status() != 200 {
+        assert!(Instant::now() < deadline, "recovers when the store is back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
