@@ -20,6 +20,8 @@ use crate::theme::Theme;
 
 /// Route of the not-found page.
 pub const NOT_FOUND_ROUTE: &str = "/404.html";
+/// Route of the page shown when an enrolled-only page is asked for without a valid grant.
+pub const FORBIDDEN_ROUTE: &str = "/403.html";
 const DEFAULT_LAB_HEIGHT: u32 = 520;
 
 #[derive(Debug, Clone)]
@@ -83,14 +85,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let rendered = render(&options.content)?;
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
-    let written = store::write_release(
-        &options.out,
-        rendered.outputs,
-        NOT_FOUND_ROUTE,
-        &options.channel,
-        SystemTime::now(),
-    )
-    .map_err(|source| BuildError::Io { path: options.out.clone(), source })?;
+    let written = store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
+        .map_err(|source| BuildError::Io { path: options.out.clone(), source })?;
     Ok(BuildReport {
         release: written.release,
         pages,
@@ -156,7 +152,7 @@ fn course_access(course: &catalogue::Course) -> Access {
 fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     let mut lessons = HashMap::new();
     let mut routes: HashSet<String> = assets.outputs.iter().map(|o| o.route.clone()).collect();
-    routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned()]);
+    routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned(), FORBIDDEN_ROUTE.to_owned()]);
     for course in &catalogue.courses {
         routes.insert(pages::course_url(course));
         for lesson in &course.lessons {

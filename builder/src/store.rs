@@ -115,7 +115,6 @@ fn store_output(out: &Path, output: Output) -> io::Result<(String, Stored)> {
 pub fn write_release(
     out: &Path,
     outputs: Vec<Output>,
-    not_found: &str,
     channel: &str,
     now: std::time::SystemTime,
 ) -> io::Result<Written> {
@@ -125,7 +124,8 @@ pub fn write_release(
     let stored: Vec<(String, Stored)> =
         outputs.into_par_iter().map(|o| store_output(out, o)).collect::<io::Result<_>>()?;
 
-    let mut manifest = Manifest::new(not_found.to_owned());
+    let mut manifest = Manifest::new(crate::build::NOT_FOUND_ROUTE.to_owned());
+    manifest.forbidden = Some(crate::build::FORBIDDEN_ROUTE.to_owned());
     let (mut objects_written, mut bytes_written, mut bytes_total) = (0, 0, 0);
     for (route, s) in stored {
         objects_written += s.written;

@@ -11,11 +11,12 @@ use crate::assets::files_under;
 use crate::diagnostics::{ContentError, Diagnostics, LineIndex};
 
 /// Templates the build renders; a theme must provide them all.
-pub const REQUIRED: [&str; 7] = [
+pub const REQUIRED: [&str; 8] = [
     "index.html",
     "course.html",
     "lesson.html",
     "404.html",
+    "403.html",
     "partials/quiz.html",
     "partials/animation.html",
     "partials/lab.html",

@@ -24,6 +24,9 @@ pub struct Manifest {
     pub format: u32,
     /// Route of the page served with status 404 for unknown paths.
     pub not_found: String,
+    /// Route of the page served with status 403 when a grant is missing or invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbidden: Option<String>,
     pub routes: BTreeMap<String, Route>,
 }
 
@@ -162,7 +165,7 @@ impl fmt::Display for ReleaseId {
 
 impl Manifest {
     pub fn new(not_found: String) -> Self {
-        Manifest { format: MANIFEST_FORMAT, not_found, routes: BTreeMap::new() }
+        Manifest { format: MANIFEST_FORMAT, not_found, forbidden: None, routes: BTreeMap::new() }
     }
 
     /// The canonical bytes stored as `releases/<id>.json`.
@@ -181,8 +184,10 @@ impl Manifest {
         if let Some(bad) = manifest.routes.keys().find(|r| !crate::paths::is_route(r)) {
             return Err(ManifestError::Route(bad.clone()));
         }
-        if !manifest.routes.contains_key(&manifest.not_found) {
-            return Err(ManifestError::Route(manifest.not_found.clone()));
+        for page in std::iter::once(&manifest.not_found).chain(&manifest.forbidden) {
+            if !manifest.routes.contains_key(page) {
+                return Err(ManifestError::Route(page.clone()));
+            }
         }
         Ok(manifest)
     }
