@@ -245,6 +245,12 @@ fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) 
             minijinja::context! { site => &site, courses => &courses },
             Access::Public,
         ),
+        (
+            FORBIDDEN_ROUTE.into(),
+            "403.html",
+            minijinja::context! { site => &site, courses => &courses },
+            Access::Public,
+        ),
     ];
     for (course, view) in catalogue.courses.iter().zip(&courses) {
         let ctx = minijinja::context! { site => &site, courses => &courses, course => view };

@@ -11,6 +11,7 @@ pub mod highlight;
 pub mod markdown;
 pub mod pages;
 pub mod relpath;
+pub mod sign;
 pub mod store;
 pub mod theme;
 

@@ -8,6 +8,7 @@
 //! ```
 //! This crate does no I/O: it only hashes, names and (de)serialises.
 
+pub mod grant;
 pub mod hash;
 pub mod manifest;
 pub mod paths;

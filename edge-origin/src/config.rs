@@ -24,6 +24,42 @@ pub struct Config {
     pub store_timeout: Duration,
     /// Bearer token for the admin endpoints; `None` disables them.
     pub admin_token: Option<String>,
+    pub grants: GrantSettings,
+}
+
+/// Access to enrolled-only courses (CloudFront signed URLs/cookies).
+#[derive(Debug, Clone)]
+pub struct GrantSettings {
+    /// `false` only for local previews: enrolled courses open without a grant.
+    pub enforce: bool,
+    /// Key pair id -> public key PEM file; several at once for rotation.
+    pub trusted_keys: Vec<(String, PathBuf)>,
+    /// The CDN's scheme and host that grants name, e.g. `https://learn.example.org`.
+    pub public_url: Option<String>,
+    pub skew: Duration,
+    /// Secret header value proving the CDN enforced grants (then pages may be cached there).
+    pub origin_verify_secret: Option<String>,
+    /// Issuing grants at `POST /_origin/grants`: all four, or none.
+    pub api_key: Option<String>,
+    pub signing_key: Option<PathBuf>,
+    pub signing_key_pair_id: Option<String>,
+    pub rosters: Option<PathBuf>,
+}
+
+impl Default for GrantSettings {
+    fn default() -> Self {
+        GrantSettings {
+            enforce: true,
+            trusted_keys: Vec::new(),
+            public_url: None,
+            skew: Duration::from_secs(30),
+            origin_verify_secret: None,
+            api_key: None,
+            signing_key: None,
+            signing_key_pair_id: None,
+            rosters: None,
+        }
+    }
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -43,6 +79,7 @@ impl Config {
             poll: DEFAULT_POLL,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             admin_token: None,
+            grants: GrantSettings { enforce: false, ..GrantSettings::default() },
         }
     }
 }
@@ -81,6 +118,33 @@ pub struct Args {
     /// Bearer token for POST /_origin/invalidate (admin endpoints are off without one).
     #[arg(long, env = "EDGE_ORIGIN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A trusted CloudFront key pair: KEY_PAIR_ID=public.pem (repeatable, for rotation).
+    #[arg(long = "trusted-key", value_name = "ID=PEM")]
+    pub trusted_keys: Vec<String>,
+    /// Public URL (scheme://host) that grants are scoped to; default http://<Host>.
+    #[arg(long, env = "EDGE_ORIGIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Clock skew allowed when checking grant times [default: 30s].
+    #[arg(long, env = "EDGE_ORIGIN_GRANT_SKEW", value_parser = humantime::parse_duration)]
+    pub grant_skew: Option<Duration>,
+    /// The CDN enforces grants and sends this in X-Origin-Verify: such requests are trusted.
+    #[arg(long, env = "EDGE_ORIGIN_ORIGIN_VERIFY_SECRET", hide_env_values = true)]
+    pub origin_verify_secret: Option<String>,
+    /// API key of callers of POST /_origin/grants (e.g. the LMS).
+    #[arg(long, env = "EDGE_ORIGIN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Private key PEM used to sign issued grants.
+    #[arg(long, env = "EDGE_ORIGIN_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Key pair id of --signing-key (as CloudFront knows it).
+    #[arg(long, env = "EDGE_ORIGIN_SIGNING_KEY_PAIR_ID")]
+    pub signing_key_pair_id: Option<String>,
+    /// Enrollment rosters: TOML `[courses] <slug> = ["student", ...]`, re-read on change.
+    #[arg(long, env = "EDGE_ORIGIN_ROSTERS")]
+    pub rosters: Option<PathBuf>,
+    /// Local preview for authors: enrolled-only courses open without a grant. Never in production.
+    #[arg(long)]
+    pub preview: bool,
 }
 
 /// The config file: the same settings as the flags.
@@ -96,6 +160,15 @@ struct FileConfig {
     poll: Option<String>,
     store_timeout: Option<String>,
     admin_token: Option<String>,
+    #[serde(default)]
+    trusted_keys: Vec<String>,
+    public_url: Option<String>,
+    grant_skew: Option<String>,
+    origin_verify_secret: Option<String>,
+    api_key: Option<String>,
+    signing_key: Option<PathBuf>,
+    signing_key_pair_id: Option<String>,
+    rosters: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +202,44 @@ impl Args {
         let file_cache =
             file.cache_bytes.map(|s| parse_bytes(&s).map_err(|e| invalid("cache_bytes", e))).transpose()?;
         let admin_token = self.admin_token.or(file.admin_token).filter(|t| !t.is_empty());
+        let key_specs = if self.trusted_keys.is_empty() { file.trusted_keys } else { self.trusted_keys };
+        let trusted_keys = key_specs
+            .iter()
+            .map(|spec| match spec.split_once('=') {
+                Some((id, path)) if !id.is_empty() && !path.is_empty() => {
+                    Ok((id.to_owned(), PathBuf::from(path)))
+                }
+                _ => Err(invalid("trusted key", format!("{spec:?} is not KEY_PAIR_ID=public.pem"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let grants = GrantSettings {
+            enforce: !self.preview,
+            trusted_keys,
+            public_url: self.public_url.or(file.public_url),
+            skew: self
+                .grant_skew
+                .or(parse_duration("grant_skew", file.grant_skew)?)
+                .unwrap_or(Duration::from_secs(30)),
+            origin_verify_secret: self
+                .origin_verify_secret
+                .or(file.origin_verify_secret)
+                .filter(|s| !s.is_empty()),
+            api_key: self.api_key.or(file.api_key).filter(|s| !s.is_empty()),
+            signing_key: self.signing_key.or(file.signing_key),
+            signing_key_pair_id: self.signing_key_pair_id.or(file.signing_key_pair_id),
+            rosters: self.rosters.or(file.rosters),
+        };
+        let issuing = [
+            grants.api_key.is_some(),
+            grants.signing_key.is_some(),
+            grants.signing_key_pair_id.is_some(),
+            grants.rosters.is_some(),
+        ];
+        if issuing.iter().any(|set| *set) && !issuing.iter().all(|set| *set) {
+            return Err(ConfigError::Invalid(
+                "issuing grants needs all of api_key, signing_key, signing_key_pair_id and rosters".into(),
+            ));
+        }
         Ok(Config {
             store: StoreSpec::parse(&store).map_err(ConfigError::Invalid)?,
             s3: S3Options { endpoint: self.endpoint.or(file.endpoint), region: self.region.or(file.region) },
@@ -144,6 +255,7 @@ impl Args {
                 .or(parse_duration("store_timeout", file.store_timeout)?)
                 .unwrap_or(DEFAULT_STORE_TIMEOUT),
             admin_token,
+            grants,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP behaviour a CDN expects of an origin: GET/HEAD, strong ETags and 304,
 //! single ranges, precompressed variants with `Vary`, cache headers by route kind.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,9 +9,11 @@ use bundle::{Access, CacheClass, Encoding, Route};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 
+use crate::access::{same_secret, AccessControl, Admission};
 use crate::cache::{FetchError, ObjectCache};
+use crate::grants::{GrantRequest, IssueError, Issuer};
 use crate::metrics::{Metrics, StatusLabel};
 use crate::negotiate::{choose_encoding, if_none_match, parse_range, RangeRequest};
 use crate::path::normalize;
@@ -35,14 +38,29 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Bearer token of the admin endpoints; `None` turns them off.
     pub admin_token: Option<String>,
+    pub access: AccessControl,
+    /// `false` only in local previews: enrolled courses open without grants.
+    pub enforce_grants: bool,
+    pub issuer: Option<Issuer>,
 }
 
+/// Largest request body read (only the grants endpoint reads one).
+const MAX_BODY: usize = 16 * 1024;
+
 /// Answers one request; never panics on any input, never answers 500 for a bad request.
-pub async fn handle<B>(state: &State, req: Request<B>) -> Response<Body> {
+pub async fn handle<B>(state: &State, req: Request<B>, client_ip: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = respond(state, &req).await;
+    let response = if path == "/_origin/grants" {
+        issue_grant(state, req).await
+    } else {
+        respond(state, &req, client_ip).await
+    };
     let response = if method == Method::HEAD { strip_body(response) } else { response };
     let elapsed = started.elapsed();
     state.metrics.requests.get_or_create(&StatusLabel { status: response.status().as_u16() }).inc();
@@ -85,9 +103,89 @@ fn method_not_allowed(allow: &'static str) -> Response<Body> {
     response
 }
 
-/// Compares secrets in time independent of where they differ.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = plain(status, &body.to_string());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `POST /_origin/grants` `{student, course, ttl}`: a signed URL and cookies for a student
+/// on the course's roster (caller authenticated with the API key).
+async fn issue_grant<B>(state: &State, req: Request<B>) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if req.method() != Method::POST {
+        return method_not_allowed("POST");
+    }
+    let Some(issuer) = &state.issuer else {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "issuing grants is disabled: configure api_key, signing_key and rosters",
+        );
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| same_secret(g.trim().as_bytes(), issuer.api_key.as_bytes())) {
+        let mut response = plain(StatusCode::UNAUTHORIZED, "a valid API key is required");
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let base = state.access.public_base(&req);
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable"),
+    };
+    let request: GrantRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return plain(StatusCode::BAD_REQUEST, &format!("expected {{student, course, ttl}}: {err}"))
+        }
+    };
+    let course_exists = state.current.get().is_some_and(|release| {
+        release
+            .manifest
+            .routes
+            .get(&format!("/courses/{}/", request.course))
+            .is_some_and(|r| r.access != Access::Public)
+    });
+    match issuer.issue(&request, &base, course_exists) {
+        Ok(issued) => {
+            tracing::info!(
+                student = request.student,
+                course = request.course,
+                expires = issued.expires,
+                "grant issued"
+            );
+            let cookies: Vec<&str> =
+                issued.cookies.iter().map(|c| c.split(';').next().unwrap_or_default()).collect();
+            let mut response = json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "url": issued.url, "query": issued.query, "cookies": cookies, "expires": issued.expires }),
+            );
+            for cookie in &issued.cookies {
+                if let Ok(value) = HeaderValue::from_str(cookie) {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+        Err(IssueError::NotEnrolled) => {
+            plain(StatusCode::FORBIDDEN, "the student is not enrolled in this course")
+        }
+        Err(IssueError::UnknownCourse) => {
+            plain(StatusCode::NOT_FOUND, "no enrolled-only course of that name")
+        }
+        Err(IssueError::BadRequest(why)) => plain(StatusCode::BAD_REQUEST, &why),
+        Err(IssueError::Unavailable(why)) => {
+            tracing::error!(error = why, "rosters unavailable");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "enrollment rosters are unavailable")
+        }
+    }
 }
 
 /// `POST /_origin/invalidate`: re-reads the channel now (bearer admin token required).
@@ -120,7 +218,7 @@ async fn invalidate<B>(state: &State, req: &Request<B>) -> Response<Body> {
     }
 }
 
-async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
+async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Response<Body> {
     let raw_path = req.uri().path();
     if raw_path == "/_origin/invalidate" {
         return if req.method() == Method::POST {
@@ -159,14 +257,26 @@ async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
     };
 
     let manifest = &release.manifest;
-    if let Some(route) = manifest.routes.get(&path) {
-        return serve_route(state, &release, req, route, StatusCode::OK).await;
-    }
     // `/dir/index.html` is the same page as `/dir/`.
-    if let Some(dir) = path.strip_suffix("index.html").filter(|d| d.ends_with('/')) {
-        if let Some(route) = manifest.routes.get(dir) {
-            return serve_route(state, &release, req, route, StatusCode::OK).await;
-        }
+    let found = manifest.routes.get(&path).map(|r| (path.as_str(), r)).or_else(|| {
+        let dir = path.strip_suffix("index.html").filter(|d| d.ends_with('/'))?;
+        manifest.routes.get(dir).map(|r| (dir, r))
+    });
+    if let Some((route_path, route)) = found {
+        // Enrolled-only content: the grant is checked before the cache is even consulted.
+        let shared = match &route.access {
+            Access::Public => true,
+            Access::Course(_) if !state.enforce_grants => false,
+            Access::Course(_) => match state.access.admit(req, route_path, client_ip) {
+                Ok(Admission::ByCdn) => true,
+                Ok(Admission::ByGrant) => false,
+                Err(refusal) => {
+                    tracing::info!(path = route_path, reason = %refusal, "grant refused");
+                    return forbidden(state, &release, req).await;
+                }
+            },
+        };
+        return serve_route(state, &release, req, route, StatusCode::OK, shared).await;
     }
     // `/dir` redirects to `/dir/` so relative links in the page resolve.
     if !path.ends_with('/') && manifest.routes.contains_key(&format!("{path}/")) {
@@ -180,15 +290,26 @@ async fn respond<B>(state: &State, req: &Request<B>) -> Response<Body> {
         return response;
     }
     match manifest.routes.get(&manifest.not_found) {
-        Some(route) => serve_route(state, &release, req, route, StatusCode::NOT_FOUND).await,
+        Some(route) => serve_route(state, &release, req, route, StatusCode::NOT_FOUND, true).await,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
-fn cache_control(route: &Route, status: StatusCode) -> &'static str {
+/// The theme's 403 page (never cached anywhere).
+async fn forbidden<B>(state: &State, release: &Release, req: &Request<B>) -> Response<Body> {
+    match release.manifest.forbidden.as_ref().and_then(|f| release.manifest.routes.get(f)) {
+        Some(route) => serve_route(state, release, req, route, StatusCode::FORBIDDEN, false).await,
+        None => plain(StatusCode::FORBIDDEN, "enrolled students only"),
+    }
+}
+
+/// `shared`: whether shared caches (CDN, Varnish) may keep the response.
+fn cache_control(route: &Route, status: StatusCode, shared: bool) -> &'static str {
     if status == StatusCode::NOT_FOUND {
         NOT_FOUND
-    } else if route.access != Access::Public {
+    } else if status == StatusCode::FORBIDDEN {
+        NO_STORE
+    } else if !shared {
         PRIVATE
     } else {
         match route.cache {
@@ -204,6 +325,7 @@ async fn serve_route<B>(
     req: &Request<B>,
     route: &Route,
     status: StatusCode,
+    shared: bool,
 ) -> Response<Body> {
     let header_str = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
     let range_header = if status == StatusCode::OK { header_str(header::RANGE) } else { None };
@@ -223,7 +345,7 @@ async fn serve_route<B>(
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, route.content_type.as_str())
         .header(header::ETAG, etag.as_str())
-        .header(header::CACHE_CONTROL, cache_control(route, status))
+        .header(header::CACHE_CONTROL, cache_control(route, status, shared))
         .header(header::ACCEPT_RANGES, "bytes")
         .header("x-release", release.id.as_str());
     if !route.encodings.is_empty() {

@@ -1,7 +1,9 @@
 //! edge-origin: a small caching origin that serves course releases from a store to a CDN.
 
+pub mod access;
 pub mod cache;
 pub mod config;
+pub mod grants;
 pub mod handler;
 pub mod metrics;
 pub mod negotiate;

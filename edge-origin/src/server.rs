@@ -11,8 +11,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use bundle::grant::{SigningKey, TrustedKeys, VerifyingKey};
+
+use crate::access::{AccessConfig, AccessControl};
 use crate::cache::ObjectCache;
-use crate::config::Config;
+use crate::config::{Config, GrantSettings};
+use crate::grants::{Issuer, Rosters};
 use crate::handler::{handle, State};
 use crate::metrics::Metrics;
 use crate::release::Current;
@@ -51,7 +55,19 @@ impl Server {
             }
         }
         let objects = ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone());
-        let state = Arc::new(State { current, objects, metrics, admin_token: config.admin_token });
+        let (access, issuer) = load_grants(&config.grants)?;
+        if !config.grants.enforce {
+            tracing::warn!("preview mode: enrolled-only courses open without a grant");
+        }
+        let state = Arc::new(State {
+            current,
+            objects,
+            metrics,
+            admin_token: config.admin_token,
+            access,
+            enforce_grants: config.grants.enforce,
+            issuer,
+        });
         Ok(Server { listener, state, poll: config.poll })
     }
 
@@ -71,12 +87,12 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else { continue };
                     let _ = stream.set_nodelay(true);
                     let state = self.state.clone();
                     let service = service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        async move { Ok::<_, Infallible>(handle(&state, req, peer.ip()).await) }
                     });
                     let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     let connection = graceful.watch(connection);
@@ -97,6 +113,37 @@ impl Server {
             () = tokio::time::sleep(DRAIN) => tracing::warn!("gave up waiting for in-flight requests"),
         }
     }
+}
+
+/// Reads the trusted public keys, and the signing key and rosters when issuing is on.
+fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Option<Issuer>)> {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading key {}: {e}", path.display()))
+    };
+    let mut trusted = TrustedKeys::new();
+    for (id, path) in &settings.trusted_keys {
+        let key = VerifyingKey::from_pem(&read(path)?)
+            .map_err(|e| anyhow::anyhow!("key {}: {e}", path.display()))?;
+        trusted.insert(id, key);
+    }
+    let access = AccessControl::new(AccessConfig {
+        trusted,
+        public_url: settings.public_url.clone(),
+        skew: settings.skew,
+        origin_verify_secret: settings.origin_verify_secret.clone(),
+    });
+    let issuer =
+        match (&settings.api_key, &settings.signing_key, &settings.signing_key_pair_id, &settings.rosters) {
+            (Some(api_key), Some(key), Some(key_pair_id), Some(rosters)) => Some(Issuer {
+                api_key: api_key.clone(),
+                key: SigningKey::from_pem(&read(key)?)
+                    .map_err(|e| anyhow::anyhow!("key {}: {e}", key.display()))?,
+                key_pair_id: key_pair_id.clone(),
+                rosters: Rosters::new(rosters.clone()),
+            }),
+            _ => None,
+        };
+    Ok((access, issuer))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

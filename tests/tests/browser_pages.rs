@@ -36,7 +36,8 @@ fn sample_pages_load_cleanly_in_chromium() {
 
     let store = tempfile::tempdir().expect("tempdir");
     build_ok(&sample_content(), store.path());
-    let origin = Origin::start(store.path(), &[]);
+    // As `course serve` does: a local preview, where enrolled courses open without a grant.
+    let origin = Origin::start(store.path(), &["--preview"]);
 
     let quiz = page_with(store.path(), "class=\"quiz\"");
     let lottie = page_with(store.path(), "data-lottie-src");

@@ -53,10 +53,8 @@ fn pages_assets_and_cache_headers() {
     assert_eq!(header(&css, "cache-control"), "public, max-age=31536000, immutable");
 
     let enrolled = get(&f.origin.url("/courses/data-structures/"), &[]);
-    assert!(
-        header(&enrolled, "cache-control").starts_with("private"),
-        "enrolled pages never go to shared caches"
-    );
+    assert_eq!(enrolled.status(), 403, "enrolled pages need a grant");
+    assert_eq!(header(&enrolled, "cache-control"), "no-store");
 }
 
 #[test]

@@ -38,6 +38,24 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Issue a signed URL and cookies for an enrolled-only course (CloudFront format).
+    Sign {
+        /// Private key PEM (RSA-2048 or ECDSA P-256).
+        #[arg(long)]
+        key: PathBuf,
+        /// The key pair id the edge knows the public key by.
+        #[arg(long)]
+        key_pair_id: String,
+        /// What the grant opens, ending in `/`, e.g. https://learn.example.org/courses/py1/
+        #[arg(long)]
+        url_prefix: String,
+        /// How long the grant lasts.
+        #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Only for requests from this network (CIDR).
+        #[arg(long)]
+        ip: Option<ipnet::IpNet>,
+    },
 }
 
 impl BuildArgs {
@@ -77,6 +95,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => run_build(args),
+        Command::Sign { key, key_pair_id, url_prefix, ttl, ip } => {
+            let options = builder::sign::SignOptions { key, key_pair_id, url_prefix, ttl: *ttl, ip: *ip };
+            match builder::sign::sign(&options) {
+                Ok(signed) => {
+                    println!("url: {}", signed.url);
+                    println!("expires: {}", signed.expires);
+                    for (name, value) in &signed.issued.cookies {
+                        println!("cookie: {name}={value}");
+                    }
+                    Ok(())
+                }
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
         Command::Serve { build, listen } => run_build(build).and_then(|()| {
             let config = edge_origin::Config::local(build.out.clone(), build.channel.clone(), *listen);
             edge_origin::run_blocking(config).map_err(|err| {

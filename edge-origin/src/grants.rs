@@ -1,0 +1,144 @@
+//! Issuing grants: `POST /_origin/grants` (for the LMS, authenticated with an API key)
+//! answers a signed URL and cookies for a student on the course's roster.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bundle::grant::{sign_custom, HashAlgorithm, Policy, SigningKey};
+use serde::Deserialize;
+
+/// Longest grant the endpoint issues.
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// Enrollment rosters, from a TOML file (`[courses] <slug> = ["student", ...]`),
+/// re-read whenever the file changes so a removed student gets no new grant.
+pub struct Rosters {
+    path: PathBuf,
+    /// The file's modification time when read, and course -> students.
+    loaded: Mutex<(Option<SystemTime>, Enrollments)>,
+}
+
+type Enrollments = BTreeMap<String, BTreeSet<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    #[serde(default)]
+    courses: BTreeMap<String, Vec<String>>,
+}
+
+impl Rosters {
+    pub fn new(path: PathBuf) -> Self {
+        Rosters { path, loaded: Mutex::new((None, BTreeMap::new())) }
+    }
+
+    /// Whether `student` is enrolled in `course`, reading the file again if it changed.
+    pub fn is_enrolled(&self, course: &str, student: &str) -> Result<bool, String> {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .map_err(|e| format!("roster file {}: {e}", self.path.display()))?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if loaded.0 != Some(modified) {
+            let text = std::fs::read_to_string(&self.path).map_err(|e| format!("roster file: {e}"))?;
+            let file: RosterFile = toml::from_str(&text).map_err(|e| format!("roster file: {e}"))?;
+            let courses = file.courses.into_iter().map(|(c, s)| (c, s.into_iter().collect())).collect();
+            *loaded = (Some(modified), courses);
+        }
+        Ok(loaded.1.get(course).is_some_and(|students| students.contains(student)))
+    }
+}
+
+pub struct Issuer {
+    pub api_key: String,
+    pub key: SigningKey,
+    pub key_pair_id: String,
+    pub rosters: Rosters,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    pub student: String,
+    pub course: String,
+    /// Seconds, or a duration such as "15m"; default one hour, at most a day.
+    #[serde(default)]
+    pub ttl: Option<serde_json::Value>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum IssueError {
+    BadRequest(String),
+    NotEnrolled,
+    UnknownCourse,
+    Unavailable(String),
+}
+
+/// What the endpoint answers: the signed URL, its query, and cookies to set.
+pub struct IssuedGrant {
+    pub url: String,
+    pub query: String,
+    pub cookies: Vec<String>,
+    pub expires: u64,
+}
+
+pub fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError> {
+    let ttl = match ttl {
+        None => DEFAULT_TTL,
+        Some(serde_json::Value::Number(n)) => Duration::from_secs(
+            n.as_u64().ok_or_else(|| IssueError::BadRequest("ttl must be positive".into()))?,
+        ),
+        Some(serde_json::Value::String(s)) => {
+            humantime::parse_duration(s).map_err(|e| IssueError::BadRequest(format!("ttl: {e}")))?
+        }
+        Some(_) => return Err(IssueError::BadRequest("ttl must be seconds or a duration string".into())),
+    };
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(IssueError::BadRequest(format!("ttl must be between 1s and {}s", MAX_TTL.as_secs())));
+    }
+    Ok(ttl)
+}
+
+impl Issuer {
+    /// Signs a grant for the whole course prefix `<base>/courses/<course>/*`.
+    pub fn issue(
+        &self,
+        request: &GrantRequest,
+        base: &str,
+        course_exists: bool,
+    ) -> Result<IssuedGrant, IssueError> {
+        if !bundle::paths::is_slug(&request.course) || !course_exists {
+            return Err(IssueError::UnknownCourse);
+        }
+        let ttl = parse_ttl(request.ttl.as_ref())?;
+        match self.rosters.is_enrolled(&request.course, &request.student) {
+            Ok(true) => {}
+            Ok(false) => return Err(IssueError::NotEnrolled),
+            Err(err) => return Err(IssueError::Unavailable(err)),
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let expires = now + ttl.as_secs();
+        let prefix = format!("{base}/courses/{}/", request.course);
+        let policy = Policy {
+            resource: format!("{prefix}*"),
+            date_less_than: expires,
+            date_greater_than: None,
+            ip_address: None,
+        };
+        let issued = sign_custom(&policy, &self.key, &self.key_pair_id, HashAlgorithm::Sha256);
+        let path = format!("/courses/{}/", request.course);
+        let cookies = issued
+            .cookies
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "{name}={value}; Path={path}; Max-Age={}; Secure; HttpOnly; SameSite=Lax",
+                    ttl.as_secs()
+                )
+            })
+            .collect();
+        Ok(IssuedGrant { url: format!("{prefix}?{}", issued.query), query: issued.query, cookies, expires })
+    }
+}

@@ -1,0 +1,329 @@
+//! Enrolled-only courses through edge-origin: CloudFront-format signed URLs and cookies,
+//! issued by `POST /_origin/grants` for students on the roster, checked before the cache,
+//! interoperable with openssl both ways, and every bad grant refused with the 403 page.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bundle::grant::{decode_cf_base64, encode_cf_base64, sign_custom, HashAlgorithm, Policy, SigningKey};
+use e2e::{build_ok, client, get, live_manifest, require_tool, sample_content, Origin};
+
+const BASE: &str = "http://learn.test";
+const ENROLLED: &str = "/courses/data-structures/";
+
+struct Setup {
+    store: tempfile::TempDir,
+    keys: tempfile::TempDir,
+    origin: Origin,
+    lesson: String,
+}
+
+fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
+    require_tool("openssl", "apt-get install -y openssl");
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+}
+
+fn setup() -> Setup {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let k = keys.path();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.pem"], k);
+    openssl(&["pkey", "-in", "rsa.pem", "-pubout", "-out", "rsa_pub.pem"], k);
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ec.pem"], k);
+    openssl(&["pkey", "-in", "ec.pem", "-pubout", "-out", "ec_pub.pem"], k);
+    std::fs::write(k.join("rosters.toml"), "[courses]\ndata-structures = [\"alice\", \"carol\"]\n")
+        .expect("roster");
+
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let (_, manifest) = live_manifest(store.path());
+    let lesson = manifest
+        .routes
+        .keys()
+        .find(|r| r.starts_with(ENROLLED) && r.len() > ENROLLED.len())
+        .expect("an enrolled lesson")
+        .clone();
+    let key = |name: &str| k.join(name).display().to_string();
+    let (rsa_trust, ec_trust) =
+        (format!("K1RSA={}", key("rsa_pub.pem")), format!("K2EC={}", key("ec_pub.pem")));
+    let (signing, rosters) = (key("rsa.pem"), key("rosters.toml"));
+    let origin = Origin::start(
+        store.path(),
+        &[
+            "--trusted-key",
+            &rsa_trust,
+            "--trusted-key",
+            &ec_trust,
+            "--public-url",
+            BASE,
+            "--api-key",
+            "lms-api-key",
+            "--signing-key",
+            &signing,
+            "--signing-key-pair-id",
+            "K1RSA",
+            "--rosters",
+            &rosters,
+        ],
+    );
+    Setup { store, keys, origin, lesson }
+}
+
+impl Setup {
+    fn key(&self, name: &str) -> PathBuf {
+        self.keys.path().join(name)
+    }
+
+    fn signing_key(&self, name: &str) -> SigningKey {
+        SigningKey::from_pem(&std::fs::read_to_string(self.key(name)).expect("pem")).expect("key")
+    }
+
+    /// The page's identity bytes, to prove what was (not) served.
+    fn content(&self, route: &str) -> Vec<u8> {
+        let (_, manifest) = live_manifest(self.store.path());
+        std::fs::read(self.store.path().join("objects").join(manifest.routes[route].object.as_str()))
+            .expect("object")
+    }
+
+    fn request_grant(&self, student: &str, course: &str) -> reqwest::blocking::Response {
+        client()
+            .post(self.origin.url("/_origin/grants"))
+            .bearer_auth("lms-api-key")
+            .body(format!("{{\"student\":\"{student}\",\"course\":\"{course}\",\"ttl\":\"10m\"}}"))
+            .send()
+            .expect("post grants")
+    }
+
+    /// A grant signed here (as a third party holding the RSA key would).
+    fn grant(&self, policy: &Policy, key_pair_id: &str) -> String {
+        sign_custom(policy, &self.signing_key("rsa.pem"), key_pair_id, HashAlgorithm::Sha256).query
+    }
+}
+
+fn course_policy(course_prefix: &str) -> Policy {
+    Policy::new(format!("{BASE}{course_prefix}*"), now() + 300)
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
+    query.split('&').find_map(|p| p.strip_prefix(&format!("{name}="))).expect("param")
+}
+
+#[test]
+fn without_a_grant_the_page_is_403_and_never_the_content() {
+    let s = setup();
+    for route in [ENROLLED.to_owned(), s.lesson.clone(), format!("{}index.html", s.lesson)] {
+        let response = get(&s.origin.url(&route), &[]);
+        assert_eq!(response.status(), 403, "{route}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body = response.text().expect("body");
+        assert!(body.contains("enrolled students"), "the theme's 403 page");
+        assert!(body.as_bytes() != s.content(ENROLLED).as_slice());
+    }
+    assert_eq!(
+        get(&s.origin.url("/courses/python-foundations/"), &[]).status(),
+        200,
+        "public courses stay open"
+    );
+}
+
+#[test]
+fn issued_grants_open_the_course_as_url_and_as_cookies() {
+    let s = setup();
+    let response = s.request_grant("alice", "data-structures");
+    assert_eq!(response.status(), 200);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect();
+    assert!(cookies.len() >= 3);
+    for cookie in &cookies {
+        assert!(cookie.starts_with("CloudFront-"), "{cookie}");
+        for attribute in ["Path=/courses/data-structures/", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+        }
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&response.bytes().expect("body")).expect("json");
+    let query = answer["query"].as_str().expect("query").to_owned();
+    assert!(answer["url"].as_str().expect("url").starts_with(&format!("{BASE}{ENROLLED}?Policy=")));
+
+    // URL form, on the course page and a lesson (one grant covers the course prefix).
+    for route in [ENROLLED, s.lesson.as_str()] {
+        let page = get(&s.origin.url(&format!("{route}?{query}")), &[]);
+        assert_eq!(page.status(), 200, "{route}");
+        assert!(page.headers()["cache-control"].to_str().expect("cc").starts_with("private"));
+        assert_eq!(page.bytes().expect("body").to_vec(), s.content(route));
+    }
+    // Cookie form.
+    let cookie_header: String =
+        cookies.iter().map(|c| c.split(';').next().expect("pair")).collect::<Vec<_>>().join("; ");
+    let page = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header)]);
+    assert_eq!(page.status(), 200);
+    let etag = page.headers()["etag"].to_str().expect("etag").to_owned();
+    // Range and 304 work with a grant.
+    let part = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header), ("range", "bytes=0-99")]);
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().expect("part").to_vec(), s.content(&s.lesson)[..100].to_vec());
+    let not_modified = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header), ("if-none-match", &etag)]);
+    assert_eq!(not_modified.status(), 304);
+    // ... and never without one, even right after (the check comes before the cache).
+    assert_eq!(get(&s.origin.url(&s.lesson), &[]).status(), 403);
+}
+
+#[test]
+fn grants_only_for_enrolled_students_and_authenticated_callers() {
+    let s = setup();
+    assert_eq!(s.request_grant("mallory", "data-structures").status(), 403, "not on the roster");
+    assert_eq!(s.request_grant("alice", "no-such-course").status(), 404);
+    assert_eq!(s.request_grant("alice", "python-foundations").status(), 404, "public courses need no grant");
+    let unauthenticated = client()
+        .post(s.origin.url("/_origin/grants"))
+        .bearer_auth("wrong-key")
+        .body("{\"student\":\"alice\",\"course\":\"data-structures\"}")
+        .send()
+        .expect("post");
+    assert_eq!(unauthenticated.status(), 401);
+    let bad_ttl = client()
+        .post(s.origin.url("/_origin/grants"))
+        .bearer_auth("lms-api-key")
+        .body("{\"student\":\"alice\",\"course\":\"data-structures\",\"ttl\":\"30d\"}")
+        .send()
+        .expect("post");
+    assert_eq!(bad_ttl.status(), 400);
+
+    // Removing a student from the roster stops new grants at once.
+    assert_eq!(s.request_grant("carol", "data-structures").status(), 200);
+    std::fs::write(s.key("rosters.toml"), "[courses]\ndata-structures = [\"alice\"]\n").expect("roster");
+    assert_eq!(s.request_grant("carol", "data-structures").status(), 403);
+}
+
+#[test]
+fn a_minted_grant_verifies_with_openssl_and_an_openssl_grant_opens_the_page() {
+    let s = setup();
+    let answer: serde_json::Value =
+        serde_json::from_slice(&s.request_grant("alice", "data-structures").bytes().expect("body"))
+            .expect("json");
+    let query = answer["query"].as_str().expect("query");
+    let dir = s.keys.path();
+    std::fs::write(dir.join("policy.json"), decode_cf_base64(query_param(query, "Policy")).expect("policy"))
+        .expect("write");
+    std::fs::write(dir.join("sig.bin"), decode_cf_base64(query_param(query, "Signature")).expect("sig"))
+        .expect("write");
+    let verified =
+        openssl(&["dgst", "-sha256", "-verify", "rsa_pub.pem", "-signature", "sig.bin", "policy.json"], dir);
+    assert_eq!(String::from_utf8_lossy(&verified.stdout).trim(), "Verified OK");
+
+    // The reverse: openssl signs a policy with the EC key; edge-origin accepts it.
+    let policy = course_policy(ENROLLED).to_json();
+    std::fs::write(dir.join("mine.json"), &policy).expect("write");
+    openssl(&["dgst", "-sha256", "-sign", "ec.pem", "-out", "mine.sig", "mine.json"], dir);
+    let signature = std::fs::read(dir.join("mine.sig")).expect("sig");
+    let grant = format!(
+        "Policy={}&Signature={}&Key-Pair-Id=K2EC&Hash-Algorithm=SHA256",
+        encode_cf_base64(policy.as_bytes()),
+        encode_cf_base64(&signature)
+    );
+    let page = get(&s.origin.url(&format!("{}?{grant}", s.lesson)), &[]);
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.bytes().expect("body").to_vec(), s.content(&s.lesson));
+}
+
+#[test]
+fn every_bad_grant_is_refused() {
+    let s = setup();
+    let t = now();
+    let valid = s.grant(&course_policy(ENROLLED), "K1RSA");
+    let policy_b64 = query_param(&valid, "Policy").to_owned();
+    let signature_b64 = query_param(&valid, "Signature").to_owned();
+    let with = |policy: &str, signature: &str, id: &str| {
+        format!("Policy={policy}&Signature={signature}&Key-Pair-Id={id}&Hash-Algorithm=SHA256")
+    };
+    let tampered_policy = {
+        let json = String::from_utf8(decode_cf_base64(&policy_b64).expect("policy")).expect("utf8");
+        encode_cf_base64(json.replace("data-structures", "data-structurez").as_bytes())
+    };
+    let tampered_signature = {
+        let mut sig = decode_cf_base64(&signature_b64).expect("sig");
+        sig[10] ^= 0x01;
+        encode_cf_base64(&sig)
+    };
+    let signed = |policy: Policy| s.grant(&policy, "K1RSA");
+    let mut expired = course_policy(ENROLLED);
+    expired.date_less_than = t - 31; // skew is 30 s
+    let mut not_yet = course_policy(ENROLLED);
+    not_yet.date_greater_than = Some(t + 120);
+    let mut other_ip = course_policy(ENROLLED);
+    other_ip.ip_address = Some("10.0.0.0/8".parse().expect("cidr"));
+    let other_course = signed(course_policy("/courses/web-animation/"));
+    let cookie_of = |query: &str| {
+        format!(
+            "CloudFront-Policy={}; CloudFront-Signature={}; CloudFront-Key-Pair-Id=K1RSA; CloudFront-Hash-Algorithm=SHA256",
+            query_param(query, "Policy"),
+            query_param(query, "Signature")
+        )
+    };
+
+    let lesson = s.lesson.clone();
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        ("tampered policy", with(&tampered_policy, &signature_b64, "K1RSA"), None),
+        ("tampered signature", with(&policy_b64, &tampered_signature, "K1RSA"), None),
+        ("wrong key pair id", with(&policy_b64, &signature_b64, "K9NOPE"), None),
+        ("expired 1 s past skew", signed(expired), None),
+        ("not yet valid", signed(not_yet), None),
+        ("other course", other_course.clone(), None),
+        ("prefix confusion", signed(course_policy("/courses/data/")), None),
+        ("wrong ip", signed(other_ip), None),
+        ("public course grant reused", signed(course_policy("/courses/python-foundations/")), None),
+        ("truncated base64", with(&policy_b64[..policy_b64.len() / 2], &signature_b64, "K1RSA"), None),
+        ("huge policy", with(&"A".repeat(20_000), &signature_b64, "K1RSA"), None),
+        ("cookie of another course", String::new(), Some(cookie_of(&other_course))),
+        ("garbage cookie", String::new(), Some("CloudFront-Policy=%%%; CloudFront-Signature=x".into())),
+    ];
+    let content = s.content(&lesson);
+    let mut accepted = Vec::new();
+    for (name, query, cookie) in &cases {
+        let url =
+            if query.is_empty() { s.origin.url(&lesson) } else { s.origin.url(&format!("{lesson}?{query}")) };
+        let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
+        let response = get(&url, &headers);
+        let status = response.status().as_u16();
+        let body = response.bytes().expect("body");
+        if status != 403 || body.as_ref() == content.as_slice() {
+            accepted.push(format!("{name}: {status}"));
+        }
+    }
+    // Traversal tricks around a valid grant for a public course never reach enrolled content.
+    let public_grant = signed(course_policy("/courses/python-foundations/"));
+    let rest = lesson.trim_start_matches(ENROLLED);
+    for trick in [
+        format!("/courses/python-foundations/../data-structures/{rest}"),
+        format!("/courses/python-foundations/%2e%2e/data-structures/{rest}"),
+        format!("/courses/python-foundations/%252e%252e/data-structures/{rest}"),
+    ] {
+        let addr = s.origin.base.trim_start_matches("http://");
+        let status = raw_status(addr, &format!("{trick}?{public_grant}"));
+        if status != 400 && status != 403 {
+            accepted.push(format!("{trick}: {status}"));
+        }
+    }
+    assert!(accepted.is_empty(), "bad grants let in: {accepted:?}");
+    // The valid grant itself opens the lesson (so the refusals above are about the tampering).
+    assert_eq!(get(&s.origin.url(&format!("{lesson}?{valid}")), &[]).status(), 200);
+}
+
+/// Status of a request sent byte for byte (HTTP clients would normalise `..` away).
+fn raw_status(addr: &str, target: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
