@@ -2,6 +2,7 @@
 //! free ports, and stops them when the test ends.
 
 pub mod garage;
+pub mod varnish;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

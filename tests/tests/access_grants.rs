@@ -327,3 +327,28 @@ fn raw_status(addr: &str, target: &str) -> u16 {
     let _ = stream.read_to_string(&mut response);
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
+
+#[test]
+fn through_varnish_an_enrolled_page_is_never_served_without_a_grant() {
+    let s = setup();
+    let varnish = e2e::varnish::Varnish::start(&s.origin.base);
+    let answer: serde_json::Value =
+        serde_json::from_slice(&s.request_grant("alice", "data-structures").bytes().expect("body"))
+            .expect("json");
+    let query = answer["query"].as_str().expect("query");
+    let granted = varnish.url(&format!("{}?{query}", s.lesson));
+    for _ in 0..2 {
+        let page = get(&granted, &[]);
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.bytes().expect("body").to_vec(), s.content(&s.lesson));
+    }
+    for _ in 0..2 {
+        let anonymous = get(&varnish.url(&s.lesson), &[]);
+        assert_eq!(
+            anonymous.status(),
+            403,
+            "the edge never hands the enrolled page to a request without a grant"
+        );
+        assert!(anonymous.bytes().expect("body").as_ref() != s.content(&s.lesson).as_slice());
+    }
+}
