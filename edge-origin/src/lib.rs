@@ -15,6 +15,17 @@ pub mod store;
 pub use config::{Args, Config};
 pub use server::{shutdown_signal, Server};
 
+/// Logs to stderr (colours only on a terminal), filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Binds, prints the URL to open, and serves until SIGTERM/Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = Server::bind(config).await?;

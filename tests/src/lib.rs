@@ -184,6 +184,19 @@ pub fn metric(origin: &Origin, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Status of a request sent byte for byte to `base` (`http://addr`), for targets an HTTP
+/// client would normalise (`..`, `%2e%2e`, backslashes).
+pub fn raw_status(base: &str, request_target: &str) -> u16 {
+    use std::io::Write;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {request_target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
 /// A plain HTTP client that neither follows redirects nor decompresses.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -1,10 +1,7 @@
 //! edge-origin's HTTP behaviour for a CDN, through real HTTP on loopback against a local
 //! store holding the sample catalogue.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use e2e::{build_ok, client, get, live_manifest, sample_content, Origin};
+use e2e::{build_ok, client, get, live_manifest, raw_status, sample_content, Origin};
 
 struct Fixture {
     _store: tempfile::TempDir,
@@ -18,17 +15,6 @@ fn start() -> Fixture {
     let (_, manifest) = live_manifest(store.path());
     let origin = Origin::start(store.path(), &[]);
     Fixture { _store: store, origin, manifest }
-}
-
-/// Sends raw bytes (for paths an HTTP client would normalise away) and returns the status.
-fn raw_status(base: &str, request_target: &str) -> u16 {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(stream, "GET {request_target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .expect("send");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
 fn header(response: &reqwest::blocking::Response, name: &str) -> String {

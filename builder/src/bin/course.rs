@@ -85,13 +85,7 @@ fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    edge_origin::init_logging();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => run_build(args),
