@@ -25,10 +25,18 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
+/// Runs an admin command, retrying for a while: right after start (and on a loaded
+/// machine) the node may not accept layout and bucket changes yet.
 fn garage(config: &Path, args: &[&str]) -> String {
-    let output = Command::new("garage").arg("-c").arg(config).args(args).output().expect("run garage");
-    assert!(output.status.success(), "garage {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = Command::new("garage").arg("-c").arg(config).args(args).output().expect("run garage");
+        if output.status.success() {
+            return String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        assert!(Instant::now() < deadline, "garage {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn field(text: &str, name: &str) -> String {

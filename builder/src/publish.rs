@@ -1,0 +1,884 @@
+//! `course publish`: uploads a release from a local store (what `course build` wrote) to
+//! an S3 store, atomically.
+//!
+//! Order of work, so a failure at any step leaves the live channel untouched and a re-run
+//! only does what is left:
+//! 1. read the local channel pointer, its manifest (checked against its id) and stat
+//!    every object it names;
+//! 2. read the remote channel pointer (sequence `N` and ETag) and list remote `objects/`;
+//! 3. upload the missing objects concurrently, streamed from disk (multipart above the
+//!    threshold), each with its SHA-256 checksum, content type and immutable caching;
+//! 4. upload `releases/<id>.json` (the exact local bytes);
+//! 5. verify that every object the manifest names is in the bucket;
+//! 6. flip `channels/<channel>.json` last: claim sequence `N+1`
+//!    (`channels/<channel>.claims/<N+1>/<release>.json`), list the claims (the smallest
+//!    release id wins), re-read the pointer (its sequence must still be `N`), then write it
+//!    with `If-Match` on the ETag read in step 2 (honoured by AWS S3; Garage ignores it,
+//!    which is why the claims exist), and read it back.
+//!
+//! `COURSE_PUBLISH_FAIL_AFTER=objects|manifest|verify` makes [`publish`] fail after that
+//! step (for fault-injection tests).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context};
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use base64::Engine as _;
+use bundle::paths::{channel_path, object_path, release_path};
+use bundle::{Channel, Manifest, ObjectKey, ReleaseId};
+use edge_origin::store::{describe, S3Options, StoreSpec};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Default number of uploads in flight.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default size above which objects are uploaded in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+/// The smallest part S3 accepts (except the last one).
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3's limit on the number of parts of one upload.
+const MAX_PARTS: u64 = 10_000;
+/// Objects are content-addressed: their bytes never change.
+pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// Attempts per request (standard retry mode: backoff on throttling and 5xx).
+const MAX_ATTEMPTS: u32 = 5;
+/// Claims older than this (relative to our own claim, by the store's clock) belong to a
+/// publisher that died between claiming and flipping, and are ignored.
+const STALE_CLAIM: Duration = Duration::from_secs(60);
+/// The environment variable that injects a failure after a step (tests).
+pub const FAIL_AFTER_ENV: &str = "COURSE_PUBLISH_FAIL_AFTER";
+
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// The local store written by `course build`.
+    pub from: PathBuf,
+    /// Where to publish: must be `s3://bucket/prefix`.
+    pub store: StoreSpec,
+    pub s3: S3Options,
+    /// The channel to publish: the release `from`'s `channels/<channel>.json` points at
+    /// is uploaded, and the remote `channels/<channel>.json` is flipped to it.
+    pub channel: String,
+    /// Uploads in flight (default [`DEFAULT_CONCURRENCY`]).
+    pub concurrency: usize,
+    /// Objects larger than this are uploaded in parts (default [`DEFAULT_MULTIPART_THRESHOLD`]).
+    pub multipart_threshold: u64,
+    /// Compute the plan (what would be uploaded) and change nothing remote.
+    pub dry_run: bool,
+    /// A progress bar on a terminal (stderr), log lines otherwise.
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublishReport {
+    pub release: ReleaseId,
+    /// What the channel served before (None when the channel did not exist).
+    pub previous: Option<ReleaseId>,
+    pub previous_manifest: Option<Manifest>,
+    pub manifest: Manifest,
+    /// Objects uploaded (in a dry run: that would be uploaded).
+    pub uploaded: usize,
+    /// Objects already in the store.
+    pub skipped: usize,
+    /// Bytes of the uploaded objects (in a dry run: that would be uploaded).
+    pub bytes_uploaded: u64,
+    pub elapsed: Duration,
+    /// Whether the channel moved (false in a dry run or when the release was already live).
+    pub flipped: bool,
+}
+
+/// The channel pointer as the publisher writes it: [`Channel`] plus a sequence number
+/// that every flip increments (readers that only know [`Channel`] ignore it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pointer {
+    release: ReleaseId,
+    #[serde(default)]
+    previous: Option<ReleaseId>,
+    published_at: String,
+    #[serde(default)]
+    sequence: u64,
+}
+
+impl Pointer {
+    fn channel(&self) -> Channel {
+        Channel {
+            release: self.release.clone(),
+            previous: self.previous.clone(),
+            published_at: self.published_at.clone(),
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a pointer always serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// The remote pointer as read at one moment: `None` when the channel does not exist.
+#[derive(Debug, Clone)]
+struct PointerState {
+    pointer: Option<Pointer>,
+    etag: Option<String>,
+}
+
+impl PointerState {
+    fn sequence(&self) -> u64 {
+        self.pointer.as_ref().map_or(0, |p| p.sequence)
+    }
+    fn release(&self) -> Option<&ReleaseId> {
+        self.pointer.as_ref().map(|p| &p.release)
+    }
+}
+
+/// A bucket and a key prefix.
+#[derive(Debug, Clone)]
+struct Location<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    prefix: &'a str,
+}
+
+impl Location<'_> {
+    fn key(&self, path: &str) -> String {
+        if self.prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{}/{path}", self.prefix.trim_matches('/'))
+        }
+    }
+
+    /// The bytes and ETag at `path`, or `None` when it does not exist.
+    async fn get(&self, path: &str) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+        let key = self.key(path);
+        match self.client.get_object().bucket(self.bucket).key(&key).send().await {
+            Ok(output) => {
+                let etag = output.e_tag().map(str::to_owned);
+                let body = output.body.collect().await.with_context(|| format!("reading s3 {key}"))?;
+                Ok(Some((body.into_bytes().to_vec(), etag)))
+            }
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(anyhow!("GET s3://{}/{key}: {}", self.bucket, describe(&err))),
+        }
+    }
+
+    /// The size of the object at `path`, or `None` when it does not exist.
+    async fn head_size(&self, path: &str) -> anyhow::Result<Option<u64>> {
+        let key = self.key(path);
+        match self.client.head_object().bucket(self.bucket).key(&key).send().await {
+            Ok(output) => Ok(Some(output.content_length().unwrap_or_default().max(0) as u64)),
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(anyhow!("HEAD s3://{}/{key}: {}", self.bucket, describe(&err))),
+        }
+    }
+
+    /// Every key under `path` (a store-relative folder ending in `/`), relative to it, with
+    /// its size and modification time (ListObjectsV2, all pages).
+    async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
+        let full = self.key(path);
+        let mut pages =
+            self.client.list_objects_v2().bucket(self.bucket).prefix(&full).into_paginator().send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| anyhow!("listing s3://{}/{full}: {}", self.bucket, describe(&e)))?;
+            for object in page.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(&full)) else { continue };
+                listed.push(Listed {
+                    name: name.to_owned(),
+                    size: object.size().unwrap_or_default().max(0) as u64,
+                    modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn read_pointer(&self, channel: &str) -> anyhow::Result<PointerState> {
+        let path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
+        match self.get(&path).await? {
+            None => Ok(PointerState { pointer: None, etag: None }),
+            Some((bytes, etag)) => {
+                let pointer: Pointer = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("s3 {} is not a channel pointer", self.key(&path)))?;
+                Ok(PointerState { pointer: Some(pointer), etag })
+            }
+        }
+    }
+
+    async fn read_manifest(&self, release: &ReleaseId) -> anyhow::Result<Option<Manifest>> {
+        let path = release_path(release);
+        let Some((bytes, _)) = self.get(&path).await? else { return Ok(None) };
+        if bundle::manifest::release_id_of(&bytes) != *release {
+            bail!("s3 {} does not hash to its release id", self.key(&path));
+        }
+        let manifest = Manifest::from_bytes(&bytes)
+            .with_context(|| format!("s3 {} is not a manifest", self.key(&path)))?;
+        Ok(Some(manifest))
+    }
+
+    async fn put_small(&self, path: &str, bytes: Vec<u8>, cache_control: &str) -> anyhow::Result<()> {
+        let key = self.key(path);
+        self.client
+            .put_object()
+            .bucket(self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .cache_control(cache_control)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(base64_sha256(&bytes))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| anyhow!("PUT s3://{}/{key}: {}", self.bucket, describe(&e)))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Listed {
+    name: String,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+fn is_not_found<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
+        return true;
+    }
+    matches!(err, SdkError::ServiceError(s) if matches!(s.err().code(), Some("NoSuchKey" | "NotFound")))
+}
+
+fn base64_sha256(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+/// The base64 SHA-256 that S3 checksums carry, from an object key (hex SHA-256).
+pub fn checksum_of_key(key: &ObjectKey) -> String {
+    let digest = hex::decode(key.as_str()).expect("object keys are hex");
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
+
+/// An S3 client for uploads: the store's client settings, standard retries with more
+/// attempts, and timeouts long enough for a large part.
+async fn upload_client(s3: &S3Options) -> Client {
+    let base = edge_origin::store::s3_client(s3, Duration::from_secs(300)).await;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(300))
+        .build();
+    let config = base
+        .config()
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(timeouts)
+        .build();
+    Client::from_conf(config)
+}
+
+/// Reads a channel pointer and its manifest from the S3 store (`None` when the channel
+/// does not exist yet).
+pub async fn read_channel(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    channel: &str,
+) -> anyhow::Result<Option<(Channel, Manifest)>> {
+    let at = Location { client, bucket, prefix };
+    let state = at.read_pointer(channel).await?;
+    let Some(pointer) = state.pointer else { return Ok(None) };
+    let manifest = at.read_manifest(&pointer.release).await?.ok_or_else(|| {
+        anyhow!("channel {channel} points at release {} whose manifest is missing", pointer.release)
+    })?;
+    Ok(Some((pointer.channel(), manifest)))
+}
+
+/// Flips the channel to `release` (which must already be uploaded), with the same race
+/// detection as [`publish`]; used by rollback and promote. `expected_current` is the
+/// release the caller believes is live (`None`: the channel must not exist yet); the flip
+/// fails if the channel serves something else.
+pub async fn flip_channel(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    channel: &str,
+    release: &ReleaseId,
+    expected_current: Option<&ReleaseId>,
+) -> anyhow::Result<()> {
+    let at = Location { client, bucket, prefix };
+    let state = at.read_pointer(channel).await?;
+    if state.release() != expected_current {
+        bail!(
+            "channel {channel} is on {}, not on {} as expected: it moved meanwhile",
+            show(state.release()),
+            show(expected_current)
+        );
+    }
+    if at.read_manifest(release).await?.is_none() {
+        bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first");
+    }
+    if state.release() == Some(release) {
+        return Ok(());
+    }
+    flip(&at, channel, release, &state).await
+}
+
+fn show(release: Option<&ReleaseId>) -> String {
+    release.map_or_else(|| "nothing (no channel)".to_owned(), ToString::to_string)
+}
+
+#[derive(Serialize)]
+struct Claim<'a> {
+    release: &'a ReleaseId,
+    sequence: u64,
+    claimed_at: String,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Moves the channel from `state` (as read earlier) to `release`: claim, check, write,
+/// read back.
+async fn flip(
+    at: &Location<'_>,
+    channel: &str,
+    release: &ReleaseId,
+    state: &PointerState,
+) -> anyhow::Result<()> {
+    let pointer_path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
+    let next = state.sequence() + 1;
+    let claims_dir = format!("channels/{channel}.claims/{next}/");
+    let claim = Claim { release, sequence: next, claimed_at: now_rfc3339() };
+    let claim_bytes = serde_json::to_vec_pretty(&claim).context("serialising the claim")?;
+    let claim_path = format!("{claims_dir}{release}.json");
+    at.put_small(&claim_path, claim_bytes, "no-store").await?;
+    let result = flip_claimed(at, channel, release, state, &pointer_path, &claims_dir).await;
+    if result.is_err() {
+        // A lost or failed flip withdraws its claim, so it does not hold up the next
+        // publish for the stale-claim period.
+        let key = at.key(&claim_path);
+        if let Err(err) = at.client.delete_object().bucket(at.bucket).key(&key).send().await {
+            tracing::warn!(key, error = %describe(&err), "withdrawing a claim failed");
+        }
+    }
+    result
+}
+
+async fn flip_claimed(
+    at: &Location<'_>,
+    channel: &str,
+    release: &ReleaseId,
+    state: &PointerState,
+    pointer_path: &str,
+    claims_dir: &str,
+) -> anyhow::Result<()> {
+    let next = state.sequence() + 1;
+    let claims = at.list(claims_dir).await?;
+    let mine = claims.iter().find(|c| c.name == format!("{release}.json")).and_then(|c| c.modified);
+    let mut rivals: Vec<ReleaseId> = claims
+        .iter()
+        .filter(|c| match (mine, c.modified) {
+            (Some(mine), Some(theirs)) => {
+                mine.duration_since(theirs).ok().is_none_or(|age| age <= STALE_CLAIM)
+            }
+            _ => true,
+        })
+        .filter_map(|c| c.name.strip_suffix(".json")?.parse::<ReleaseId>().ok())
+        .filter(|r| r != release)
+        .collect();
+    rivals.sort();
+    if let Some(winner) = rivals.first().filter(|w| *w < release) {
+        bail!(
+            "another publish to channel {channel} is in progress/has won: release {winner} also claimed \
+             sequence {next} (the smallest release id wins); the channel was not changed by this publish \
+             of {release}; re-run to publish on top of the new live release"
+        );
+    }
+
+    let now = at.read_pointer(channel).await?;
+    if now.sequence() != state.sequence() || now.release() != state.release() {
+        bail!(
+            "another publish to channel {channel} is in progress/has won: the channel moved from {} \
+             (sequence {}) to {} (sequence {}) while publishing {release}; the channel was not changed \
+             by this publish",
+            show(state.release()),
+            state.sequence(),
+            show(now.release()),
+            now.sequence()
+        );
+    }
+
+    let pointer = Pointer {
+        release: release.clone(),
+        previous: state.release().cloned(),
+        published_at: now_rfc3339(),
+        sequence: next,
+    };
+    let bytes = pointer.to_bytes();
+    let key = at.key(pointer_path);
+    let mut put = at
+        .client
+        .put_object()
+        .bucket(at.bucket)
+        .key(&key)
+        .content_type("application/json")
+        .cache_control("no-cache")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(base64_sha256(&bytes))
+        .body(ByteStream::from(bytes));
+    put = match &state.etag {
+        Some(etag) => put.if_match(etag),
+        // Only create: honoured by AWS S3 (and ignored where unsupported).
+        None => put.if_none_match("*"),
+    };
+    if let Err(err) = put.send().await {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        if matches!(status, Some(412 | 409)) {
+            bail!(
+                "another publish to channel {channel} is in progress/has won: the pointer changed \
+                 before it could be written (HTTP {}); the channel was not changed by this publish",
+                status.unwrap_or_default()
+            );
+        }
+        bail!("PUT s3://{}/{key}: {}", at.bucket, describe(&err));
+    }
+
+    // Read back: on a store that ignores If-Match, a publisher racing within the last
+    // milliseconds may have overwritten us; whoever reads the final pointer agrees on it.
+    let after = at.read_pointer(channel).await?;
+    if after.release() != Some(release) {
+        bail!(
+            "another publish to channel {channel} has won: the channel now serves {} (sequence {}), \
+             written just after this publish of {release}",
+            show(after.release()),
+            after.sequence()
+        );
+    }
+    Ok(())
+}
+
+/// One object to upload.
+#[derive(Debug, Clone)]
+struct Upload {
+    key: ObjectKey,
+    path: PathBuf,
+    size: u64,
+    content_type: String,
+    encoding: Option<&'static str>,
+}
+
+fn fail_after(step: &str) -> anyhow::Result<()> {
+    if std::env::var(FAIL_AFTER_ENV).is_ok_and(|v| v.trim() == step) {
+        bail!("injected failure after step `{step}` ({FAIL_AFTER_ENV}={step})");
+    }
+    Ok(())
+}
+
+/// The local release: manifest bytes, manifest, and where each object's bytes are.
+fn read_local(from: &Path, channel: &str) -> anyhow::Result<(ReleaseId, Vec<u8>, Manifest)> {
+    let pointer_path =
+        from.join(channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?);
+    let pointer = std::fs::read(&pointer_path)
+        .with_context(|| format!("reading {} (run `course build` first)", pointer_path.display()))?;
+    let pointer = Channel::from_bytes(&pointer)
+        .with_context(|| format!("{} is not a channel pointer", pointer_path.display()))?;
+    let manifest_path = from.join(release_path(&pointer.release));
+    let bytes =
+        std::fs::read(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    if bundle::manifest::release_id_of(&bytes) != pointer.release {
+        bail!("{} does not hash to its release id", manifest_path.display());
+    }
+    let manifest = Manifest::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a manifest", manifest_path.display()))?;
+    Ok((pointer.release, bytes, manifest))
+}
+
+/// Every object of the manifest with its size and how it is served (the first route
+/// that names it decides the content type).
+fn objects_of(manifest: &Manifest) -> BTreeMap<ObjectKey, (u64, String, Option<&'static str>)> {
+    let mut objects = BTreeMap::new();
+    for route in manifest.routes.values() {
+        objects.entry(route.object.clone()).or_insert_with(|| (route.size, route.content_type.clone(), None));
+        for (encoding, variant) in &route.encodings {
+            objects
+                .entry(variant.object.clone())
+                .or_insert_with(|| (variant.size, route.content_type.clone(), Some(encoding.token())));
+        }
+    }
+    objects
+}
+
+/// Reports upload progress: an indicatif bar on a terminal, log lines elsewhere.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    log: bool,
+    total_objects: usize,
+    total_bytes: u64,
+    done_objects: AtomicUsize,
+    done_bytes: AtomicU64,
+    last_logged_tenth: AtomicUsize,
+}
+
+impl Progress {
+    fn new(enabled: bool, total_objects: usize, total_bytes: u64) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = (enabled && terminal && total_objects > 0).then(|| {
+            let bar = indicatif::ProgressBar::new(total_bytes);
+            let style = indicatif::ProgressStyle::with_template(
+                "{spinner} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            log: enabled && !terminal,
+            bar,
+            total_objects,
+            total_bytes,
+            done_objects: AtomicUsize::new(0),
+            done_bytes: AtomicU64::new(0),
+            last_logged_tenth: AtomicUsize::new(0),
+        }
+    }
+
+    fn uploaded(&self, size: u64) {
+        let objects = self.done_objects.fetch_add(1, Ordering::Relaxed) + 1;
+        let bytes = self.done_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        if let Some(bar) = &self.bar {
+            bar.set_position(bytes);
+            bar.set_message(format!("{objects}/{} objects", self.total_objects));
+        } else if self.log {
+            let tenth = objects * 10 / self.total_objects.max(1);
+            if self.last_logged_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth
+                || objects == self.total_objects
+            {
+                eprintln!(
+                    "publish: uploaded {objects}/{} objects, {bytes}/{} bytes",
+                    self.total_objects, self.total_bytes
+                );
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Publishes the release the local store's channel points at (see the module docs).
+pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> {
+    let started = Instant::now();
+    let StoreSpec::S3 { bucket, prefix } = &options.store else {
+        bail!("publish needs an S3 store (s3://bucket/prefix), not {}", options.store);
+    };
+    if channel_path(&options.channel).is_none() {
+        bail!("bad channel name {:?}: a-z, 0-9 and inner -", options.channel);
+    }
+    let (release, manifest_bytes, manifest) = read_local(&options.from, &options.channel)?;
+
+    // Every object the release needs, checked present locally with the size it names.
+    let mut needed = Vec::new();
+    for (key, (size, content_type, encoding)) in objects_of(&manifest) {
+        let path = options.from.join(object_path(&key));
+        let meta = std::fs::metadata(&path).with_context(|| format!("object {key} is missing locally"))?;
+        if meta.len() != size {
+            bail!("local object {} is {} bytes, the manifest says {size}", path.display(), meta.len());
+        }
+        needed.push(Upload { key, path, size, content_type, encoding });
+    }
+
+    let client = upload_client(&options.s3).await;
+    let at = Location { client: &client, bucket, prefix };
+    let start_state = at.read_pointer(&options.channel).await?;
+    let previous = start_state.release().cloned();
+    let previous_manifest = match &previous {
+        Some(p) if *p != release => at.read_manifest(p).await.ok().flatten(),
+        Some(_) => Some(manifest.clone()),
+        None => None,
+    };
+
+    let remote: HashMap<String, u64> =
+        at.list("objects/").await?.into_iter().map(|l| (l.name, l.size)).collect();
+    let (present, missing): (Vec<Upload>, Vec<Upload>) =
+        needed.into_iter().partition(|u| remote.get(u.key.as_str()) == Some(&u.size));
+    let skipped = present.len();
+    let plan_bytes: u64 = missing.iter().map(|u| u.size).sum();
+    tracing::info!(
+        release = %release,
+        upload = missing.len(),
+        bytes = plan_bytes,
+        skipped,
+        "publish plan"
+    );
+
+    let report = |uploaded: usize, bytes_uploaded: u64, flipped: bool| PublishReport {
+        release: release.clone(),
+        previous: previous.clone(),
+        previous_manifest: previous_manifest.clone(),
+        manifest: manifest.clone(),
+        uploaded,
+        skipped,
+        bytes_uploaded,
+        elapsed: started.elapsed(),
+        flipped,
+    };
+    if options.dry_run {
+        return Ok(report(missing.len(), plan_bytes, false));
+    }
+
+    // Objects.
+    let progress = Progress::new(options.progress, missing.len(), plan_bytes);
+    let failed = AtomicBool::new(false);
+    let threshold = options.multipart_threshold.max(1);
+    let mut uploads = futures::stream::iter(missing.iter())
+        .map(|upload| {
+            let (at, failed, progress) = (&at, &failed, &progress);
+            async move {
+                if failed.load(Ordering::Relaxed) {
+                    return Ok(false);
+                }
+                let result = if upload.size > threshold {
+                    upload_multipart(at, upload, threshold).await
+                } else {
+                    upload_single(at, upload).await
+                };
+                match result {
+                    Ok(()) => {
+                        progress.uploaded(upload.size);
+                        Ok(true)
+                    }
+                    Err(err) => {
+                        failed.store(true, Ordering::Relaxed);
+                        Err(err)
+                    }
+                }
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let (mut uploaded, mut first_error) = (0usize, None);
+    while let Some(result) = uploads.next().await {
+        match result {
+            Ok(true) => uploaded += 1,
+            Ok(false) => {}
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    drop(uploads);
+    progress.finish();
+    if let Some(err) = first_error {
+        return Err(err.context(format!(
+            "uploading objects failed ({uploaded} of {} uploaded; the channel was not changed, re-run to \
+             upload the rest)",
+            missing.len()
+        )));
+    }
+    let bytes_uploaded: u64 = missing.iter().map(|u| u.size).sum();
+    fail_after("objects")?;
+
+    // The manifest (immutable: written only when absent).
+    let manifest_path = release_path(&release);
+    if at.head_size(&manifest_path).await? != Some(manifest_bytes.len() as u64) {
+        at.put_small(&manifest_path, manifest_bytes, IMMUTABLE_CACHE_CONTROL).await?;
+    }
+    fail_after("manifest")?;
+
+    // Verify: listed objects were checked by size; uploaded ones are checked now.
+    let checks = futures::stream::iter(missing.iter())
+        .map(|upload| {
+            let at = &at;
+            async move {
+                match at.head_size(&object_path(&upload.key)).await? {
+                    Some(size) if size == upload.size => Ok(()),
+                    Some(size) => {
+                        bail!("uploaded object {} is {size} bytes, expected {}", upload.key, upload.size)
+                    }
+                    None => bail!("uploaded object {} is not in the store", upload.key),
+                }
+            }
+        })
+        .buffer_unordered(options.concurrency.max(1))
+        .collect::<Vec<anyhow::Result<()>>>()
+        .await;
+    checks.into_iter().collect::<anyhow::Result<Vec<()>>>().context("verifying the release")?;
+    fail_after("verify")?;
+
+    // The flip, last.
+    if start_state.release() == Some(&release) {
+        return Ok(report(uploaded, bytes_uploaded, false));
+    }
+    flip(&at, &options.channel, &release, &start_state).await?;
+    Ok(report(uploaded, bytes_uploaded, true))
+}
+
+async fn upload_single(at: &Location<'_>, upload: &Upload) -> anyhow::Result<()> {
+    let key = at.key(&object_path(&upload.key));
+    let body = ByteStream::from_path(&upload.path)
+        .await
+        .with_context(|| format!("reading {}", upload.path.display()))?;
+    at.client
+        .put_object()
+        .bucket(at.bucket)
+        .key(&key)
+        .body(body)
+        .content_length(upload.size as i64)
+        .content_type(&upload.content_type)
+        .set_content_encoding(upload.encoding.map(str::to_owned))
+        .cache_control(IMMUTABLE_CACHE_CONTROL)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(checksum_of_key(&upload.key))
+        .send()
+        .await
+        .map_err(|e| anyhow!("PUT s3://{}/{key}: {}", at.bucket, describe(&e)))?;
+    Ok(())
+}
+
+/// The base64 SHA-256 of `length` bytes of `path` from `offset`, read in chunks.
+fn part_checksum(path: &Path, offset: u64, length: u64) -> std::io::Result<String> {
+    use std::io::Seek;
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut hasher = Sha256::new();
+    let mut remaining = length;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while remaining > 0 {
+        let want = remaining.min(buffer.len() as u64) as usize;
+        let n = file.read(&mut buffer[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while uploading",
+            ));
+        }
+        hasher.update(&buffer[..n]);
+        remaining -= n as u64;
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+}
+
+async fn upload_multipart(at: &Location<'_>, upload: &Upload, threshold: u64) -> anyhow::Result<()> {
+    let key = at.key(&object_path(&upload.key));
+    let created = at
+        .client
+        .create_multipart_upload()
+        .bucket(at.bucket)
+        .key(&key)
+        .content_type(&upload.content_type)
+        .set_content_encoding(upload.encoding.map(str::to_owned))
+        .cache_control(IMMUTABLE_CACHE_CONTROL)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .map_err(|e| anyhow!("starting multipart upload of s3://{}/{key}: {}", at.bucket, describe(&e)))?;
+    let upload_id = created.upload_id().ok_or_else(|| anyhow!("no upload id for s3 {key}"))?.to_owned();
+    let result = upload_parts(at, upload, threshold, &key, &upload_id).await;
+    if result.is_err() {
+        let abort =
+            at.client.abort_multipart_upload().bucket(at.bucket).key(&key).upload_id(&upload_id).send().await;
+        if let Err(err) = abort {
+            tracing::warn!(key, error = %describe(&err), "aborting a failed multipart upload failed");
+        }
+    }
+    result
+}
+
+async fn upload_parts(
+    at: &Location<'_>,
+    upload: &Upload,
+    threshold: u64,
+    key: &str,
+    upload_id: &str,
+) -> anyhow::Result<()> {
+    let part_size = threshold.max(MIN_PART_SIZE).max(upload.size.div_ceil(MAX_PARTS));
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    let mut number = 1i32;
+    while offset < upload.size || (upload.size == 0 && number == 1) {
+        let length = part_size.min(upload.size - offset);
+        let path = upload.path.clone();
+        let checksum = tokio::task::spawn_blocking(move || part_checksum(&path, offset, length))
+            .await
+            .context("hashing a part")?
+            .with_context(|| format!("reading {}", upload.path.display()))?;
+        let body = ByteStream::read_from()
+            .path(&upload.path)
+            .offset(offset)
+            .length(Length::Exact(length))
+            .build()
+            .await
+            .with_context(|| format!("reading {}", upload.path.display()))?;
+        let part = at
+            .client
+            .upload_part()
+            .bucket(at.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(length as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&checksum)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| anyhow!("uploading part {number} of s3://{}/{key}: {}", at.bucket, describe(&e)))?;
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .checksum_sha256(part.checksum_sha256().unwrap_or(&checksum))
+                .build(),
+        );
+        offset += length;
+        number += 1;
+    }
+    at.client
+        .complete_multipart_upload()
+        .bucket(at.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .map_err(|e| anyhow!("completing multipart upload of s3://{}/{key}: {}", at.bucket, describe(&e)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_a_key_is_base64_of_its_digest() {
+        let key = ObjectKey::of(b"abc");
+        assert_eq!(checksum_of_key(&key), base64_sha256(b"abc"));
+    }
+
+    #[test]
+    fn pointers_stay_readable_as_channels() {
+        let pointer = Pointer {
+            release: "0123456789abcdef0123".parse().expect("id"),
+            previous: None,
+            published_at: "2024-01-01T00:00:00Z".into(),
+            sequence: 7,
+        };
+        let channel = Channel::from_bytes(&pointer.to_bytes()).expect("a channel");
+        assert_eq!(channel, pointer.channel());
+        let old: Pointer = serde_json::from_slice(&channel.to_bytes()).expect("old pointers parse");
+        assert_eq!(old.sequence, 0);
+    }
+}

@@ -1,0 +1,275 @@
+//! `builder::invalidate` against real targets: CloudFront (moto's server), Varnish with the
+//! repo's VCL, and edge-origin's admin endpoint.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use builder::invalidate::{self, Plan, Target};
+use e2e::varnish::Varnish;
+use e2e::{build_ok, copy_tree, get, live_manifest, require_tool, sample_content, Origin};
+
+const LESSON: &str = "/courses/python-foundations/hello-python/";
+const OTHER: &str = "/courses/python-foundations/";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// `moto_server` on a free loopback port, killed when dropped.
+struct Moto {
+    endpoint: String,
+    child: Child,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let program = require_tool("moto_server", "pip install 'moto[server]'");
+        let port = free_port();
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let mut moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return moto;
+            }
+            assert!(matches!(moto.child.try_wait(), Ok(None)), "moto_server exited at start");
+            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The plan for `store`'s release after editing one lesson's body, with the edited store.
+fn edited_lesson(store: &std::path::Path) -> (bundle::Manifest, bundle::Manifest, String, tempfile::TempDir) {
+    build_ok(&sample_content(), store);
+    let (_, old) = live_manifest(store);
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let lesson = content.path().join("courses/python-foundations/hello-python.md");
+    let text = std::fs::read_to_string(&lesson).expect("lesson source");
+    std::fs::write(&lesson, format!("{text}\n\nOne more paragraph, added by the invalidation test.\n"))
+        .expect("edit lesson");
+    let release = build_ok(content.path(), store);
+    let (_, new) = live_manifest(store);
+    (old, new, release, content)
+}
+
+#[test]
+fn one_edited_lesson_invalidates_its_three_forms() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let (old, new, _, _content) = edited_lesson(store.path());
+    let plan = invalidate::plan(Some(&old), &new, 100);
+    println!("one edited lesson: {} paths: {:?}", plan.paths.len(), plan.paths);
+    assert_eq!(plan.changed_routes, vec![LESSON.to_owned()]);
+    assert_eq!(
+        plan.paths,
+        vec![LESSON.trim_end_matches('/').to_owned(), LESSON.to_owned(), format!("{LESSON}index.html")]
+    );
+    assert_eq!(invalidate::cost_usd(plan.paths.len()), 0.0);
+}
+
+fn cloudfront_env(moto: &Moto) {
+    // Only this test in this binary talks to AWS; the variables are set before any client.
+    std::env::set_var("AWS_ENDPOINT_URL_CLOUDFRONT", &moto.endpoint);
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_REGION", "us-east-1");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+async fn create_distribution(client: &aws_sdk_cloudfront::Client) -> String {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+    };
+    let origin = Origin::builder()
+        .id("store")
+        .domain_name("courses.s3.amazonaws.com")
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .expect("origin");
+    let behaviour = DefaultCacheBehavior::builder()
+        .target_origin_id("store")
+        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+        // The managed CachingOptimized policy.
+        .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+        .build()
+        .expect("cache behaviour");
+    let config = DistributionConfig::builder()
+        .caller_reference("invalidate-test")
+        .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
+        .default_cache_behavior(behaviour)
+        .comment("invalidate test")
+        .enabled(true)
+        .build()
+        .expect("distribution config");
+    let created =
+        client.create_distribution().distribution_config(config).send().await.expect("CreateDistribution");
+    created.distribution().expect("distribution").id().to_owned()
+}
+
+/// (id, CallerReference, paths) of every invalidation of the distribution.
+async fn invalidations(
+    client: &aws_sdk_cloudfront::Client,
+    distribution: &str,
+) -> Vec<(String, String, BTreeSet<String>)> {
+    let list =
+        client.list_invalidations().distribution_id(distribution).send().await.expect("ListInvalidations");
+    let mut all = Vec::new();
+    for summary in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
+        let got = client
+            .get_invalidation()
+            .distribution_id(distribution)
+            .id(summary.id())
+            .send()
+            .await
+            .expect("GetInvalidation");
+        let batch = got.invalidation().and_then(|i| i.invalidation_batch()).expect("batch");
+        let paths = batch.paths().and_then(|p| p.items.clone()).unwrap_or_default();
+        all.push((summary.id().to_owned(), batch.caller_reference().to_owned(), paths.into_iter().collect()));
+    }
+    all.sort();
+    all
+}
+
+#[test]
+fn cloudfront_gets_the_planned_paths_once_per_release() {
+    let moto = Moto::start();
+    cloudfront_env(&moto);
+    let store = tempfile::tempdir().expect("tempdir");
+    let (old, new, release, _content) = edited_lesson(store.path());
+    let release: bundle::ReleaseId = release.parse().expect("release id");
+    let plan = invalidate::plan(Some(&old), &new, 100);
+    assert_eq!(plan.paths.len(), 3);
+
+    runtime().block_on(async {
+        let client = invalidate::cloudfront_client().await;
+        let distribution = create_distribution(&client).await;
+        let targets = [Target::CloudFront { distribution_id: distribution.clone() }];
+
+        let reports = invalidate::invalidate(&plan, &release, &targets, true).await.expect("invalidate");
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].target, format!("cloudfront:{distribution}"));
+        assert_eq!((reports[0].requests, reports[0].paths, reports[0].ids.len()), (1, 3, 1));
+        let first = invalidations(&client, &distribution).await;
+        assert_eq!(first.len(), 1, "{first:?}");
+        let (id, reference, paths) = &first[0];
+        assert_eq!(id, &reports[0].ids[0]);
+        assert_eq!(reference, &format!("{release}-0"));
+        assert_eq!(paths, &plan.paths.iter().cloned().collect::<BTreeSet<_>>());
+
+        // A re-run (a retried publish) does not invalidate again.
+        let again = invalidate::invalidate(&plan, &release, &targets, true).await.expect("invalidate again");
+        assert_eq!(again[0].requests, 0, "nothing new was sent: {again:?}");
+        assert_eq!(again[0].ids, reports[0].ids);
+        assert_eq!(invalidations(&client, &distribution).await, first);
+
+        // The same release later with another diff (a rollback to it) still invalidates.
+        let other = Plan { paths: vec!["/courses/*".into()], changed_routes: Vec::new(), wildcards: 1 };
+        let rollback = invalidate::invalidate(&other, &release, &targets, false).await.expect("rollback");
+        assert_eq!(rollback[0].requests, 1);
+        let after = invalidations(&client, &distribution).await;
+        assert_eq!(after.len(), 2, "{after:?}");
+        assert!(after
+            .iter()
+            .any(|(_, r, p)| r.starts_with(&format!("{release}-0-")) && p.contains("/courses/*")));
+
+        // An unknown distribution is an error naming it.
+        let bad = [Target::CloudFront { distribution_id: "ENOSUCH".into() }];
+        let err =
+            invalidate::invalidate(&plan, &release, &bad, false).await.expect_err("unknown distribution");
+        assert!(format!("{err:#}").contains("ENOSUCH"), "{err:#}");
+    });
+}
+
+fn x_cache(path: &str, varnish: &Varnish) -> String {
+    let response = get(&varnish.url(path), &[]);
+    assert_eq!(response.status(), 200, "{path}");
+    response.headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn varnish_purge_drops_exactly_the_planned_pages() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let (old, new, release, _content) = edited_lesson(store.path());
+    let origin = Origin::start(store.path(), &[]);
+    let varnish = Varnish::start(&origin.base);
+    for path in [LESSON, OTHER] {
+        x_cache(path, &varnish);
+        assert_eq!(x_cache(path, &varnish), "HIT", "{path} is cached");
+    }
+
+    let plan = invalidate::plan(Some(&old), &new, 100);
+    let targets = [Target::Purge { edge: varnish.base.clone() }];
+    let release: bundle::ReleaseId = release.parse().expect("release id");
+    let reports =
+        runtime().block_on(invalidate::invalidate(&plan, &release, &targets, false)).expect("purge");
+    assert_eq!((reports[0].requests, reports[0].paths), (3, 3), "{reports:?}");
+
+    assert_eq!(x_cache(LESSON, &varnish), "MISS", "the purged lesson is fetched again");
+    assert_eq!(x_cache(OTHER, &varnish), "HIT", "another page stays cached");
+
+    // A collapsed plan purges the same URLs: Varnish has no wildcard purge.
+    let collapsed = invalidate::plan(Some(&old), &new, 1);
+    assert_eq!(collapsed.wildcards, 1, "{collapsed:?}");
+    assert_eq!(x_cache(LESSON, &varnish), "HIT");
+    let reports =
+        runtime().block_on(invalidate::invalidate(&collapsed, &release, &targets, false)).expect("purge");
+    assert_eq!(reports[0].paths, 3);
+    assert_eq!(x_cache(LESSON, &varnish), "MISS");
+    assert_eq!(x_cache(OTHER, &varnish), "HIT");
+}
+
+fn x_release(origin: &Origin) -> String {
+    let response = get(&origin.url(LESSON), &[]);
+    response.headers().get("x-release").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn notify_makes_the_origin_serve_the_new_release_at_once() {
+    let store = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), store.path());
+    let (_, old) = live_manifest(store.path());
+    let origin = Origin::start(store.path(), &["--admin-token", "t", "--poll", "1h"]);
+    assert_eq!(x_release(&origin), first);
+
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let lesson = content.path().join("courses/python-foundations/hello-python.md");
+    let text = std::fs::read_to_string(&lesson).expect("lesson");
+    std::fs::write(&lesson, format!("{text}\n\nEdited for notify.\n")).expect("edit");
+    let second = build_ok(content.path(), store.path());
+    assert_ne!(first, second);
+    assert_eq!(x_release(&origin), first, "with --poll 1h the origin has not seen it yet");
+
+    let (_, new) = live_manifest(store.path());
+    let plan = invalidate::plan(Some(&old), &new, 100);
+    let release: bundle::ReleaseId = second.parse().expect("release id");
+    let rt = runtime();
+
+    let wrong = [Target::Notify { origin: origin.base.clone(), token: "wrong".into() }];
+    let err = rt.block_on(invalidate::invalidate(&plan, &release, &wrong, false)).expect_err("bad token");
+    assert!(format!("{err:#}").contains("401"), "{err:#}");
+
+    let targets = [Target::Notify { origin: origin.base.clone(), token: "t".into() }];
+    let reports = rt.block_on(invalidate::invalidate(&plan, &release, &targets, false)).expect("notify");
+    assert_eq!(reports[0].ids, vec![second.clone()]);
+    assert_eq!(x_release(&origin), second, "served at once");
+}
