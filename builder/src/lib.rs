@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod diagnostics;
 pub mod frontmatter;
 pub mod highlight;
+pub mod history;
 pub mod invalidate;
 pub mod markdown;
 pub mod pages;
@@ -16,6 +17,7 @@ pub mod publish;
 pub mod relpath;
 pub mod sign;
 pub mod store;
+pub mod switch;
 pub mod theme;
 
 pub use build::{build, BuildError, BuildOptions, BuildReport};

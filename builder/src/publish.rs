@@ -270,7 +270,7 @@ pub fn checksum_of_key(key: &ObjectKey) -> String {
 
 /// An S3 client for uploads: the store's client settings, standard retries with more
 /// attempts, and timeouts long enough for a large part.
-async fn upload_client(s3: &S3Options) -> Client {
+pub async fn upload_client(s3: &S3Options) -> Client {
     let base = edge_origin::store::s3_client(s3, Duration::from_secs(300)).await;
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(10))

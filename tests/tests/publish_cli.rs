@@ -11,16 +11,25 @@ use e2e::varnish::Varnish;
 use e2e::{bin, build_ok, copy_tree, get, sample_content, Origin};
 
 fn publish(garage: &Garage, dist: &std::path::Path, extra: &[&str]) -> String {
+    let from = ["--from", dist.to_str().expect("utf-8 path")];
+    course(garage, "publish", &[&from[..], extra].concat())
+}
+
+/// Runs `course <command> --store s3://courses/site --endpoint .. --region ..` with Garage's credentials.
+fn course(garage: &Garage, command: &str, extra: &[&str]) -> String {
     let output = Command::new(bin("course"))
-        .args(["publish", "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
-        .args(["--region", REGION, "--from"])
-        .arg(dist)
+        .args([command, "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
+        .args(["--region", REGION])
         .args(extra)
         .envs(garage.env())
         .output()
         .expect("run course publish");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "publish failed:\n{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "course {command} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
 }
 
@@ -95,4 +104,24 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
     assert!(page.text().expect("page").contains("A sentence added by the one-lesson fix."));
     assert_eq!(x_cache(&varnish.url(other)), "HIT", "everything else stays cached");
     assert_eq!(x_cache(&varnish.url(lesson)), "HIT");
+
+    // Rollback restores the old page at every layer: channel, origin, edge.
+    let out = course(
+        &garage,
+        "rollback",
+        &["--purge", edge.trim_end_matches('/'), "--notify", &origin_base, "--notify-token", "admin-t"],
+    );
+    assert!(out.contains(&format!("channel live: {second} -> {first} (no upload)")), "{out}");
+    assert_eq!(
+        get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
+        format!("ready {first}")
+    );
+    let page = get(&varnish.url(lesson), &[]);
+    assert_eq!(page.headers()["x-cache"], "MISS");
+    assert!(!page.text().expect("page").contains("A sentence added by the one-lesson fix."));
+    assert_eq!(x_cache(&varnish.url(other)), "HIT");
+
+    // Promote copies a channel's release to another channel, without uploading.
+    let out = course(&garage, "promote", &["--from", "live", "--to", "staging"]);
+    assert!(out.contains(&format!("channel staging: nothing -> {first}")), "{out}");
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use builder::deploy::DeployOptions;
 use builder::invalidate::Target;
 use builder::publish::PublishOptions;
+use builder::switch::SwitchOptions;
 use builder::{build, BuildError, BuildOptions};
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,76 @@ struct BuildArgs {
     channel: String,
 }
 
+/// Where the S3 store is.
+#[derive(clap::Args, Clone)]
+struct RemoteArgs {
+    /// The store: s3://bucket/prefix.
+    #[arg(long)]
+    store: String,
+    /// S3 endpoint (Garage, MinIO, R2); path-style addressing is used with it.
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long)]
+    region: Option<String>,
+}
+
+/// What to invalidate after a channel moves.
+#[derive(clap::Args, Clone)]
+struct CdnArgs {
+    /// CloudFront distribution to invalidate: cloudfront:DIST_ID.
+    #[arg(long)]
+    cdn: Option<String>,
+    /// A Varnish edge to send PURGE requests to (repeatable).
+    #[arg(long)]
+    purge: Vec<String>,
+    /// An edge-origin to tell to reload now (repeatable; needs --notify-token).
+    #[arg(long)]
+    notify: Vec<String>,
+    #[arg(long, env = "COURSE_NOTIFY_TOKEN", hide_env_values = true)]
+    notify_token: Option<String>,
+    /// Wait until CloudFront reports the invalidation completed.
+    #[arg(long)]
+    wait: bool,
+    /// Invalidation paths before collapsing to wildcards.
+    #[arg(long, default_value_t = 30)]
+    budget: usize,
+}
+
+impl RemoteArgs {
+    fn parse(&self) -> anyhow::Result<(edge_origin::store::StoreSpec, edge_origin::store::S3Options)> {
+        let store = edge_origin::store::StoreSpec::parse(&self.store).map_err(anyhow::Error::msg)?;
+        Ok((
+            store,
+            edge_origin::store::S3Options { endpoint: self.endpoint.clone(), region: self.region.clone() },
+        ))
+    }
+}
+
+impl CdnArgs {
+    fn targets(&self) -> anyhow::Result<Vec<Target>> {
+        let mut targets = Vec::new();
+        if let Some(cdn) = &self.cdn {
+            targets.push(builder::deploy::cdn_target(cdn)?);
+        }
+        targets.extend(self.purge.iter().map(|edge| Target::Purge { edge: edge.clone() }));
+        if !self.notify.is_empty() && self.notify_token.is_none() {
+            anyhow::bail!("--notify needs --notify-token (the origins' admin token)");
+        }
+        for origin in &self.notify {
+            targets.push(Target::Notify {
+                origin: origin.clone(),
+                token: self.notify_token.clone().unwrap_or_default(),
+            });
+        }
+        Ok(targets)
+    }
+
+    fn switch_options(&self, remote: &RemoteArgs) -> anyhow::Result<SwitchOptions> {
+        let (store, s3) = remote.parse()?;
+        Ok(SwitchOptions { store, s3, targets: self.targets()?, budget: self.budget, wait: self.wait })
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Render content into a content-hashed release in a local store.
@@ -43,42 +114,44 @@ enum Command {
     },
     /// Upload the release to S3 atomically and invalidate exactly what changed.
     Publish {
-        /// Where to publish: s3://bucket/prefix.
-        #[arg(long)]
-        store: String,
-        /// S3 endpoint (Garage, MinIO, R2); path-style addressing is used with it.
-        #[arg(long)]
-        endpoint: Option<String>,
-        #[arg(long)]
-        region: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(flatten)]
+        cdn: CdnArgs,
         #[arg(long, default_value = "live")]
         channel: String,
         /// The local store `course build` wrote.
         #[arg(long, default_value = "dist")]
         from: PathBuf,
-        /// CloudFront distribution to invalidate: cloudfront:DIST_ID.
-        #[arg(long)]
-        cdn: Option<String>,
-        /// A Varnish edge to send PURGE requests to (repeatable).
-        #[arg(long)]
-        purge: Vec<String>,
-        /// An edge-origin to tell to reload now (repeatable; needs --notify-token).
-        #[arg(long)]
-        notify: Vec<String>,
-        #[arg(long, env = "COURSE_NOTIFY_TOKEN", hide_env_values = true)]
-        notify_token: Option<String>,
         /// Print the plan (uploads, bytes, invalidation paths and cost); change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Wait until CloudFront reports the invalidation completed.
-        #[arg(long)]
-        wait: bool,
-        /// Invalidation paths before collapsing to wildcards.
-        #[arg(long, default_value_t = 30)]
-        budget: usize,
         /// Uploads in flight.
         #[arg(long, default_value_t = builder::publish::DEFAULT_CONCURRENCY)]
         concurrency: usize,
+    },
+    /// Point a channel back at its previous release (or --to ID), then invalidate.
+    Rollback {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(flatten)]
+        cdn: CdnArgs,
+        #[arg(long, default_value = "live")]
+        channel: String,
+        /// The release to go back to (default: the one before the current).
+        #[arg(long)]
+        to: Option<bundle::ReleaseId>,
+    },
+    /// Point one channel at the release another serves (e.g. --from preview --to live).
+    Promote {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(flatten)]
+        cdn: CdnArgs,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
     },
     /// Issue a signed URL and cookies for an enrolled-only course (CloudFront format).
     Sign {
@@ -126,11 +199,13 @@ fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
     }
 }
 
-fn run_publish(options: impl FnOnce() -> anyhow::Result<DeployOptions>) -> Result<(), ExitCode> {
-    let result = options().and_then(|options| {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        runtime.block_on(builder::deploy::deploy(&options))
-    });
+/// Runs a remote command on a new runtime and prints its report.
+fn run_async(command: impl std::future::Future<Output = anyhow::Result<String>>) -> Result<(), ExitCode> {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(command));
     match result {
         Ok(report) => {
             print!("{report}");
@@ -148,49 +223,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => run_build(args),
-        Command::Publish {
-            store,
-            endpoint,
-            region,
-            channel,
-            from,
-            cdn,
-            purge,
-            notify,
-            notify_token,
-            dry_run,
-            wait,
-            budget,
-            concurrency,
-        } => run_publish(|| {
-            let store = edge_origin::store::StoreSpec::parse(store).map_err(anyhow::Error::msg)?;
-            let mut targets = Vec::new();
-            if let Some(cdn) = cdn {
-                targets.push(builder::deploy::cdn_target(cdn)?);
-            }
-            targets.extend(purge.iter().map(|edge| Target::Purge { edge: edge.clone() }));
-            if !notify.is_empty() && notify_token.is_none() {
-                anyhow::bail!("--notify needs --notify-token (the origins' admin token)");
-            }
-            for origin in notify {
-                let token = notify_token.clone().unwrap_or_default();
-                targets.push(Target::Notify { origin: origin.clone(), token });
-            }
-            Ok(DeployOptions {
+        Command::Publish { remote, cdn, channel, from, dry_run, concurrency } => run_async(async {
+            let (store, s3) = remote.parse()?;
+            let options = DeployOptions {
                 publish: PublishOptions {
                     from: from.clone(),
                     store,
-                    s3: edge_origin::store::S3Options { endpoint: endpoint.clone(), region: region.clone() },
+                    s3,
                     channel: channel.clone(),
                     concurrency: *concurrency,
                     multipart_threshold: builder::publish::DEFAULT_MULTIPART_THRESHOLD,
                     dry_run: *dry_run,
                     progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
                 },
-                targets,
-                budget: *budget,
-                wait: *wait,
-            })
+                targets: cdn.targets()?,
+                budget: cdn.budget,
+                wait: cdn.wait,
+            };
+            Ok(builder::deploy::deploy(&options).await?.to_string())
+        }),
+        Command::Rollback { remote, cdn, channel, to } => run_async(async {
+            let options = cdn.switch_options(remote)?;
+            Ok(builder::switch::rollback(&options, channel, to.clone()).await?.to_string())
+        }),
+        Command::Promote { remote, cdn, from, to } => run_async(async {
+            let options = cdn.switch_options(remote)?;
+            Ok(builder::switch::promote(&options, from, to).await?.to_string())
         }),
         Command::Sign { key, key_pair_id, url_prefix, ttl, ip } => {
             let options = builder::sign::SignOptions { key, key_pair_id, url_prefix, ttl: *ttl, ip: *ip };

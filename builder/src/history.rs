@@ -1,0 +1,466 @@
+//! Release history and garbage collection of an S3 store.
+//!
+//! **History.** Every successful flip (publish, rollback, promote) leaves its claim behind
+//! as `channels/<channel>.claims/<sequence>/<release>.json`; those claims, up to the
+//! sequence of the channel pointer `channels/<channel>.json`, are the channel's history.
+//! Claims above the pointer's sequence are flips in progress or lost, and are not history.
+//! Where one sequence holds several claims (a publisher that died between claiming and
+//! flipping), the pointer's own release wins at its sequence, and elsewhere the smallest
+//! release id whose manifest exists (the rule the flip itself applies). A pointer written
+//! before claims existed (no claim at its sequence) still shows as one entry, dated by
+//! the pointer's `published_at`.
+//!
+//! **Garbage collection.** [`gc`] keeps, for every channel, its live release and the
+//! releases of its last `keep` distinct history entries, plus any release whose manifest
+//! is younger than `grace` (a publish in progress uploads its manifest before it flips).
+//! Objects under `objects/` that none of those releases names and that are older than
+//! `grace` (by their LastModified) are deleted, with DeleteObjects in batches of up to
+//! 1000. The manifests `releases/<id>.json` of releases that are not kept and that would
+//! lose an object (or already have) are deleted too, *before* the objects: a release with
+//! a manifest but missing objects could otherwise be rolled back to and serve 404s/503s;
+//! without its manifest, `flip_channel` refuses it and a re-publish restores it whole.
+//! Manifests of releases that are not kept but whose objects are all still present stay
+//! (they are small and still complete). Claims are never deleted: the history keeps
+//! listing collected releases, with 0 routes and 0 objects once their manifest is gone.
+//!
+//! Safety: nothing is deleted when the plan has more objects than `max_delete` (the whole
+//! run aborts), when a kept release's manifest is missing or corrupt, or when a channel
+//! moved while planning. Running gc while a publish is between listing the store's objects
+//! and uploading its manifest can still remove an object that publish counted on; its
+//! verify step does not re-check such objects, so run gc when no publish is running (or
+//! re-publish afterwards, which uploads whatever is missing).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{anyhow, bail, Context};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use bundle::paths::{channel_path, release_path};
+use bundle::{Manifest, ObjectKey, ReleaseId};
+use edge_origin::store::{describe, S3Options};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+/// S3 accepts at most this many keys per DeleteObjects request.
+const DELETE_BATCH: usize = 1000;
+/// Manifest reads in flight.
+const CONCURRENCY: usize = 16;
+
+/// One flip of one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseEntry {
+    pub channel: String,
+    pub sequence: u64,
+    pub release: ReleaseId,
+    /// RFC 3339 UTC, from the claim's LastModified (the pointer's `published_at` for a
+    /// pointer without a claim).
+    pub published_at: Option<String>,
+    /// Routes of the release (0 when its manifest was collected).
+    pub routes: usize,
+    /// Distinct objects of the release, variants included (0 when its manifest was collected).
+    pub objects: usize,
+    /// Whether this entry is what the channel serves now (its pointer's sequence).
+    pub live: bool,
+}
+
+/// What [`gc`] deleted (or, in a dry run, would delete).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GcPlan {
+    /// Releases whose objects are kept (sorted).
+    pub keep: Vec<ReleaseId>,
+    /// Store-relative object keys (`objects/<sha256>`), sorted.
+    pub delete: Vec<String>,
+    /// Bytes of the objects in `delete`.
+    pub bytes: u64,
+    /// Objects named by no kept release but younger than the grace period (spared).
+    pub too_young: usize,
+    /// Releases whose manifests (`releases/<id>.json`) are deleted because they lose, or
+    /// already lost, an object (sorted).
+    pub manifests: Vec<ReleaseId>,
+}
+
+/// An S3 client for history and gc: the store's client settings with more patient
+/// timeouts and retries (listing a large bucket takes many pages).
+pub async fn client(s3: &S3Options) -> Client {
+    let base = edge_origin::store::s3_client(s3, Duration::from_secs(60)).await;
+    let config = base
+        .config()
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .build();
+    Client::from_conf(config)
+}
+
+/// Every channel's history from the claims (channels by name, newest first per channel),
+/// with counts from each manifest.
+pub async fn releases(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result<Vec<ReleaseEntry>> {
+    let at = At { client, bucket, prefix };
+    Ok(history(&at).await?.entries)
+}
+
+/// Deletes the objects that none of the last `keep` releases of any channel (and never
+/// a channel's live release) names and that are older than `grace`, with the manifests
+/// of the releases that lose objects (see the module docs). When the plan has more than
+/// `max_delete` objects, nothing is deleted and the run fails. `dry_run` only plans (and
+/// returns the plan even above `max_delete`).
+pub async fn gc(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    keep: usize,
+    grace: Duration,
+    max_delete: usize,
+    dry_run: bool,
+) -> anyhow::Result<GcPlan> {
+    let at = At { client, bucket, prefix };
+    let now = SystemTime::now();
+    let young = |modified: Option<SystemTime>| match modified {
+        // Unknown age: treat as young (never delete what we cannot date).
+        None => true,
+        Some(t) => now.duration_since(t).unwrap_or_default() < grace,
+    };
+
+    let history = history(&at).await?;
+    let mut kept: BTreeSet<ReleaseId> = history.live.values().cloned().collect();
+    let mut by_channel: BTreeMap<&str, Vec<&ReleaseId>> = BTreeMap::new();
+    for entry in &history.entries {
+        let seen = by_channel.entry(&entry.channel).or_default();
+        if seen.len() < keep && !seen.contains(&&entry.release) {
+            seen.push(&entry.release);
+        }
+    }
+    kept.extend(by_channel.into_values().flatten().cloned());
+
+    // Every manifest in the store; recent ones belong to publishes in progress.
+    let stored: Vec<(ReleaseId, Option<SystemTime>)> = at
+        .list("releases/")
+        .await?
+        .into_iter()
+        .filter_map(|l| Some((l.name.strip_suffix(".json")?.parse().ok()?, l.modified)))
+        .collect();
+    kept.extend(stored.iter().filter(|(_, modified)| young(*modified)).map(|(id, _)| id.clone()));
+
+    let mut manifests = history.manifests;
+    let wanted: Vec<ReleaseId> = stored
+        .iter()
+        .map(|(id, _)| id)
+        .chain(&kept)
+        .filter(|id| !manifests.contains_key(*id))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    manifests.extend(read_manifests(&at, wanted).await?);
+
+    let mut referenced: BTreeSet<&ObjectKey> = BTreeSet::new();
+    for release in &kept {
+        match manifests.get(release) {
+            Some(Ok(Some(manifest))) => referenced.extend(manifest.objects()),
+            Some(Ok(None)) | None => {
+                bail!("the manifest of kept release {release} is missing: refusing to collect anything")
+            }
+            Some(Err(err)) => {
+                bail!("the manifest of kept release {release} is unreadable ({err}): refusing to collect anything")
+            }
+        }
+    }
+
+    let mut plan = GcPlan { keep: kept.iter().cloned().collect(), ..GcPlan::default() };
+    let mut remaining: BTreeSet<ObjectKey> = BTreeSet::new();
+    for listed in at.list("objects/").await? {
+        let Ok(key) = listed.name.parse::<ObjectKey>() else { continue };
+        if referenced.contains(&key) {
+            remaining.insert(key);
+        } else if young(listed.modified) {
+            plan.too_young += 1;
+            remaining.insert(key);
+        } else {
+            plan.delete.push(format!("objects/{key}"));
+            plan.bytes += listed.size;
+        }
+    }
+    plan.delete.sort();
+
+    // Manifests of releases that are not kept and are (or would be) incomplete.
+    for (release, modified) in &stored {
+        if kept.contains(release) || young(*modified) {
+            continue;
+        }
+        if let Some(Ok(Some(manifest))) = manifests.get(release) {
+            if manifest.objects().iter().any(|key| !remaining.contains(*key)) {
+                plan.manifests.push(release.clone());
+            }
+        }
+    }
+    plan.manifests.sort();
+
+    tracing::info!(
+        keep = plan.keep.len(),
+        delete = plan.delete.len(),
+        bytes = plan.bytes,
+        too_young = plan.too_young,
+        manifests = plan.manifests.len(),
+        dry_run,
+        "gc plan"
+    );
+    if dry_run {
+        return Ok(plan);
+    }
+    if plan.delete.len() > max_delete {
+        bail!(
+            "gc would delete {} objects ({} bytes), more than the limit of {max_delete}: nothing was deleted \
+             (check the plan with a dry run, then raise the limit)",
+            plan.delete.len(),
+            plan.bytes
+        );
+    }
+
+    // A flip while planning could make a planned object live again.
+    for (channel, release) in &history.live {
+        let now = read_pointer(&at, channel).await?.map(|p| p.release);
+        if now.as_ref() != Some(release) {
+            bail!(
+                "channel {channel} moved from {release} to {} while gc was planning: nothing was deleted, re-run",
+                now.map_or_else(|| "nothing".to_owned(), |r| r.to_string())
+            );
+        }
+    }
+
+    let manifest_keys: Vec<String> = plan.manifests.iter().map(release_path).collect();
+    at.delete_all(&manifest_keys).await.context("deleting release manifests")?;
+    at.delete_all(&plan.delete).await.context("deleting objects")?;
+    Ok(plan)
+}
+
+/// A bucket and a key prefix.
+struct At<'a> {
+    client: &'a Client,
+    bucket: &'a str,
+    prefix: &'a str,
+}
+
+struct Listed {
+    name: String,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl At<'_> {
+    fn key(&self, path: &str) -> String {
+        let prefix = self.prefix.trim_matches('/');
+        if prefix.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{prefix}/{path}")
+        }
+    }
+
+    /// The bytes at `path`, or `None` when it does not exist.
+    async fn get(&self, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let key = self.key(path);
+        match self.client.get_object().bucket(self.bucket).key(&key).send().await {
+            Ok(output) => {
+                let body = output.body.collect().await.with_context(|| format!("reading s3 {key}"))?;
+                Ok(Some(body.into_bytes().to_vec()))
+            }
+            Err(err)
+                if err.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                    || err.as_service_error().is_some_and(|e| e.is_no_such_key()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(anyhow!("GET s3://{}/{key}: {}", self.bucket, describe(&err))),
+        }
+    }
+
+    /// Every key under the store-relative folder `path` (ending in `/`), relative to it.
+    async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
+        let full = self.key(path);
+        let mut pages =
+            self.client.list_objects_v2().bucket(self.bucket).prefix(&full).into_paginator().send();
+        let mut listed = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| anyhow!("listing s3://{}/{full}: {}", self.bucket, describe(&e)))?;
+            for object in page.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(&full)) else { continue };
+                listed.push(Listed {
+                    name: name.to_owned(),
+                    size: object.size().unwrap_or_default().max(0) as u64,
+                    modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
+                });
+            }
+        }
+        Ok(listed)
+    }
+
+    /// Deletes store-relative `paths` with DeleteObjects, up to [`DELETE_BATCH`] at a time.
+    async fn delete_all(&self, paths: &[String]) -> anyhow::Result<()> {
+        let mut deleted = 0;
+        for batch in paths.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|path| ObjectIdentifier::builder().key(self.key(path)).build())
+                .collect::<Result<Vec<_>, _>>()
+                .context("building a delete request")?;
+            let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build()?;
+            let output = self
+                .client
+                .delete_objects()
+                .bucket(self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| anyhow!("DeleteObjects in s3://{}: {}", self.bucket, describe(&e)))?;
+            if let Some(error) = output.errors().first() {
+                bail!(
+                    "DeleteObjects in s3://{}: {} of {} keys failed after {deleted} were deleted, first {}: {} {}",
+                    self.bucket,
+                    output.errors().len(),
+                    batch.len(),
+                    error.key().unwrap_or("?"),
+                    error.code().unwrap_or("error"),
+                    error.message().unwrap_or_default()
+                );
+            }
+            deleted += batch.len();
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a channel pointer history needs (the publisher adds `sequence`).
+#[derive(Deserialize)]
+struct Pointer {
+    release: ReleaseId,
+    #[serde(default)]
+    published_at: Option<String>,
+    #[serde(default)]
+    sequence: u64,
+}
+
+async fn read_pointer(at: &At<'_>, channel: &str) -> anyhow::Result<Option<Pointer>> {
+    let path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
+    let Some(bytes) = at.get(&path).await? else { return Ok(None) };
+    let pointer = serde_json::from_slice(&bytes)
+        .with_context(|| format!("s3 {} is not a channel pointer", at.key(&path)))?;
+    Ok(Some(pointer))
+}
+
+/// A manifest as read: `Ok(None)` when it is not in the store, `Err` when it is corrupt.
+type Read = Result<Option<Manifest>, String>;
+
+async fn read_manifest(at: &At<'_>, release: &ReleaseId) -> anyhow::Result<Read> {
+    let path = release_path(release);
+    let Some(bytes) = at.get(&path).await? else { return Ok(Ok(None)) };
+    if bundle::manifest::release_id_of(&bytes) != *release {
+        return Ok(Err(format!("s3 {} does not hash to its release id", at.key(&path))));
+    }
+    Ok(Manifest::from_bytes(&bytes).map(Some).map_err(|e| format!("s3 {}: {e}", at.key(&path))))
+}
+
+async fn read_manifests(
+    at: &At<'_>,
+    releases: Vec<ReleaseId>,
+) -> anyhow::Result<HashMap<ReleaseId, Read>> {
+    futures::stream::iter(releases)
+        .map(|release| async move {
+            let read = read_manifest(at, &release).await?;
+            Ok((release, read))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<anyhow::Result<(ReleaseId, Read)>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+struct History {
+    entries: Vec<ReleaseEntry>,
+    /// What each channel serves.
+    live: BTreeMap<String, ReleaseId>,
+    manifests: HashMap<ReleaseId, Read>,
+}
+
+async fn history(at: &At<'_>) -> anyhow::Result<History> {
+    // channel -> sequence -> claims (release, LastModified).
+    let mut claims: BTreeMap<String, BTreeMap<u64, Vec<(ReleaseId, Option<SystemTime>)>>> = BTreeMap::new();
+    let mut channels: BTreeSet<String> = BTreeSet::new();
+    for listed in at.list("channels/").await? {
+        if let Some(channel) = listed.name.strip_suffix(".json").filter(|c| !c.contains('/')) {
+            if channel_path(channel).is_some() {
+                channels.insert(channel.to_owned());
+            }
+            continue;
+        }
+        let mut parts = listed.name.split('/');
+        let (Some(dir), Some(sequence), Some(file), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let (Some(channel), Ok(sequence), Some(Ok(release))) = (
+            dir.strip_suffix(".claims"),
+            sequence.parse::<u64>(),
+            file.strip_suffix(".json").map(str::parse::<ReleaseId>),
+        ) else {
+            continue;
+        };
+        claims.entry(channel.to_owned()).or_default().entry(sequence).or_default().push((release, listed.modified));
+    }
+
+    let mut pointers = BTreeMap::new();
+    for channel in &channels {
+        // A pointer that vanished between listing and reading is no channel.
+        if let Some(pointer) = read_pointer(at, channel).await? {
+            pointers.insert(channel.clone(), pointer);
+        }
+    }
+    let every_release: BTreeSet<ReleaseId> = pointers
+        .values()
+        .map(|p| p.release.clone())
+        .chain(claims.values().flat_map(|s| s.values().flatten().map(|(r, _)| r.clone())))
+        .collect();
+    let manifests = read_manifests(at, every_release.into_iter().collect()).await?;
+    let exists = |r: &ReleaseId| matches!(manifests.get(r), Some(Ok(Some(_))));
+
+    let mut entries = Vec::new();
+    let mut live = BTreeMap::new();
+    for (channel, pointer) in &pointers {
+        live.insert(channel.clone(), pointer.release.clone());
+        let empty = BTreeMap::new();
+        let sequences = claims.get(channel).unwrap_or(&empty);
+        let mut found: Vec<(u64, ReleaseId, Option<String>)> = Vec::new();
+        for (&sequence, candidates) in sequences.range(..=pointer.sequence).rev() {
+            let chosen = if sequence == pointer.sequence {
+                candidates.iter().find(|(r, _)| *r == pointer.release)
+            } else {
+                candidates.iter().filter(|(r, _)| exists(r)).min_by(|a, b| a.0.cmp(&b.0))
+            }
+            .or_else(|| candidates.iter().min_by(|a, b| a.0.cmp(&b.0)));
+            let Some((release, modified)) = chosen else { continue };
+            let release = if sequence == pointer.sequence { pointer.release.clone() } else { release.clone() };
+            let at_time = modified.map(|t| humantime::format_rfc3339_seconds(t).to_string());
+            found.push((sequence, release, at_time));
+        }
+        if found.first().is_none_or(|(s, _, _)| *s != pointer.sequence) {
+            found.insert(0, (pointer.sequence, pointer.release.clone(), pointer.published_at.clone()));
+        }
+        for (sequence, release, published_at) in found {
+            let (routes, objects) = match manifests.get(&release) {
+                Some(Ok(Some(m))) => (m.routes.len(), m.objects().len()),
+                Some(Err(err)) => bail!("{err}"),
+                _ => (0, 0),
+            };
+            entries.push(ReleaseEntry {
+                channel: channel.clone(),
+                live: sequence == pointer.sequence,
+                sequence,
+                release,
+                published_at,
+                routes,
+                objects,
+            });
+        }
+    }
+    Ok(History { entries, live, manifests })
+}
