@@ -16,14 +16,20 @@ pub use config::{Args, Config};
 pub use server::{shutdown_signal, Server};
 
 /// Logs to stderr (colours only on a terminal), filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
+/// Lines are written by a background thread so a request never waits on stderr (under
+/// overload, lines are dropped rather than slowing requests); keep the guard alive until
+/// exit so the last lines are flushed.
+#[must_use]
+pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .init();
+    guard
 }
 
 /// Binds, prints the URL to open, and serves until SIGTERM/Ctrl-C.

@@ -219,7 +219,7 @@ fn run_async(command: impl std::future::Future<Output = anyhow::Result<String>>)
 }
 
 fn main() -> ExitCode {
-    edge_origin::init_logging();
+    let _log_flusher = edge_origin::init_logging();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Build(args) => run_build(args),

@@ -3,7 +3,7 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    edge_origin::init_logging();
+    let _log_flusher = edge_origin::init_logging();
     let config = edge_origin::Args::parse().resolve()?;
     edge_origin::run_blocking(config)
 }
