@@ -19,7 +19,6 @@ pub use server::{shutdown_signal, Server};
 /// Lines are written by a background thread so a request never waits on stderr (under
 /// overload, lines are dropped rather than slowing requests); keep the guard alive until
 /// exit so the last lines are flushed.
-#[must_use]
 pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
