@@ -359,10 +359,7 @@ async fn read_manifest(at: &At<'_>, release: &ReleaseId) -> anyhow::Result<Read>
     Ok(Manifest::from_bytes(&bytes).map(Some).map_err(|e| format!("s3 {}: {e}", at.key(&path))))
 }
 
-async fn read_manifests(
-    at: &At<'_>,
-    releases: Vec<ReleaseId>,
-) -> anyhow::Result<HashMap<ReleaseId, Read>> {
+async fn read_manifests(at: &At<'_>, releases: Vec<ReleaseId>) -> anyhow::Result<HashMap<ReleaseId, Read>> {
     futures::stream::iter(releases)
         .map(|release| async move {
             let read = read_manifest(at, &release).await?;
@@ -375,6 +372,9 @@ async fn read_manifests(
         .collect()
 }
 
+/// The claims at one sequence: (release, LastModified).
+type Claims = Vec<(ReleaseId, Option<SystemTime>)>;
+
 struct History {
     entries: Vec<ReleaseEntry>,
     /// What each channel serves.
@@ -384,7 +384,7 @@ struct History {
 
 async fn history(at: &At<'_>) -> anyhow::Result<History> {
     // channel -> sequence -> claims (release, LastModified).
-    let mut claims: BTreeMap<String, BTreeMap<u64, Vec<(ReleaseId, Option<SystemTime>)>>> = BTreeMap::new();
+    let mut claims: BTreeMap<String, BTreeMap<u64, Claims>> = BTreeMap::new();
     let mut channels: BTreeSet<String> = BTreeSet::new();
     for listed in at.list("channels/").await? {
         if let Some(channel) = listed.name.strip_suffix(".json").filter(|c| !c.contains('/')) {
@@ -394,7 +394,8 @@ async fn history(at: &At<'_>) -> anyhow::Result<History> {
             continue;
         }
         let mut parts = listed.name.split('/');
-        let (Some(dir), Some(sequence), Some(file), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(dir), Some(sequence), Some(file), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
@@ -405,7 +406,12 @@ async fn history(at: &At<'_>) -> anyhow::Result<History> {
         ) else {
             continue;
         };
-        claims.entry(channel.to_owned()).or_default().entry(sequence).or_default().push((release, listed.modified));
+        claims
+            .entry(channel.to_owned())
+            .or_default()
+            .entry(sequence)
+            .or_default()
+            .push((release, listed.modified));
     }
 
     let mut pointers = BTreeMap::new();
@@ -438,7 +444,8 @@ async fn history(at: &At<'_>) -> anyhow::Result<History> {
             }
             .or_else(|| candidates.iter().min_by(|a, b| a.0.cmp(&b.0)));
             let Some((release, modified)) = chosen else { continue };
-            let release = if sequence == pointer.sequence { pointer.release.clone() } else { release.clone() };
+            let release =
+                if sequence == pointer.sequence { pointer.release.clone() } else { release.clone() };
             let at_time = modified.map(|t| humantime::format_rfc3339_seconds(t).to_string());
             found.push((sequence, release, at_time));
         }

@@ -124,4 +124,13 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
     // Promote copies a channel's release to another channel, without uploading.
     let out = course(&garage, "promote", &["--from", "live", "--to", "staging"]);
     assert!(out.contains(&format!("channel staging: nothing -> {first}")), "{out}");
+
+    // History and garbage collection from the CLI.
+    let history = course(&garage, "releases", &[]);
+    let live: Vec<&str> = history.lines().filter(|l| l.starts_with("live ")).collect();
+    assert_eq!(live.len(), 3, "publish, publish, rollback: {history}");
+    assert!(live[0].contains(first.as_str()) && live[0].ends_with("(live)"), "{history}");
+    let gc = course(&garage, "gc", &["--keep", "0", "--grace", "0s", "--dry-run"]);
+    assert!(gc.starts_with("would delete "), "{gc}");
+    assert!(!gc.starts_with("would delete 0 "), "the fixed lesson's objects are unreferenced now: {gc}");
 }

@@ -75,6 +75,17 @@ impl RemoteArgs {
     }
 }
 
+impl RemoteArgs {
+    async fn client(&self) -> anyhow::Result<(String, String, aws_sdk_s3::Client)> {
+        match self.parse()? {
+            (edge_origin::store::StoreSpec::S3 { bucket, prefix }, s3) => {
+                Ok((bucket, prefix, builder::history::client(&s3).await))
+            }
+            _ => anyhow::bail!("--store must be s3://bucket/prefix"),
+        }
+    }
+}
+
 impl CdnArgs {
     fn targets(&self) -> anyhow::Result<Vec<Target>> {
         let mut targets = Vec::new();
@@ -152,6 +163,28 @@ enum Command {
         from: String,
         #[arg(long)]
         to: String,
+    },
+    /// List each channel's releases (newest first), with times and counts.
+    Releases {
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Delete objects no recent release of any channel needs.
+    Gc {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Releases kept per channel (besides the live one).
+        #[arg(long)]
+        keep: usize,
+        /// Only objects older than this are deleted (a publish may be under way).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// Abort the whole run, deleting nothing, when more objects than this would go.
+        #[arg(long, default_value_t = 10_000)]
+        max_delete: usize,
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Issue a signed URL and cookies for an enrolled-only course (CloudFront format).
     Sign {
@@ -249,6 +282,35 @@ fn main() -> ExitCode {
         Command::Promote { remote, cdn, from, to } => run_async(async {
             let options = cdn.switch_options(remote)?;
             Ok(builder::switch::promote(&options, from, to).await?.to_string())
+        }),
+        Command::Releases { remote } => run_async(async {
+            let (bucket, prefix, client) = remote.client().await?;
+            let mut out =
+                String::from("channel  seq  release               published at          routes  objects\n");
+            for e in builder::history::releases(&client, &bucket, &prefix).await? {
+                let when = e.published_at.as_deref().unwrap_or("-");
+                let live = if e.live { "  (live)" } else { "" };
+                out += &format!(
+                    "{:<8} {:>4}  {}  {:<20}  {:>6}  {:>7}{live}\n",
+                    e.channel, e.sequence, e.release, when, e.routes, e.objects
+                );
+            }
+            Ok(out)
+        }),
+        Command::Gc { remote, keep, grace, max_delete, dry_run } => run_async(async {
+            let (bucket, prefix, client) = remote.client().await?;
+            let plan =
+                builder::history::gc(&client, &bucket, &prefix, *keep, *grace, *max_delete, *dry_run).await?;
+            let verb = if *dry_run { "would delete" } else { "deleted" };
+            let kept: Vec<String> = plan.keep.iter().map(ToString::to_string).collect();
+            Ok(format!(
+                "{verb} {} objects ({}) and {} old manifests; {} objects too young; kept releases: {}\n",
+                plan.delete.len(),
+                builder::build::human_bytes(plan.bytes),
+                plan.manifests.len(),
+                plan.too_young,
+                kept.join(" ")
+            ))
         }),
         Command::Sign { key, key_pair_id, url_prefix, ttl, ip } => {
             let options = builder::sign::SignOptions { key, key_pair_id, url_prefix, ttl: *ttl, ip: *ip };

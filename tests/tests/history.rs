@@ -1,0 +1,211 @@
+//! Release history and garbage collection (`builder::history`) against a real Garage S3:
+//! the claims every flip leaves are listed as each channel's history, newest first; gc
+//! deletes exactly the objects that only old releases name, never the live or another
+//! channel's release, and a dry run, the `max_delete` guard and the grace period delete
+//! nothing.
+//!
+//! The publisher reads AWS credentials from the process environment, so the tests here
+//! take turns (one lock) and set them while holding it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use builder::history::{gc, releases, GcPlan, ReleaseEntry};
+use builder::publish::{publish, PublishOptions, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD};
+use bundle::{Manifest, ReleaseId};
+use e2e::garage::{Garage, BUCKET, REGION};
+use e2e::{build_ok, copy_tree, live_manifest, sample_content};
+use edge_origin::store::{S3Options, StoreSpec};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+const PREFIX: &str = "site";
+
+fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
+    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let garage = Garage::start();
+    for (name, value) in garage.env() {
+        std::env::set_var(name, value);
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    (guard, garage, rt)
+}
+
+fn options(garage: &Garage, from: &Path, channel: &str) -> PublishOptions {
+    PublishOptions {
+        from: from.to_owned(),
+        store: StoreSpec::S3 { bucket: BUCKET.to_owned(), prefix: PREFIX.to_owned() },
+        s3: S3Options { endpoint: Some(garage.endpoint.clone()), region: Some(REGION.to_owned()) },
+        channel: channel.to_owned(),
+        concurrency: DEFAULT_CONCURRENCY,
+        multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+        dry_run: false,
+        progress: false,
+    }
+}
+
+/// A release of the sample content with one lesson edited (`None`: unedited), built into
+/// its own store: (store, release id, manifest).
+fn build(edit: Option<&str>) -> (tempfile::TempDir, ReleaseId, Manifest) {
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    if let Some(line) = edit {
+        let lesson = content.path().join("courses/python-foundations/loops.md");
+        let text = std::fs::read_to_string(&lesson).expect("lesson");
+        std::fs::write(&lesson, format!("{text}\n{line}\n")).expect("edit");
+    }
+    let store = tempfile::tempdir().expect("tempdir");
+    let release = build_ok(content.path(), store.path());
+    let (live, manifest) = live_manifest(store.path());
+    assert_eq!(live, release);
+    (store, release.parse().expect("release id"), manifest)
+}
+
+/// Every store-relative key under `objects/`.
+async fn remote_objects(client: &aws_sdk_s3::Client) -> BTreeSet<String> {
+    let mut pages =
+        client.list_objects_v2().bucket(BUCKET).prefix(format!("{PREFIX}/objects/")).into_paginator().send();
+    let mut keys = BTreeSet::new();
+    while let Some(page) = pages.next().await {
+        let page = page.expect("list");
+        for key in page.contents().iter().filter_map(|o| o.key()) {
+            keys.insert(key.strip_prefix(&format!("{PREFIX}/")).expect("under the prefix").to_owned());
+        }
+    }
+    keys
+}
+
+async fn has_manifest(client: &aws_sdk_s3::Client, release: &ReleaseId) -> bool {
+    client.head_object().bucket(BUCKET).key(format!("{PREFIX}/releases/{release}.json")).send().await.is_ok()
+}
+
+fn keys_of(manifest: &Manifest) -> BTreeSet<String> {
+    manifest.objects().into_iter().map(|k| format!("objects/{k}")).collect()
+}
+
+fn channel<'a>(entries: &'a [ReleaseEntry], name: &str) -> Vec<&'a ReleaseEntry> {
+    entries.iter().filter(|e| e.channel == name).collect()
+}
+
+fn show(what: &str, plan: &GcPlan) {
+    eprintln!(
+        "{what}: keep {:?}, delete {} objects ({} bytes), {} too young, manifests {:?}",
+        plan.keep.iter().map(ReleaseId::as_str).collect::<Vec<_>>(),
+        plan.delete.len(),
+        plan.bytes,
+        plan.too_young,
+        plan.manifests.iter().map(ReleaseId::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn history_lists_every_flip_and_gc_deletes_only_what_old_releases_name() {
+    let (_guard, garage, rt) = start();
+    let (first_store, first, first_m) = build(None);
+    let (second_store, second, second_m) = build(Some("A second release."));
+    let (third_store, third, third_m) = build(Some("A third release."));
+    let (preview_store, preview, preview_m) = build(Some("A preview of something else."));
+    std::fs::copy(
+        preview_store.path().join("channels/live.json"),
+        preview_store.path().join("channels/preview.json"),
+    )
+    .expect("preview channel");
+    let distinct: BTreeSet<&ReleaseId> = [&first, &second, &third, &preview].into_iter().collect();
+    assert_eq!(distinct.len(), 4, "four different releases");
+
+    rt.block_on(async {
+        let client = garage.client().await;
+        assert!(releases(&client, BUCKET, PREFIX).await.expect("empty history").is_empty());
+
+        for store in [&first_store, &second_store, &third_store] {
+            let report = publish(&options(&garage, store.path(), "live")).await.expect("publish live");
+            assert!(report.flipped);
+        }
+        let report =
+            publish(&options(&garage, preview_store.path(), "preview")).await.expect("publish preview");
+        assert!(report.flipped);
+
+        // History: newest first, sequences from the claims, the live one marked.
+        let entries = releases(&client, BUCKET, PREFIX).await.expect("releases");
+        for entry in &entries {
+            eprintln!("{entry:?}");
+        }
+        let live = channel(&entries, "live");
+        assert_eq!(live.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(live.iter().map(|e| &e.release).collect::<Vec<_>>(), [&third, &second, &first]);
+        assert_eq!(live.iter().map(|e| e.live).collect::<Vec<_>>(), [true, false, false]);
+        for (entry, manifest) in live.iter().zip([&third_m, &second_m, &first_m]) {
+            assert_eq!(entry.routes, manifest.routes.len());
+            assert_eq!(entry.objects, manifest.objects().len());
+            let at = entry.published_at.as_deref().expect("a publication time");
+            aws_sdk_s3::primitives::DateTime::from_str(at, aws_sdk_s3::primitives::DateTimeFormat::DateTime)
+                .unwrap_or_else(|e| panic!("{at:?} is not RFC 3339: {e}"));
+        }
+        let on_preview = channel(&entries, "preview");
+        assert_eq!(on_preview.len(), 1);
+        assert_eq!((on_preview[0].sequence, &on_preview[0].release, on_preview[0].live), (1, &preview, true));
+        assert_eq!(entries.len(), 4);
+
+        // The plan: objects only the two older live releases name.
+        let kept: BTreeSet<String> = keys_of(&third_m).union(&keys_of(&preview_m)).cloned().collect();
+        let old: BTreeSet<String> = keys_of(&first_m).union(&keys_of(&second_m)).cloned().collect();
+        let expected: Vec<String> = old.difference(&kept).cloned().collect();
+        assert!(!expected.is_empty(), "the edits left objects behind");
+        let before = remote_objects(&client).await;
+        assert!(before.is_superset(&old) && before.is_superset(&kept));
+
+        let dry = gc(&client, BUCKET, PREFIX, 1, Duration::ZERO, usize::MAX, true).await.expect("dry run");
+        show("dry run", &dry);
+        assert_eq!(dry.delete, expected);
+        let mut keep = vec![third.clone(), preview.clone()];
+        keep.sort();
+        assert_eq!(dry.keep, keep);
+        assert_eq!(dry.too_young, 0);
+        let mut manifests = vec![first.clone(), second.clone()];
+        manifests.sort();
+        assert_eq!(dry.manifests, manifests, "the old releases lose objects");
+        assert!(dry.bytes > 0);
+        assert_eq!(remote_objects(&client).await, before, "a dry run deletes nothing");
+
+        // The guard: one object over the limit aborts the whole run.
+        let err = gc(&client, BUCKET, PREFIX, 1, Duration::ZERO, expected.len() - 1, false)
+            .await
+            .expect_err("over max_delete");
+        eprintln!("guard: {err:#}");
+        assert!(format!("{err:#}").contains("nothing was deleted"), "{err:#}");
+        assert_eq!(remote_objects(&client).await, before, "the guard deletes nothing");
+        assert!(has_manifest(&client, &first).await && has_manifest(&client, &second).await);
+
+        // A long grace period spares everything just uploaded.
+        let young = gc(&client, BUCKET, PREFIX, 1, Duration::from_secs(3600), usize::MAX, false)
+            .await
+            .expect("grace");
+        show("long grace", &young);
+        assert!(young.delete.is_empty() && young.manifests.is_empty() && young.bytes == 0);
+        assert_eq!(remote_objects(&client).await, before, "nothing is older than the grace period");
+
+        // The real run.
+        let plan = gc(&client, BUCKET, PREFIX, 1, Duration::ZERO, expected.len(), false).await.expect("gc");
+        show("gc", &plan);
+        assert_eq!(plan, dry, "the run does what the dry run planned");
+        let after = remote_objects(&client).await;
+        let removed: Vec<String> = before.difference(&after).cloned().collect();
+        assert_eq!(removed, expected, "exactly the planned objects are gone");
+        assert!(after.is_superset(&kept), "every object of the kept releases is still there");
+        assert!(has_manifest(&client, &third).await && has_manifest(&client, &preview).await);
+        assert!(!has_manifest(&client, &first).await && !has_manifest(&client, &second).await);
+
+        // The history is still whole; collected releases show no counts.
+        let entries = releases(&client, BUCKET, PREFIX).await.expect("releases after gc");
+        let live = channel(&entries, "live");
+        assert_eq!(live.iter().map(|e| e.sequence).collect::<Vec<_>>(), [3, 2, 1]);
+        assert_eq!(live[0].objects, third_m.objects().len());
+        assert_eq!((live[1].routes, live[1].objects, live[2].objects), (0, 0, 0));
+
+        // Again: nothing left to collect.
+        let again = gc(&client, BUCKET, PREFIX, 1, Duration::ZERO, 0, false).await.expect("gc again");
+        assert!(again.delete.is_empty() && again.manifests.is_empty());
+        assert_eq!(remote_objects(&client).await, after);
+    });
+}
