@@ -134,3 +134,62 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
     assert!(gc.starts_with("would delete "), "{gc}");
     assert!(!gc.starts_with("would delete 0 "), "the fixed lesson's objects are unreferenced now: {gc}");
 }
+
+#[test]
+fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
+    let mut garage = Garage::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&e2e::root().join("tests/fixtures/minimal"), &content);
+    let first = build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+
+    // A release with large media, so the upload is still running when the store goes away.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for n in 0..4 {
+        let big: Vec<u8> = (0..24 << 20)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        std::fs::write(content.join(format!("animations/big-{n}.webm")), big).expect("write media");
+    }
+    let second = build_ok(&content, &dist);
+    let child = Command::new(bin("course"))
+        .args(["publish", "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
+        .args(["--region", REGION, "--concurrency", "1", "--from"])
+        .arg(&dist)
+        .envs(garage.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start publish");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    garage.stop();
+    let output = child.wait_with_output().expect("publish ends");
+    assert!(!output.status.success(), "the publish fails when the store is unreachable");
+
+    garage.restart();
+    let origin = Origin::start_with(
+        &OsString::from(format!("s3://{BUCKET}/site")),
+        &["--endpoint", &garage.endpoint, "--region", REGION],
+        &garage.env(),
+    );
+    assert_eq!(
+        get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
+        format!("ready {first}")
+    );
+    assert_eq!(get(&origin.url("/courses/demo/intro/"), &[]).status(), 200, "the old release is still whole");
+
+    // Re-running finishes the job, and does not upload again what already arrived.
+    let out = publish(&garage, &dist, &[]);
+    assert!(out.contains(&format!("release {second} (was {first}): now live")), "{out}");
+    let skipped: usize = out
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" already there").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("skipped count in {out}"));
+    assert!(skipped > 0, "objects uploaded before the outage are not sent again: {out}");
+}
