@@ -145,9 +145,19 @@ impl Origin {
         format!("{}{path}", self.base)
     }
 
-    /// What the origin logged so far (access log included).
+    /// What the origin logged so far (access log included). The origin writes its log from
+    /// a background thread, so this first waits until the log has been quiet for 150 ms.
     pub fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut seen = self.log.lock().expect("log").len();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = self.log.lock().expect("log").len();
+            if now == seen || Instant::now() > deadline {
+                return self.log.lock().expect("log").clone();
+            }
+            seen = now;
+        }
     }
 
     /// Sends SIGTERM.
