@@ -42,6 +42,8 @@ use edge_origin::store::{describe, S3Options};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::publish::Location;
+
 /// S3 accepts at most this many keys per DeleteObjects request.
 const DELETE_BATCH: usize = 1000;
 /// Manifest reads in flight.
@@ -95,7 +97,7 @@ pub async fn client(s3: &S3Options) -> Client {
 /// Every channel's history from the claims (channels by name, newest first per channel),
 /// with counts from each manifest.
 pub async fn releases(client: &Client, bucket: &str, prefix: &str) -> anyhow::Result<Vec<ReleaseEntry>> {
-    let at = At { client, bucket, prefix };
+    let at = Location { client, bucket, prefix };
     Ok(history(&at).await?.entries)
 }
 
@@ -113,7 +115,7 @@ pub async fn gc(
     max_delete: usize,
     dry_run: bool,
 ) -> anyhow::Result<GcPlan> {
-    let at = At { client, bucket, prefix };
+    let at = Location { client, bucket, prefix };
     let now = SystemTime::now();
     let young = |modified: Option<SystemTime>| match modified {
         // Unknown age: treat as young (never delete what we cannot date).
@@ -233,67 +235,7 @@ pub async fn gc(
     Ok(plan)
 }
 
-/// A bucket and a key prefix.
-struct At<'a> {
-    client: &'a Client,
-    bucket: &'a str,
-    prefix: &'a str,
-}
-
-struct Listed {
-    name: String,
-    size: u64,
-    modified: Option<SystemTime>,
-}
-
-impl At<'_> {
-    fn key(&self, path: &str) -> String {
-        let prefix = self.prefix.trim_matches('/');
-        if prefix.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{prefix}/{path}")
-        }
-    }
-
-    /// The bytes at `path`, or `None` when it does not exist.
-    async fn get(&self, path: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let key = self.key(path);
-        match self.client.get_object().bucket(self.bucket).key(&key).send().await {
-            Ok(output) => {
-                let body = output.body.collect().await.with_context(|| format!("reading s3 {key}"))?;
-                Ok(Some(body.into_bytes().to_vec()))
-            }
-            Err(err)
-                if err.raw_response().is_some_and(|r| r.status().as_u16() == 404)
-                    || err.as_service_error().is_some_and(|e| e.is_no_such_key()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(anyhow!("GET s3://{}/{key}: {}", self.bucket, describe(&err))),
-        }
-    }
-
-    /// Every key under the store-relative folder `path` (ending in `/`), relative to it.
-    async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
-        let full = self.key(path);
-        let mut pages =
-            self.client.list_objects_v2().bucket(self.bucket).prefix(&full).into_paginator().send();
-        let mut listed = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| anyhow!("listing s3://{}/{full}: {}", self.bucket, describe(&e)))?;
-            for object in page.contents() {
-                let Some(name) = object.key().and_then(|k| k.strip_prefix(&full)) else { continue };
-                listed.push(Listed {
-                    name: name.to_owned(),
-                    size: object.size().unwrap_or_default().max(0) as u64,
-                    modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                });
-            }
-        }
-        Ok(listed)
-    }
-
+impl Location<'_> {
     /// Deletes store-relative `paths` with DeleteObjects, up to [`DELETE_BATCH`] at a time.
     async fn delete_all(&self, paths: &[String]) -> anyhow::Result<()> {
         let mut deleted = 0;
@@ -339,9 +281,9 @@ struct Pointer {
     sequence: u64,
 }
 
-async fn read_pointer(at: &At<'_>, channel: &str) -> anyhow::Result<Option<Pointer>> {
+async fn read_pointer(at: &Location<'_>, channel: &str) -> anyhow::Result<Option<Pointer>> {
     let path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
-    let Some(bytes) = at.get(&path).await? else { return Ok(None) };
+    let Some((bytes, _etag)) = at.get(&path).await? else { return Ok(None) };
     let pointer = serde_json::from_slice(&bytes)
         .with_context(|| format!("s3 {} is not a channel pointer", at.key(&path)))?;
     Ok(Some(pointer))
@@ -350,16 +292,19 @@ async fn read_pointer(at: &At<'_>, channel: &str) -> anyhow::Result<Option<Point
 /// A manifest as read: `Ok(None)` when it is not in the store, `Err` when it is corrupt.
 type Read = Result<Option<Manifest>, String>;
 
-async fn read_manifest(at: &At<'_>, release: &ReleaseId) -> anyhow::Result<Read> {
+async fn read_manifest(at: &Location<'_>, release: &ReleaseId) -> anyhow::Result<Read> {
     let path = release_path(release);
-    let Some(bytes) = at.get(&path).await? else { return Ok(Ok(None)) };
+    let Some((bytes, _etag)) = at.get(&path).await? else { return Ok(Ok(None)) };
     if bundle::manifest::release_id_of(&bytes) != *release {
         return Ok(Err(format!("s3 {} does not hash to its release id", at.key(&path))));
     }
     Ok(Manifest::from_bytes(&bytes).map(Some).map_err(|e| format!("s3 {}: {e}", at.key(&path))))
 }
 
-async fn read_manifests(at: &At<'_>, releases: Vec<ReleaseId>) -> anyhow::Result<HashMap<ReleaseId, Read>> {
+async fn read_manifests(
+    at: &Location<'_>,
+    releases: Vec<ReleaseId>,
+) -> anyhow::Result<HashMap<ReleaseId, Read>> {
     futures::stream::iter(releases)
         .map(|release| async move {
             let read = read_manifest(at, &release).await?;
@@ -382,7 +327,7 @@ struct History {
     manifests: HashMap<ReleaseId, Read>,
 }
 
-async fn history(at: &At<'_>) -> anyhow::Result<History> {
+async fn history(at: &Location<'_>) -> anyhow::Result<History> {
     // channel -> sequence -> claims (release, LastModified).
     let mut claims: BTreeMap<String, BTreeMap<u64, Claims>> = BTreeMap::new();
     let mut channels: BTreeSet<String> = BTreeSet::new();

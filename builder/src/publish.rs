@@ -138,16 +138,16 @@ impl PointerState {
     }
 }
 
-/// A bucket and a key prefix.
+/// A bucket and a key prefix (shared with `history`).
 #[derive(Debug, Clone)]
-struct Location<'a> {
-    client: &'a Client,
-    bucket: &'a str,
-    prefix: &'a str,
+pub(crate) struct Location<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) bucket: &'a str,
+    pub(crate) prefix: &'a str,
 }
 
 impl Location<'_> {
-    fn key(&self, path: &str) -> String {
+    pub(crate) fn key(&self, path: &str) -> String {
         if self.prefix.is_empty() {
             path.to_owned()
         } else {
@@ -156,7 +156,7 @@ impl Location<'_> {
     }
 
     /// The bytes and ETag at `path`, or `None` when it does not exist.
-    async fn get(&self, path: &str) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
         let key = self.key(path);
         match self.client.get_object().bucket(self.bucket).key(&key).send().await {
             Ok(output) => {
@@ -181,7 +181,7 @@ impl Location<'_> {
 
     /// Every key under `path` (a store-relative folder ending in `/`), relative to it, with
     /// its size and modification time (ListObjectsV2, all pages).
-    async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
+    pub(crate) async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
         let full = self.key(path);
         let mut pages =
             self.client.list_objects_v2().bucket(self.bucket).prefix(&full).into_paginator().send();
@@ -242,10 +242,10 @@ impl Location<'_> {
 }
 
 #[derive(Debug, Clone)]
-struct Listed {
-    name: String,
-    size: u64,
-    modified: Option<SystemTime>,
+pub(crate) struct Listed {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) modified: Option<SystemTime>,
 }
 
 fn is_not_found<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool
