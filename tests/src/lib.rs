@@ -207,6 +207,18 @@ pub fn raw_status(base: &str, request_target: &str) -> u16 {
     response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
+/// `len` incompressible bytes from `seed` (xorshift), for large media in tests.
+pub fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
 /// A plain HTTP client that neither follows redirects nor decompresses.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

@@ -67,15 +67,7 @@ fn sigterm_finishes_in_flight_requests_then_exits() {
     // A store with one large object, so its response is still being sent when SIGTERM arrives.
     let content = tempfile::tempdir().expect("tempdir");
     copy_tree(&root().join("tests/fixtures/minimal"), content.path());
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let big: Vec<u8> = (0..24 << 20)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect();
+    let big = e2e::pseudo_random(24 << 20, 0x9e37_79b9_7f4a_7c15);
     std::fs::write(content.path().join("animations/big.webm"), &big).expect("write big video");
     let store = tempfile::tempdir().expect("tempdir");
     build_ok(content.path(), store.path());

@@ -145,16 +145,8 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
     publish(&garage, &dist, &[]);
 
     // A release with large media, so the upload is still running when the store goes away.
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     for n in 0..4 {
-        let big: Vec<u8> = (0..24 << 20)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
+        let big = e2e::pseudo_random(24 << 20, 0x2545_f491_4f6c_dd1d + n);
         std::fs::write(content.join(format!("animations/big-{n}.webm")), big).expect("write media");
     }
     let second = build_ok(&content, &dist);
