@@ -101,9 +101,9 @@ cleanup() {
   stop "$EDGE_PID"
   stop "$NGINX_PID" # TERM to the master: fast shutdown, workers exit with it
   if ((rc != 0)); then
-    if [[ -s $WORK/edge.err ]]; then
+    if grep -q -E ' (WARN|ERROR) ' "$WORK/edge.err" 2>/dev/null; then
       log "edge-origin warnings/errors:"
-      grep -m 5 -E ' (WARN|ERROR) ' "$WORK/edge.err" >&2 || true
+      grep -m 5 -E ' (WARN|ERROR) ' "$WORK/edge.err" >&2
     fi
     if [[ -s $WORK/nginx/error.log ]]; then
       log "nginx error.log:"
