@@ -2,36 +2,96 @@
 //! labs. Single files are fingerprinted (`/assets/name.<hash>.ext`); multi-file bundles
 //! live under a tree-hash prefix (`/labs/<hash>/...`) so their relative links keep working.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bundle::paths::{fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
+use rayon::prelude::*;
 
+use crate::cache::FileHashes;
 use crate::diagnostics::Diagnostics;
 use crate::relpath;
+
+/// Where the bytes of an output are: in memory, or in a file read only if the store
+/// lacks the object (source media, or a page rendered by an earlier build).
+#[derive(Debug, Clone)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
 
 /// One file of the release, before it is stored.
 #[derive(Debug, Clone)]
 pub struct Output {
     pub route: String,
-    pub bytes: Vec<u8>,
+    pub key: ObjectKey,
+    pub size: u64,
+    pub body: Body,
     pub content_type: String,
     pub cache: CacheClass,
     pub access: Access,
 }
 
 impl Output {
-    fn immutable(route: String, path: &str, bytes: Vec<u8>) -> Self {
+    pub fn new(
+        route: String,
+        bytes: Vec<u8>,
+        content_type: String,
+        cache: CacheClass,
+        access: Access,
+    ) -> Self {
         Output {
             route,
-            content_type: content_type_for(path),
-            bytes,
+            key: ObjectKey::of(&bytes),
+            size: bytes.len() as u64,
+            body: Body::Bytes(bytes),
+            content_type,
+            cache,
+            access,
+        }
+    }
+
+    fn immutable(route: String, path: &str, bytes: Vec<u8>) -> Self {
+        Output::new(route, bytes, content_type_for(path), CacheClass::Immutable, Access::Public)
+    }
+
+    /// A source file whose key is already known: its bytes stay on disk until needed.
+    fn immutable_file(route: String, rel: &str, file: SourceKey) -> Self {
+        Output {
+            route,
+            key: file.key,
+            size: file.size,
+            body: Body::File(file.path),
+            content_type: content_type_for(rel),
             cache: CacheClass::Immutable,
             access: Access::Public,
         }
     }
+
+    /// The bytes, read from disk if they are not in memory.
+    pub fn bytes(&self) -> std::io::Result<Cow<'_, [u8]>> {
+        match &self.body {
+            Body::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),
+            Body::File(path) => {
+                let bytes = std::fs::read(path)?;
+                if !self.key.matches(&bytes) {
+                    let msg = format!("{} changed while the build was running", path.display());
+                    return Err(std::io::Error::other(msg));
+                }
+                Ok(Cow::Owned(bytes))
+            }
+        }
+    }
+}
+
+/// A source file and its key.
+struct SourceKey {
+    path: PathBuf,
+    key: ObjectKey,
+    size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +172,25 @@ fn read(diags: &Diagnostics, path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).map_err(|err| diags.at(path, 1, 1, format!("cannot read: {err}"))).ok()
 }
 
+/// Keys of many files, hashed in parallel (or taken from the cache); unreadable ones are
+/// reported and left out.
+fn keys_of(
+    diags: &Diagnostics,
+    hashes: &FileHashes,
+    files: Vec<(String, PathBuf)>,
+) -> Vec<(String, SourceKey)> {
+    files
+        .into_par_iter()
+        .filter_map(|(rel, path)| match hashes.key_of(&path) {
+            Ok((key, size)) => Some((rel, SourceKey { path, key, size })),
+            Err(err) => {
+                diags.at(&path, 1, 1, format!("cannot read: {err}"));
+                None
+            }
+        })
+        .collect()
+}
+
 fn require_url_safe(diags: &Diagnostics, shown: &Path, rel: &str) -> bool {
     let ok = relpath::is_url_safe(rel);
     if !ok {
@@ -120,44 +199,62 @@ fn require_url_safe(diags: &Diagnostics, shown: &Path, rel: &str) -> bool {
     ok
 }
 
-/// Hash of a whole bundle: its file names and contents, in order.
-fn tree_hash(files: &[(String, Vec<u8>)]) -> String {
-    let listing: String =
-        files.iter().map(|(rel, bytes)| format!("{rel}\0{}\n", sha256_hex(bytes))).collect();
+/// Hash of a whole bundle: its file names and content keys, in order.
+fn tree_hash(files: &[(String, SourceKey)]) -> String {
+    let listing: String = files.iter().map(|(rel, file)| format!("{rel}\0{}\n", file.key)).collect();
     sha256_hex(listing.as_bytes())[..FINGERPRINT_LEN].to_owned()
+}
+
+fn fingerprinted_url(rel: &str, key: &ObjectKey) -> String {
+    let file_name = rel.rsplit('/').next().unwrap_or(rel);
+    format!("/assets/{}", fingerprinted_name(file_name, key))
 }
 
 impl Assets {
     fn add_fingerprinted(&mut self, rel: &str, bytes: Vec<u8>) -> String {
-        let file_name = rel.rsplit('/').next().unwrap_or(rel);
-        let url = format!("/assets/{}", fingerprinted_name(file_name, &ObjectKey::of(&bytes)));
+        let url = fingerprinted_url(rel, &ObjectKey::of(&bytes));
         self.outputs.push(Output::immutable(url.clone(), rel, bytes));
         url
     }
 
+    fn add_fingerprinted_file(&mut self, rel: &str, file: SourceKey) -> String {
+        let url = fingerprinted_url(rel, &file.key);
+        self.outputs.push(Output::immutable_file(url.clone(), rel, file));
+        url
+    }
+
     /// Adds every file of `dir` under `/<kind>/<tree-hash>/`; returns the prefix.
-    fn add_bundle(&mut self, diags: &Diagnostics, kind: &str, dir: &Path) -> Option<String> {
-        let mut files = Vec::new();
-        for (rel, path) in files_under(dir) {
-            if require_url_safe(diags, &path, &rel) {
-                files.push((rel, read(diags, &path)?));
-            }
+    fn add_bundle(
+        &mut self,
+        diags: &Diagnostics,
+        hashes: &FileHashes,
+        kind: &str,
+        dir: &Path,
+    ) -> Option<String> {
+        let listed = files_under(dir);
+        let safe: Vec<_> =
+            listed.into_iter().filter(|(rel, path)| require_url_safe(diags, path, rel)).collect();
+        let wanted = safe.len();
+        let files = keys_of(diags, hashes, safe);
+        if files.len() != wanted {
+            return None; // an unreadable file, already reported
         }
         let prefix = format!("/{kind}/{}/", tree_hash(&files));
-        for (rel, bytes) in files {
-            self.outputs.push(Output::immutable(format!("{prefix}{rel}"), &rel, bytes));
+        for (rel, file) in files {
+            self.outputs.push(Output::immutable_file(format!("{prefix}{rel}"), &rel, file));
         }
         Some(prefix)
     }
 }
 
-/// Collects all assets of the content tree at `root`.
-pub fn collect(diags: &Diagnostics, root: &Path, syntax_css: String) -> Assets {
+/// Collects all assets of the content tree at `root`; `hashes` spares re-reading
+/// unchanged files.
+pub fn collect(diags: &Diagnostics, root: &Path, syntax_css: String, hashes: &FileHashes) -> Assets {
     let mut assets = Assets::default();
     collect_theme(diags, root, syntax_css, &mut assets);
-    collect_media(diags, root, &mut assets);
-    collect_animations(diags, root, &mut assets);
-    collect_labs(diags, root, &mut assets);
+    collect_media(diags, root, hashes, &mut assets);
+    collect_animations(diags, root, hashes, &mut assets);
+    collect_labs(diags, root, hashes, &mut assets);
     assets
 }
 
@@ -268,7 +365,8 @@ pub fn rewrite_css(text: &str, mut resolve: impl FnMut(&str, usize) -> Option<St
 }
 
 /// Course and lab media: every other file that is not Markdown or TOML.
-fn collect_media(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
+fn collect_media(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
+    let mut media = Vec::new();
     for top in ["courses", "labs"] {
         for (rel, path) in files_under(&root.join(top)) {
             let rel = format!("{top}/{rel}");
@@ -277,17 +375,19 @@ fn collect_media(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
                 continue;
             }
             if require_url_safe(diags, &path, &rel) {
-                if let Some(bytes) = read(diags, &path) {
-                    let url = assets.add_fingerprinted(&rel, bytes);
-                    assets.files.insert(rel, url);
-                }
+                media.push((rel, path));
             }
         }
     }
+    for (rel, file) in keys_of(diags, hashes, media) {
+        let url = assets.add_fingerprinted_file(&rel, file);
+        assets.files.insert(rel, url);
+    }
 }
 
-fn collect_animations(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
+fn collect_animations(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
     let dir = root.join("animations");
+    let mut singles = Vec::new();
     let entries = walkdir::WalkDir::new(&dir).min_depth(1).max_depth(1).sort_by_file_name();
     for entry in entries.into_iter().filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -303,7 +403,7 @@ fn collect_animations(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
                 diags.at(path, 1, 1, "an animation folder needs an animation.json (a Lottie bundle)");
                 continue;
             }
-            if let Some(prefix) = assets.add_bundle(diags, "animations", path) {
+            if let Some(prefix) = assets.add_bundle(diags, hashes, "animations", path) {
                 let animation = AnimationRef {
                     kind: "lottie",
                     url: format!("{prefix}animation.json"),
@@ -328,15 +428,26 @@ fn collect_animations(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
                 continue;
             }
         };
-        if let Some(bytes) = read(diags, path) {
-            let url = assets.add_fingerprinted(&name, bytes);
-            let mime = content_type_for(&name).split(';').next().unwrap_or_default().to_owned();
-            assets.animations.insert(name, AnimationRef { kind, url, mime });
-        }
+        singles.push(((name, kind), path.to_owned()));
+    }
+    let hashed: Vec<_> = singles
+        .into_par_iter()
+        .filter_map(|((name, kind), path)| match hashes.key_of(&path) {
+            Ok((key, size)) => Some((name, kind, SourceKey { path, key, size })),
+            Err(err) => {
+                diags.at(&path, 1, 1, format!("cannot read: {err}"));
+                None
+            }
+        })
+        .collect();
+    for (name, kind, file) in hashed {
+        let url = assets.add_fingerprinted_file(&name, file);
+        let mime = content_type_for(&name).split(';').next().unwrap_or_default().to_owned();
+        assets.animations.insert(name, AnimationRef { kind, url, mime });
     }
 }
 
-fn collect_labs(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
+fn collect_labs(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
     let labs = root.join("labs");
     let slugs: Vec<String> = walkdir::WalkDir::new(&labs)
         .min_depth(1)
@@ -352,7 +463,7 @@ fn collect_labs(diags: &Diagnostics, root: &Path, assets: &mut Assets) {
         if !app.join("index.html").is_file() {
             continue; // reported by the catalogue
         }
-        let Some(prefix) = assets.add_bundle(diags, "labs", &app) else { continue };
+        let Some(prefix) = assets.add_bundle(diags, hashes, "labs", &app) else { continue };
         let starter_dir = labs.join(&slug).join("starter");
         let starter_files: Vec<(String, PathBuf)> = files_under(&starter_dir);
         let mut bundle = LabBundle {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bundle::{Access, CacheClass, ReleaseId};
 use rayon::prelude::*;
 
-use crate::assets::{self, Output};
+use crate::assets::{self, Body, Output};
+use crate::cache::{BuildCache, CachedPage};
 use crate::catalogue::{self, Catalogue};
 use crate::components::{Components, LabView};
 use crate::diagnostics::{ContentError, Diagnostics};
@@ -35,6 +36,8 @@ pub struct BuildOptions {
 pub struct BuildReport {
     pub release: ReleaseId,
     pub pages: usize,
+    /// Pages rendered by this build; the others were unchanged and reused.
+    pub pages_rendered: usize,
     pub assets: usize,
     pub objects_total: usize,
     pub objects_written: usize,
@@ -48,8 +51,9 @@ impl fmt::Display for BuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "built {} pages and {} assets: {} objects ({} new), {} ({} new) in {:.0?}",
+            "built {} pages ({} rendered) and {} assets: {} objects ({} new), {} ({} new) in {:.0?}",
             self.pages,
+            self.pages_rendered,
             self.assets,
             self.objects_total,
             self.objects_written,
@@ -82,14 +86,23 @@ pub enum BuildError {
 /// Any content error means nothing is written.
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
-    let rendered = render(&options.content)?;
+    let cache = BuildCache::open(&options.out);
+    let rendered = render(&options.content, &cache)?;
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
+    let io_error = |source| BuildError::Io { path: options.out.clone(), source };
     let written = store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
-        .map_err(|source| BuildError::Io { path: options.out.clone(), source })?;
+        .map_err(io_error)?;
+    for (inputs, route) in rendered.fresh_pages {
+        if let Some(r) = written.manifest.routes.get(&route) {
+            cache.pages.insert(inputs, CachedPage { object: r.object.clone(), size: r.size });
+        }
+    }
+    cache.save().map_err(io_error)?;
     Ok(BuildReport {
         release: written.release,
         pages,
+        pages_rendered: rendered.pages_rendered,
         assets,
         objects_total: written.objects_total,
         objects_written: written.objects_written,
@@ -104,14 +117,18 @@ pub struct Rendered {
     /// Pages first, then assets.
     pub outputs: Vec<Output>,
     pub pages: usize,
+    pub pages_rendered: usize,
+    /// (inputs hash, route) of each page rendered now, for the page cache.
+    pub fresh_pages: Vec<(String, String)>,
 }
 
-/// Renders every page and collects every asset, in memory.
-pub fn render(content: &Path) -> Result<Rendered, BuildError> {
+/// Renders every page (reusing those whose inputs are unchanged) and collects every asset.
+pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError> {
+    highlight::preload();
     let diags = Diagnostics::default();
     let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
     let Some(catalogue) = catalogue::load(&diags, content) else { return Err(fail(&diags)) };
-    let assets = assets::collect(&diags, content, highlight::stylesheet());
+    let assets = assets::collect(&diags, content, highlight::stylesheet(), &cache.files);
     let Some(theme) = Theme::load(&diags, content, assets.theme.clone()) else { return Err(fail(&diags)) };
 
     let links = link_targets(&catalogue, &assets);
@@ -120,21 +137,107 @@ pub fn render(content: &Path) -> Result<Rendered, BuildError> {
     let components = Components { diags: &diags, theme: &theme, assets: &assets, labs: &labs };
     let markdown = MarkdownEnv { components: Some(&components), ..plain };
 
-    let mut pages = render_lessons(&catalogue, &theme, &markdown);
-    pages.extend(render_site_pages(&catalogue, &theme, &diags));
+    let shared_inputs = shared_inputs(&catalogue, &theme, &assets, &labs, &links);
+    let lessons = render_lessons(&catalogue, &theme, &markdown, cache, &shared_inputs);
+    let mut pages = lessons.pages;
+    let site_pages = render_site_pages(&catalogue, &theme, &diags);
+    let pages_rendered = lessons.fresh.len() + site_pages.len();
+    pages.extend(site_pages);
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs);
-    Ok(Rendered { outputs, pages: page_count })
+    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages: lessons.fresh })
 }
 
 fn page(route: String, html: String, access: Access) -> Output {
+    let html_type = "text/html; charset=utf-8".to_owned();
+    Output::new(route, html.into_bytes(), html_type, CacheClass::Stable, access)
+}
+
+/// A hash of everything a lesson page depends on besides its own file: the builder, the
+/// theme, every asset URL, the labs, the link targets and the site's navigation (titles
+/// and order of all lessons). A lesson whose file and these are unchanged renders to the
+/// same bytes, so its page from the last build is reused.
+fn shared_inputs(
+    catalogue: &Catalogue,
+    theme: &Theme,
+    assets: &assets::Assets,
+    labs: &BTreeMap<String, LabView>,
+    links: &LinkTargets,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(env!("CARGO_PKG_VERSION").as_bytes());
+    // A rebuilt `course` binary may render differently: its identity is part of the key.
+    if let Some(meta) = std::env::current_exe().ok().and_then(|exe| std::fs::metadata(exe).ok()) {
+        let modified = meta.modified().ok().and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok());
+        field(format!("{}:{:?}", meta.len(), modified).as_bytes());
+    }
+    field(theme.fingerprint().as_bytes());
+    for output in &assets.outputs {
+        field(output.route.as_bytes());
+        field(output.key.as_str().as_bytes());
+    }
+    let json = |value: &dyn erased::Json| value.to_json();
+    field(json(&pages::site_view(catalogue)).as_bytes());
+    for course in &catalogue.courses {
+        field(json(&pages::course_view(course)).as_bytes());
+    }
+    for lab in labs.values() {
+        field(json(lab).as_bytes());
+    }
+    let mut lessons: Vec<_> = links.lessons.iter().collect();
+    lessons.sort();
+    for (rel, url) in lessons {
+        field(rel.as_bytes());
+        field(url.as_bytes());
+    }
+    let mut routes: Vec<_> = links.routes.iter().collect();
+    routes.sort();
+    for route in routes {
+        field(route.as_bytes());
+    }
+    for broken in &links.broken {
+        field(broken.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Serialisation of the different views, for hashing.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).expect("views serialise")
+        }
+    }
+}
+
+fn lesson_inputs(shared: &str, course: usize, lesson: &catalogue::Lesson) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [shared, &course.to_string(), &lesson.source.rel, &lesson.source.text] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn reused_page((page, path): (CachedPage, std::path::PathBuf), route: String, access: Access) -> Output {
     Output {
         route,
-        bytes: html.into_bytes(),
+        key: page.object,
+        size: page.size,
+        body: Body::File(path),
         content_type: "text/html; charset=utf-8".into(),
         cache: CacheClass::Stable,
         access,
@@ -191,7 +294,19 @@ fn lab_views(
     views
 }
 
-fn render_lessons(catalogue: &Catalogue, theme: &Theme, markdown: &MarkdownEnv<'_>) -> Vec<Output> {
+struct LessonPages {
+    pages: Vec<Output>,
+    /// (inputs hash, route) of the pages rendered now (not reused).
+    fresh: Vec<(String, String)>,
+}
+
+fn render_lessons(
+    catalogue: &Catalogue,
+    theme: &Theme,
+    markdown: &MarkdownEnv<'_>,
+    cache: &BuildCache,
+    shared_inputs: &str,
+) -> LessonPages {
     let site = pages::site_view(catalogue);
     let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
     let jobs: Vec<(usize, usize)> = catalogue
@@ -200,10 +315,16 @@ fn render_lessons(catalogue: &Catalogue, theme: &Theme, markdown: &MarkdownEnv<'
         .enumerate()
         .flat_map(|(c, course)| (0..course.lessons.len()).map(move |l| (c, l)))
         .collect();
-    jobs.par_iter()
+    let rendered: Vec<(Output, Option<String>)> = jobs
+        .par_iter()
         .filter_map(|&(c, l)| {
             let course = &catalogue.courses[c];
             let lesson = &course.lessons[l];
+            let inputs = lesson_inputs(shared_inputs, c, lesson);
+            if let Some(page) = cache.pages.get(&inputs) {
+                let access = course_access(course);
+                return Some((reused_page(page, pages::lesson_url(course, lesson), access), None));
+            }
             let body = markdown.render(&lesson.source, lesson.body_offset);
             let module =
                 course.modules.iter().position(|m| m.lessons.contains(&l)).map(|m| &courses[c].modules[m]);
@@ -219,14 +340,24 @@ fn render_lessons(catalogue: &Catalogue, theme: &Theme, markdown: &MarkdownEnv<'
                 next => (l + 1 < course.lessons.len()).then(|| summary(l + 1)),
             };
             match theme.render("lesson.html", ctx) {
-                Ok(html) => Some(page(pages::lesson_url(course, lesson), html, course_access(course))),
+                Ok(html) => {
+                    Some((page(pages::lesson_url(course, lesson), html, course_access(course)), Some(inputs)))
+                }
                 Err(err) => {
                     markdown.diags.push(err);
                     None
                 }
             }
         })
-        .collect()
+        .collect();
+    let mut lesson_pages = LessonPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new() };
+    for (page, inputs) in rendered {
+        if let Some(inputs) = inputs {
+            lesson_pages.fresh.push((inputs, page.route.clone()));
+        }
+        lesson_pages.pages.push(page);
+    }
+    lesson_pages
 }
 
 fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) -> Vec<Output> {

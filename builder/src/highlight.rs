@@ -10,6 +10,14 @@ use syntect::util::LinesWithEndings;
 
 const CLASS_STYLE: ClassStyle = ClassStyle::SpacedPrefixed { prefix: "hl-" };
 
+/// Loads the grammars on another thread (they take tens of milliseconds), so a rebuild
+/// that renders one page does not wait for them after everything else is done.
+pub fn preload() {
+    std::thread::spawn(|| {
+        syntaxes();
+    });
+}
+
 fn syntaxes() -> &'static SyntaxSet {
     static SET: OnceLock<SyntaxSet> = OnceLock::new();
     SET.get_or_init(SyntaxSet::load_defaults_newlines)

@@ -2,12 +2,14 @@
 
 pub mod assets;
 pub mod build;
+pub mod cache;
 pub mod catalogue;
 pub mod components;
 pub mod compress;
 pub mod deploy;
 pub mod diagnostics;
 pub mod frontmatter;
+pub mod generate;
 pub mod highlight;
 pub mod history;
 pub mod invalidate;

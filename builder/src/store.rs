@@ -2,7 +2,8 @@
 //! channel pointer, each file atomically (temp file + rename), so a reader never sees a
 //! partial file and a failed build leaves the channel as it was.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -38,20 +39,53 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Whether the object `key` of `size` bytes is in the store.
+fn has_object(out: &Path, key: &ObjectKey, size: u64) -> bool {
+    std::fs::metadata(out.join(object_path(key))).is_ok_and(|m| m.len() == size)
+}
+
 /// Stores `bytes` as an object unless it is already there; returns (key, newly written).
 fn put_object(out: &Path, bytes: &[u8]) -> io::Result<(ObjectKey, bool)> {
     let key = ObjectKey::of(bytes);
-    let path = out.join(object_path(&key));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64) {
+    if has_object(out, &key, bytes.len() as u64) {
         return Ok((key, false));
     }
-    write_atomic(&path, bytes)?;
+    write_atomic(&out.join(object_path(&key)), bytes)?;
     Ok((key, true))
 }
 
 /// Remembers the compressed variants of each object, so a rebuild does not compress again.
 fn variants_cache_path(out: &Path, key: &ObjectKey) -> PathBuf {
     out.join(".build-cache/variants").join(key.as_str())
+}
+
+/// What the live release already holds: its objects exist (gc never removes a live
+/// release's objects), and its variants are the ones to reuse. Spares a rebuild most of
+/// its file system checks.
+#[derive(Default)]
+struct Live {
+    objects: HashSet<ObjectKey>,
+    variants: HashMap<ObjectKey, BTreeMap<Encoding, Variant>>,
+}
+
+impl Live {
+    fn read(out: &Path, channel_file: &Path) -> Live {
+        let manifest = std::fs::read(out.join(channel_file))
+            .ok()
+            .and_then(|bytes| Channel::from_bytes(&bytes).ok())
+            .and_then(|channel| std::fs::read(out.join(release_path(&channel.release))).ok())
+            .and_then(|bytes| Manifest::from_bytes(&bytes).ok());
+        let Some(manifest) = manifest else { return Live::default() };
+        let mut live = Live::default();
+        for route in manifest.routes.into_values() {
+            live.objects.extend(route.encodings.values().map(|v| v.object.clone()));
+            if !route.encodings.is_empty() {
+                live.variants.insert(route.object.clone(), route.encodings);
+            }
+            live.objects.insert(route.object);
+        }
+        live
+    }
 }
 
 struct Stored {
@@ -61,39 +95,52 @@ struct Stored {
     bytes_total: u64,
 }
 
-fn store_output(out: &Path, output: Output) -> io::Result<(String, Stored)> {
-    let (object, new) = put_object(out, &output.bytes)?;
-    let size = output.bytes.len() as u64;
+fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, Stored)> {
+    let size = output.size;
+    let present = live.objects.contains(&output.key) || has_object(out, &output.key, size);
+    // Read (and for a file, check) the bytes only when the object must be written or compressed.
+    let mut bytes: Option<Cow<'_, [u8]>> = None;
+    if !present {
+        let read = output.bytes()?;
+        write_atomic(&out.join(object_path(&output.key)), &read)?;
+        bytes = Some(read);
+    }
     let mut stored = Stored {
         route: Route {
-            object: object.clone(),
+            object: output.key.clone(),
             size,
-            content_type: output.content_type,
+            content_type: output.content_type.clone(),
             cache: output.cache,
-            access: output.access,
+            access: output.access.clone(),
             encodings: BTreeMap::new(),
         },
-        written: usize::from(new),
-        bytes_written: if new { size } else { 0 },
+        written: usize::from(!present),
+        bytes_written: if present { 0 } else { size },
         bytes_total: size,
     };
     let essence = stored.route.content_type.split(';').next().unwrap_or_default();
-    if output.bytes.len() < MIN_SIZE || !is_text(essence) {
+    if size < MIN_SIZE as u64 || !is_text(essence) {
         return Ok((output.route, stored));
     }
-    let cache_path = variants_cache_path(out, &object);
-    let cached: Option<BTreeMap<Encoding, Variant>> =
-        std::fs::read(&cache_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).filter(
-            |v: &BTreeMap<Encoding, Variant>| v.values().all(|v| out.join(object_path(&v.object)).is_file()),
-        );
+    let cache_path = variants_cache_path(out, &output.key);
+    let cached = live.variants.get(&output.key).cloned().or_else(|| {
+        std::fs::read(&cache_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|v: &BTreeMap<Encoding, Variant>| v.values().all(|v| has_object(out, &v.object, v.size)))
+    });
     let encodings = match cached {
         Some(encodings) => encodings,
         None => {
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => output.bytes()?,
+            };
             let mut encodings = BTreeMap::new();
             for encoding in [Encoding::Br, Encoding::Gzip] {
-                let packed = compress(encoding, &output.bytes);
+                let packed = compress(encoding, &bytes);
                 // Keep a variant only where it saves at least a tenth.
-                if packed.len() * 10 <= output.bytes.len() * 9 {
+                if packed.len() * 10 <= bytes.len() * 9 {
                     let (key, new) = put_object(out, &packed)?;
                     stored.written += usize::from(new);
                     if new {
@@ -121,8 +168,9 @@ pub fn write_release(
     let channel_file = channel_path(channel).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("bad channel name {channel:?}"))
     })?;
+    let live = Live::read(out, Path::new(&channel_file));
     let stored: Vec<(String, Stored)> =
-        outputs.into_par_iter().map(|o| store_output(out, o)).collect::<io::Result<_>>()?;
+        outputs.into_par_iter().map(|o| store_output(out, &live, o)).collect::<io::Result<_>>()?;
 
     let mut manifest = Manifest::new(crate::build::NOT_FOUND_ROUTE.to_owned());
     manifest.forbidden = Some(crate::build::FORBIDDEN_ROUTE.to_owned());

@@ -64,6 +64,13 @@ impl Theme {
         ok.then_some(theme)
     }
 
+    /// A hash of every template's name and source.
+    pub fn fingerprint(&self) -> String {
+        let listing: String =
+            self.sources.iter().map(|(name, (_, source))| format!("{name}\0{source}\0")).collect();
+        bundle::sha256_hex(listing.as_bytes())
+    }
+
     pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, ContentError> {
         let template = self.env.get_template(name).map_err(|e| self.error(&e))?;
         template.render(ctx).map_err(|e| self.error(&e))

@@ -1,0 +1,272 @@
+//! What a rebuild may skip, kept in `<out>/.build-cache/`:
+//! - file hashes, trusted while a file's size, mtime and inode are unchanged (as git's
+//!   index does; an entry whose mtime is not older than the cache file is re-hashed, so a
+//!   file written in the same instant as the cache is never trusted);
+//! - rendered pages, by a hash of everything the page was rendered from.
+//!
+//! The cache is only an accelerator: deleting it gives the same release, more slowly.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bundle::ObjectKey;
+use sha2::{Digest, Sha256};
+
+const FILES: &str = "files";
+const PAGES: &str = "pages";
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    len: u64,
+    mtime_ns: i128,
+    ino: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// SHA-256 keys of source files, by path.
+#[derive(Default)]
+pub struct FileHashes {
+    known: HashMap<PathBuf, (Stamp, ObjectKey)>,
+    /// Entries at least this new are racy (the file may have changed within the same
+    /// timestamp tick after it was hashed) and are hashed again.
+    trusted_before_ns: i128,
+    /// Every file hashed or looked up in this build: what the next build may trust.
+    seen: Mutex<Vec<(PathBuf, Stamp, ObjectKey)>>,
+}
+
+impl FileHashes {
+    fn load(path: &Path) -> FileHashes {
+        let Ok(meta) = std::fs::metadata(path) else { return FileHashes::default() };
+        let Ok(text) = std::fs::read_to_string(path) else { return FileHashes::default() };
+        let known = text.lines().filter_map(parse_file_line).collect();
+        FileHashes { known, trusted_before_ns: Stamp::of(&meta).mtime_ns, seen: Mutex::default() }
+    }
+
+    /// The key and size of the file at `path`, from the cache when it is unchanged.
+    pub fn key_of(&self, path: &Path) -> io::Result<(ObjectKey, u64)> {
+        let stamp = Stamp::of(&std::fs::metadata(path)?);
+        let cached = self
+            .known
+            .get(path)
+            .filter(|(known, _)| *known == stamp && stamp.mtime_ns < self.trusted_before_ns)
+            .map(|(_, key)| key.clone());
+        let key = match cached {
+            Some(key) => key,
+            None => hash_file(path)?,
+        };
+        self.seen.lock().expect("file hashes lock").push((path.to_owned(), stamp, key.clone()));
+        Ok((key, stamp.len))
+    }
+
+    fn save(&self, path: &Path) -> io::Result<()> {
+        let mut seen = std::mem::take(&mut *self.seen.lock().expect("file hashes lock"));
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut text = String::with_capacity(seen.len() * 140);
+        for (path, stamp, key) in &seen {
+            // Paths that are not UTF-8 (or hold a newline) are simply hashed every time.
+            if let Some(p) = path.to_str().filter(|p| !p.contains('\n')) {
+                text.push_str(&format!("{key} {} {} {} {p}\n", stamp.len, stamp.mtime_ns, stamp.ino));
+            }
+        }
+        crate::store::write_atomic(path, text.as_bytes())
+    }
+}
+
+fn parse_file_line(line: &str) -> Option<(PathBuf, (Stamp, ObjectKey))> {
+    let mut fields = line.splitn(5, ' ');
+    let key: ObjectKey = fields.next()?.parse().ok()?;
+    let len = fields.next()?.parse().ok()?;
+    let mtime_ns = fields.next()?.parse().ok()?;
+    let ino = fields.next()?.parse().ok()?;
+    let path = PathBuf::from(fields.next()?);
+    Some((path, (Stamp { len, mtime_ns, ino }, key)))
+}
+
+/// Hashes a file in chunks, so a large video is never held in memory just to be hashed.
+fn hash_file(path: &Path) -> io::Result<ObjectKey> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()).parse().expect("a SHA-256 hex digest is an object key"))
+}
+
+/// A rendered page in the store: its object and size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedPage {
+    pub object: ObjectKey,
+    pub size: u64,
+}
+
+/// Rendered pages by the hash of their inputs (see `build::PageInputs`).
+#[derive(Default)]
+pub struct PageCache {
+    /// The store the pages are objects of.
+    store: PathBuf,
+    known: HashMap<String, CachedPage>,
+    /// Pages looked up or rendered in this build: what the next build may reuse.
+    current: Mutex<HashMap<String, CachedPage>>,
+}
+
+impl PageCache {
+    fn load(store: &Path, path: &Path) -> PageCache {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let known = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let inputs = fields.next()?.to_owned();
+                let object = fields.next()?.parse().ok()?;
+                let size = fields.next()?.parse().ok()?;
+                Some((inputs, CachedPage { object, size }))
+            })
+            .collect();
+        PageCache { store: store.to_owned(), known, current: Mutex::default() }
+    }
+
+    /// The page rendered from `inputs` by an earlier build, and its file in the store,
+    /// if it is still there (`gc` may have removed it).
+    pub fn get(&self, inputs: &str) -> Option<(CachedPage, PathBuf)> {
+        let page = self.known.get(inputs)?.clone();
+        let path = self.store.join(bundle::paths::object_path(&page.object));
+        if !std::fs::metadata(&path).is_ok_and(|m| m.len() == page.size) {
+            return None;
+        }
+        self.current.lock().expect("page cache lock").insert(inputs.to_owned(), page.clone());
+        Some((page, path))
+    }
+
+    pub fn insert(&self, inputs: String, page: CachedPage) {
+        self.current.lock().expect("page cache lock").insert(inputs, page);
+    }
+
+    fn save(&self, path: &Path) -> io::Result<()> {
+        let current = std::mem::take(&mut *self.current.lock().expect("page cache lock"));
+        let mut lines: Vec<String> =
+            current.into_iter().map(|(inputs, p)| format!("{inputs} {} {}\n", p.object, p.size)).collect();
+        lines.sort();
+        crate::store::write_atomic(path, lines.concat().as_bytes())
+    }
+}
+
+/// The build cache of one output store.
+pub struct BuildCache {
+    dir: Option<PathBuf>,
+    pub files: FileHashes,
+    pub pages: PageCache,
+}
+
+impl BuildCache {
+    /// The cache of the store at `out`.
+    pub fn open(out: &Path) -> BuildCache {
+        let dir = out.join(".build-cache");
+        BuildCache {
+            files: FileHashes::load(&dir.join(FILES)),
+            pages: PageCache::load(out, &dir.join(PAGES)),
+            dir: Some(dir),
+        }
+    }
+
+    /// No cache: everything is hashed and rendered.
+    pub fn none() -> BuildCache {
+        BuildCache { dir: None, files: FileHashes::default(), pages: PageCache::default() }
+    }
+
+    /// Keeps what this build saw, for the next one. Call only after a successful build:
+    /// a page that failed to render must not be remembered.
+    pub fn save(&self) -> io::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        self.pages.save(&dir.join(PAGES))?;
+        self.files.save(&dir.join(FILES))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_file_is_hashed_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.svg");
+        std::fs::write(&file, "one").expect("write");
+        let cache_file = dir.path().join("files");
+        let first = FileHashes::load(&cache_file);
+        assert_eq!(first.key_of(&file).expect("hash").0, ObjectKey::of(b"one"));
+        first.save(&cache_file).expect("save");
+
+        // Same size, new content and mtime: the stamp differs, so the new bytes are hashed.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, "two").expect("rewrite");
+        let second = FileHashes::load(&cache_file);
+        assert_eq!(second.key_of(&file).expect("hash").0, ObjectKey::of(b"two"));
+    }
+
+    #[test]
+    fn an_unchanged_file_is_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.svg");
+        std::fs::write(&file, "one").expect("write");
+        let cache_file = dir.path().join("files");
+        let first = FileHashes::load(&cache_file);
+        first.key_of(&file).expect("hash");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        first.save(&cache_file).expect("save");
+        // Plant a wrong key for the unchanged file: a trusted entry is used without reading.
+        let text = std::fs::read_to_string(&cache_file).expect("read");
+        let planted = text.replacen(ObjectKey::of(b"one").as_str(), ObjectKey::of(b"zzz").as_str(), 1);
+        std::fs::write(&cache_file, planted).expect("plant");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let again = FileHashes::load(&cache_file);
+        assert_eq!(again.key_of(&file).expect("hash").0, ObjectKey::of(b"zzz"));
+    }
+
+    #[test]
+    fn a_racy_entry_is_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.svg");
+        let cache_file = dir.path().join("files");
+        std::fs::write(&file, "one").expect("write");
+        let first = FileHashes::load(&cache_file);
+        first.key_of(&file).expect("hash");
+        first.save(&cache_file).expect("save");
+        // The file is touched to the cache's own mtime: it may have changed after hashing.
+        let cache_mtime = std::fs::metadata(&cache_file).expect("meta").modified().expect("mtime");
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(cache_mtime))
+            .expect("touch");
+        let text = std::fs::read_to_string(&cache_file).expect("read");
+        let stamp = Stamp::of(&std::fs::metadata(&file).expect("meta"));
+        let planted = format!(
+            "{} {} {} {} {}\n",
+            ObjectKey::of(b"zzz"),
+            stamp.len,
+            stamp.mtime_ns,
+            stamp.ino,
+            file.display()
+        );
+        assert!(!text.is_empty());
+        std::fs::write(&cache_file, planted).expect("plant");
+        std::fs::File::options()
+            .write(true)
+            .open(&cache_file)
+            .and_then(|f| f.set_modified(cache_mtime))
+            .expect("keep the cache's mtime");
+        let again = FileHashes::load(&cache_file);
+        assert_eq!(again.key_of(&file).expect("hash").0, ObjectKey::of(b"one"));
+    }
+}
