@@ -186,6 +186,25 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Write a deterministic synthetic catalogue (and optionally Hugo and mdBook peers).
+    Generate {
+        /// Where to write the content tree (cleared only if empty or generated before).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "full")]
+        size: builder::generate::Size,
+        /// The theme copied into the tree.
+        #[arg(long, default_value = "content/theme")]
+        theme: PathBuf,
+        /// Also write the same lessons as a Hugo site here.
+        #[arg(long)]
+        hugo: Option<PathBuf>,
+        /// Also write the same lessons as an mdBook here.
+        #[arg(long)]
+        mdbook: Option<PathBuf>,
+    },
     /// Issue a signed URL and cookies for an enrolled-only course (CloudFront format).
     Sign {
         /// Private key PEM (RSA-2048 or ECDSA P-256).
@@ -321,6 +340,26 @@ fn main() -> ExitCode {
                     for (name, value) in &signed.issued.cookies {
                         println!("cookie: {name}={value}");
                     }
+                    Ok(())
+                }
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Generate { out, seed, size, theme, hugo, mdbook } => {
+            let options = builder::generate::GenerateOptions {
+                out: out.clone(),
+                seed: *seed,
+                size: *size,
+                theme: theme.clone(),
+                hugo: hugo.clone(),
+                mdbook: mdbook.clone(),
+            };
+            match builder::generate::generate(&options) {
+                Ok(summary) => {
+                    println!("{summary}");
                     Ok(())
                 }
                 Err(err) => {
