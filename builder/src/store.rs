@@ -3,7 +3,7 @@
 //! partial file and a failed build leaves the channel as it was.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -59,12 +59,10 @@ fn variants_cache_path(out: &Path, key: &ObjectKey) -> PathBuf {
     out.join(".build-cache/variants").join(key.as_str())
 }
 
-/// What the live release already holds: its objects exist (gc never removes a live
-/// release's objects), and its variants are the ones to reuse. Spares a rebuild most of
-/// its file system checks.
+/// The compressed variants of the live release's objects: the ones a rebuild reuses,
+/// without reading a variants cache file per object.
 #[derive(Default)]
 struct Live {
-    objects: HashSet<ObjectKey>,
     variants: HashMap<ObjectKey, BTreeMap<Encoding, Variant>>,
 }
 
@@ -78,11 +76,9 @@ impl Live {
         let Some(manifest) = manifest else { return Live::default() };
         let mut live = Live::default();
         for route in manifest.routes.into_values() {
-            live.objects.extend(route.encodings.values().map(|v| v.object.clone()));
             if !route.encodings.is_empty() {
-                live.variants.insert(route.object.clone(), route.encodings);
+                live.variants.insert(route.object, route.encodings);
             }
-            live.objects.insert(route.object);
         }
         live
     }
@@ -97,7 +93,7 @@ struct Stored {
 
 fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, Stored)> {
     let size = output.size;
-    let present = live.objects.contains(&output.key) || has_object(out, &output.key, size);
+    let present = has_object(out, &output.key, size);
     // Read (and for a file, check) the bytes only when the object must be written or compressed.
     let mut bytes: Option<Cow<'_, [u8]>> = None;
     if !present {

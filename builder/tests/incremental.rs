@@ -1,0 +1,142 @@
+//! Rebuilds reuse what did not change (file hashes, rendered pages) and still give exactly
+//! the release a clean build of the same content gives.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use builder::{build, BuildOptions, BuildReport};
+
+fn sample_content() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../content")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk content");
+        let target = to.join(entry.path().strip_prefix(from).expect("under root"));
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn build_into(content: &Path, out: &Path) -> BuildReport {
+    let options = BuildOptions { content: content.to_owned(), out: out.to_owned(), channel: "live".into() };
+    build(&options).unwrap_or_else(|err| panic!("build failed: {err}"))
+}
+
+/// Builds `content` into a fresh store and answers its release id.
+fn clean_release(content: &Path) -> String {
+    let fresh = tempfile::tempdir().expect("tempdir");
+    build_into(content, fresh.path()).release.to_string()
+}
+
+struct Site {
+    _dir: tempfile::TempDir,
+    content: PathBuf,
+    out: PathBuf,
+}
+
+fn built_site() -> (Site, BuildReport) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let content = dir.path().join("content");
+    copy_tree(&sample_content(), &content);
+    let out = dir.path().join("dist");
+    let first = build_into(&content, &out);
+    assert_eq!(first.pages_rendered, first.pages, "a first build renders every page");
+    (Site { _dir: dir, content, out }, first)
+}
+
+fn append(path: &Path, text: &str) {
+    let mut body = fs::read_to_string(path).expect("read");
+    body.push_str(text);
+    fs::write(path, body).expect("write");
+}
+
+fn page_html(out: &Path, route: &str) -> String {
+    let channel = fs::read(out.join("channels/live.json")).expect("channel");
+    let channel = bundle::Channel::from_bytes(&channel).expect("channel json");
+    let manifest = fs::read(out.join(bundle::paths::release_path(&channel.release))).expect("manifest");
+    let manifest = bundle::Manifest::from_bytes(&manifest).expect("manifest json");
+    let object = &manifest.routes[route].object;
+    fs::read_to_string(out.join(bundle::paths::object_path(object))).expect("page object")
+}
+
+/// Site pages (index, 404, 403, one per course) are always rendered; they are few.
+fn site_pages(report: &BuildReport) -> usize {
+    report.pages - 15
+}
+
+#[test]
+fn a_one_lesson_edit_renders_one_lesson_and_matches_a_clean_build() {
+    let (site, first) = built_site();
+    let again = build_into(&site.content, &site.out);
+    assert_eq!(again.release, first.release);
+    assert_eq!(again.pages_rendered, site_pages(&again), "nothing changed: no lesson is rendered");
+    assert_eq!(again.objects_written, 0);
+
+    append(&site.content.join("courses/python-foundations/loops.md"), "\nOne more sentence about loops.\n");
+    let edited = build_into(&site.content, &site.out);
+    assert_eq!(edited.pages_rendered, site_pages(&edited) + 1);
+    assert_eq!(edited.objects_written, 3, "the page and its br and gzip variants");
+    assert_eq!(edited.release.to_string(), clean_release(&site.content));
+    assert!(
+        page_html(&site.out, "/courses/python-foundations/loops/").contains("One more sentence about loops.")
+    );
+}
+
+#[test]
+fn a_new_lesson_title_rerenders_the_pages_that_show_it() {
+    let (site, _) = built_site();
+    let lesson = site.content.join("courses/python-foundations/loops.md");
+    let text = fs::read_to_string(&lesson).expect("read");
+    let start = text.find("title = \"").expect("title") + "title = \"".len();
+    let end = start + text[start..].find('"').expect("end of title");
+    fs::write(&lesson, format!("{}Loops, renamed{}", &text[..start], &text[end..])).expect("write");
+
+    let edited = build_into(&site.content, &site.out);
+    assert_eq!(edited.pages_rendered, edited.pages, "navigation shows every title");
+    // Another lesson of the course lists the new title in its navigation.
+    assert!(
+        page_html(&site.out, "/courses/python-foundations/variables-and-types/").contains("Loops, renamed")
+    );
+    assert_eq!(edited.release.to_string(), clean_release(&site.content));
+}
+
+#[test]
+fn a_theme_edit_rerenders_every_page() {
+    let (site, _) = built_site();
+    append(&site.content.join("theme/templates/base.html"), "\n<!-- theme edit -->\n");
+    let edited = build_into(&site.content, &site.out);
+    assert_eq!(edited.pages_rendered, edited.pages);
+    assert!(page_html(&site.out, "/courses/python-foundations/loops/").contains("<!-- theme edit -->"));
+}
+
+#[test]
+fn a_same_size_media_edit_is_noticed() {
+    let (site, _) = built_site();
+    let svg = site.content.join("animations/bubble-sort.svg");
+    let before = fs::read(&svg).expect("read");
+    // Same length, different bytes: only the mtime tells the change, and the hash is redone.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let after = String::from_utf8(before.clone()).expect("utf-8").replacen("<svg", "<SVG", 1);
+    assert_eq!(after.len(), before.len());
+    fs::write(&svg, after).expect("write");
+    let edited = build_into(&site.content, &site.out);
+    assert!(edited.objects_written >= 1, "the new animation bytes are a new object");
+    assert_eq!(edited.release.to_string(), clean_release(&site.content));
+}
+
+#[test]
+fn a_cached_page_missing_from_the_store_is_rendered_again() {
+    let (site, _) = built_site();
+    let route = "/courses/python-foundations/loops/";
+    let html = page_html(&site.out, route);
+    let object = bundle::ObjectKey::of(html.as_bytes());
+    fs::remove_file(site.out.join(bundle::paths::object_path(&object))).expect("remove the page object");
+    let rebuilt = build_into(&site.content, &site.out);
+    assert_eq!(rebuilt.pages_rendered, site_pages(&rebuilt) + 1);
+    assert_eq!(page_html(&site.out, route), html);
+}
