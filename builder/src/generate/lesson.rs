@@ -43,11 +43,9 @@ fn quiz(rng: &mut Rng) -> String {
         let prompt = match rng.below(3) {
             0 => format!("What does `{}` do to {} {noun}?", rng.pick(IDENTS), words::article(noun)),
             1 => format!("Which {noun} stays {} after the loop?", rng.pick(words::ADJECTIVES)),
-            _ => format!(
-                "What is the cost of one {} on {} {noun}?",
-                rng.pick(words::VERBS),
-                words::article(noun)
-            ),
+            _ => {
+                format!("What does one `{}` cost on {} {noun}?", rng.pick(words::VERBS), words::article(noun))
+            }
         };
         let choices: Vec<String> = (0..rng.range(2, 4))
             .map(|_| {
