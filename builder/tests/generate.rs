@@ -107,3 +107,30 @@ fn refuses_a_directory_it_did_not_make() {
     generate(&options(&empty, 1, Size::Tiny)).expect("regenerate");
     assert!(!empty.join("stale.txt").exists(), "a generated dir is cleared first");
 }
+
+#[test]
+fn peers_carry_the_same_lessons() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, hugo, book) = (work.path().join("c"), work.path().join("hugo"), work.path().join("book"));
+    let mut options = options(&content, 5, Size::Tiny);
+    options.hugo = Some(hugo.clone());
+    options.mdbook = Some(book.clone());
+    generate(&options).expect("generate");
+
+    let summary = fs::read_to_string(book.join("src/SUMMARY.md")).expect("SUMMARY.md");
+    let mut lessons = 0;
+    for (rel, _) in tree(&content).iter().filter(|(r, _)| r.starts_with("courses/") && r.ends_with(".md")) {
+        lessons += 1;
+        let ours = fs::read_to_string(content.join(rel)).expect("lesson");
+        let body = ours.splitn(3, "+++\n").nth(2).and_then(|b| b.strip_prefix('\n')).expect("front matter");
+        let under = rel.strip_prefix("courses/").expect("course");
+        assert_eq!(fs::read_to_string(book.join("src").join(under)).expect("mdbook page"), body);
+        assert!(summary.contains(&format!("]({under})")), "{under} in SUMMARY.md");
+        let theirs = fs::read_to_string(hugo.join("content").join(under)).expect("hugo page");
+        assert!(theirs.ends_with(body), "{under}: same Markdown body in Hugo");
+        assert!(theirs.starts_with(&ours[..ours.len() - body.len() - "+++\n\n".len()]), "same front matter");
+    }
+    assert_eq!(lessons, 20);
+    assert!(hugo.join("hugo.toml").is_file() && book.join("book.toml").is_file());
+    assert!(tree(&hugo).keys().any(|r| r.starts_with("static/animations/")));
+}

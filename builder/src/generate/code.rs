@@ -48,14 +48,14 @@ fn values(rng: &mut Rng) -> Vec<(&'static str, String)> {
     let nums = rng.range(4, 9);
     vec![
         ("fn", verb_snake(rng)),
-        ("items", format!("{}s", snake(rng))),
+        ("items", words::plural(&snake(rng))),
         ("item", rng.pick(NOUNS).replace(' ', "_")),
         ("result", snake(rng)),
         ("var", snake(rng)),
-        ("field", rng.pick(NOUNS).replace(' ', "_") + "s"),
+        ("field", words::plural(rng.pick(NOUNS)).replace(' ', "_")),
         ("Class", pascal(&class)),
-        ("table", format!("{}s", rng.pick(NOUNS).replace(' ', "_"))),
-        ("table2", format!("{}s", snake(rng))),
+        ("table", words::plural(rng.pick(NOUNS)).replace(' ', "_")),
+        ("table2", words::plural(&snake(rng))),
         ("col", rng.pick(NOUNS).replace(' ', "_") + "_name"),
         ("word", rng.pick(NOUNS).replace(' ', "-")),
         ("words", word_list(rng, 12)),

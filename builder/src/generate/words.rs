@@ -111,6 +111,7 @@ pub fn plural(noun: &str) -> String {
         "epoch" => "epochs".to_owned(),
         "matrix" => "matrices".to_owned(),
         "index" => "indexes".to_owned(),
+        "quiz" => "quizzes".to_owned(),
         _ => third_person(noun),
     }
 }
@@ -227,7 +228,7 @@ pub fn sentence_with(rng: &mut Rng, markup: bool) -> String {
     }
     match rng.below(6) {
         0 => text.push_str(&format!(" {}", rng.pick(TAILS))),
-        1 => {
+        1 if !question => {
             let (second, plural_second) = noun_phrase(rng, markup);
             let verb = verb_for(rng, plural_second);
             let (object, _) = noun_phrase(rng, markup);
