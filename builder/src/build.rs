@@ -45,6 +45,26 @@ pub struct BuildReport {
     pub bytes_written: u64,
     pub channel_moved: bool,
     pub elapsed: Duration,
+    /// How long each phase took, in order (`course build --timings`).
+    pub phases: Vec<(&'static str, Duration)>,
+}
+
+/// Times the phases of a build, each from the end of the one before.
+pub struct Phases {
+    last: Instant,
+    pub done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases { last: Instant::now(), done: Vec::new() }
+    }
+
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now - self.last));
+        self.last = now;
+    }
 }
 
 impl fmt::Display for BuildReport {
@@ -87,19 +107,24 @@ pub enum BuildError {
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let cache = BuildCache::open(&options.out);
-    let rendered = render(&options.content, &cache)?;
+    let mut rendered = render(&options.content, &cache)?;
+    let mut phases = Phases::start();
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
     let io_error = |source| BuildError::Io { path: options.out.clone(), source };
     let written = store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
         .map_err(io_error)?;
-    for (inputs, route) in rendered.fresh_pages {
+    phases.lap("store objects, compress, write manifest");
+    for (inputs, route) in std::mem::take(&mut rendered.fresh_pages) {
         if let Some(r) = written.manifest.routes.get(&route) {
             cache.pages.insert(inputs, CachedPage { object: r.object.clone(), size: r.size });
         }
     }
     cache.save().map_err(io_error)?;
+    phases.lap("save build cache");
+    rendered.phases.extend(phases.done);
     Ok(BuildReport {
+        phases: rendered.phases,
         release: written.release,
         pages,
         pages_rendered: rendered.pages_rendered,
@@ -120,15 +145,19 @@ pub struct Rendered {
     pub pages_rendered: usize,
     /// (inputs hash, route) of each page rendered now, for the page cache.
     pub fresh_pages: Vec<(String, String)>,
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 /// Renders every page (reusing those whose inputs are unchanged) and collects every asset.
 pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError> {
     highlight::preload();
+    let mut phases = Phases::start();
     let diags = Diagnostics::default();
     let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
     let Some(catalogue) = catalogue::load(&diags, content) else { return Err(fail(&diags)) };
+    phases.lap("load catalogue");
     let assets = assets::collect(&diags, content, highlight::stylesheet(), &cache.files);
+    phases.lap("collect and hash assets");
     let Some(theme) = Theme::load(&diags, content, assets.theme.clone()) else { return Err(fail(&diags)) };
 
     let links = link_targets(&catalogue, &assets);
@@ -138,9 +167,12 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
     let markdown = MarkdownEnv { components: Some(&components), ..plain };
 
     let shared_inputs = shared_inputs(&catalogue, &theme, &assets, &labs, &links);
+    phases.lap("load theme, labs, link targets");
     let lessons = render_lessons(&catalogue, &theme, &markdown, cache, &shared_inputs);
+    phases.lap("render lessons");
     let mut pages = lessons.pages;
     let site_pages = render_site_pages(&catalogue, &theme, &diags);
+    phases.lap("render site pages");
     let pages_rendered = lessons.fresh.len() + site_pages.len();
     pages.extend(site_pages);
     if !diags.is_empty() {
@@ -149,7 +181,13 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs);
-    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages: lessons.fresh })
+    Ok(Rendered {
+        outputs,
+        pages: page_count,
+        pages_rendered,
+        fresh_pages: lessons.fresh,
+        phases: phases.done,
+    })
 }
 
 fn page(route: String, html: String, access: Access) -> Output {

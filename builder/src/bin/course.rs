@@ -28,6 +28,9 @@ struct BuildArgs {
     /// The channel to point at the new release.
     #[arg(long, default_value = "live")]
     channel: String,
+    /// Print how long each phase of the build took.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// Where the S3 store is.
@@ -235,6 +238,11 @@ fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
     match build(&args.options()) {
         Ok(report) => {
             println!("{report}");
+            if args.timings {
+                for (phase, took) in &report.phases {
+                    println!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0);
+                }
+            }
             Ok(())
         }
         Err(BuildError::Content(errors)) => {
