@@ -1,17 +1,20 @@
 //! `course build`: content tree -> release in a local directory store.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use bundle::{Access, CacheClass, ReleaseId};
+use minijinja::Value;
 use rayon::prelude::*;
 
 use crate::assets::{self, Body, Output};
 use crate::cache::{BuildCache, CachedPage};
 use crate::catalogue::{self, Catalogue};
-use crate::components::{Components, LabView};
+use crate::components::{Components, LabEntry, LabView};
 use crate::diagnostics::{ContentError, Diagnostics};
 use crate::highlight;
 use crate::markdown::{LinkTargets, MarkdownEnv};
@@ -156,19 +159,31 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
     let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
     let Some(catalogue) = catalogue::load(&diags, content) else { return Err(fail(&diags)) };
     phases.lap("load catalogue");
-    let assets = assets::collect(&diags, content, highlight::stylesheet(), &cache.files);
+    let syntax_css = highlight::stylesheet();
+    phases.lap("syntax stylesheet");
+    let assets = assets::collect(&diags, content, syntax_css, &cache.files);
     phases.lap("collect and hash assets");
     let Some(theme) = Theme::load(&diags, content, assets.theme.clone()) else { return Err(fail(&diags)) };
+    phases.lap("load theme");
 
     let links = link_targets(&catalogue, &assets);
     let plain = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
-    let labs = lab_views(&catalogue, &assets, &plain);
-    let components = Components { diags: &diags, theme: &theme, assets: &assets, labs: &labs };
+    let labs = lab_entries(&catalogue, &assets);
+    phases.lap("link targets, labs");
+    let components =
+        Components { diags: &diags, theme: &theme, assets: &assets, labs: &labs, instructions: &plain };
     let markdown = MarkdownEnv { components: Some(&components), ..plain };
 
     let shared_inputs = shared_inputs(&catalogue, &theme, &assets, &labs, &links);
-    phases.lap("load theme, labs, link targets");
+    phases.lap("hash shared page inputs");
     let lessons = render_lessons(&catalogue, &theme, &markdown, cache, &shared_inputs);
+    if lessons.fresh.len() == lessons.pages.len() {
+        // Nothing was reused, so the labs may have changed: check every lab's instructions,
+        // also those no lesson shows. (When pages are reused, the labs are as last built.)
+        for lab in labs.values() {
+            lab.view_with_instructions(&plain);
+        }
+    }
     phases.lap("render lessons");
     let mut pages = lessons.pages;
     let site_pages = render_site_pages(&catalogue, &theme, &diags);
@@ -203,7 +218,7 @@ fn shared_inputs(
     catalogue: &Catalogue,
     theme: &Theme,
     assets: &assets::Assets,
-    labs: &BTreeMap<String, LabView>,
+    labs: &BTreeMap<String, LabEntry<'_>>,
     links: &LinkTargets,
 ) -> String {
     use sha2::{Digest, Sha256};
@@ -229,7 +244,8 @@ fn shared_inputs(
         field(json(&pages::course_view(course)).as_bytes());
     }
     for lab in labs.values() {
-        field(json(lab).as_bytes());
+        field(json(&lab.view).as_bytes());
+        field(lab.instructions.text.as_bytes());
     }
     let mut lessons: Vec<_> = links.lessons.iter().collect();
     lessons.sort();
@@ -291,7 +307,7 @@ fn course_access(course: &catalogue::Course) -> Access {
 }
 
 fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
-    let mut lessons = HashMap::new();
+    let mut lessons = HashMap::default();
     let mut routes: HashSet<String> = assets.outputs.iter().map(|o| o.route.clone()).collect();
     routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned(), FORBIDDEN_ROUTE.to_owned()]);
     for course in &catalogue.courses {
@@ -305,29 +321,22 @@ fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     LinkTargets { lessons, routes, broken: catalogue.broken_lessons.clone() }
 }
 
-fn lab_views(
-    catalogue: &Catalogue,
-    assets: &assets::Assets,
-    markdown: &MarkdownEnv<'_>,
-) -> BTreeMap<String, LabView> {
+fn lab_entries<'a>(catalogue: &'a Catalogue, assets: &assets::Assets) -> BTreeMap<String, LabEntry<'a>> {
     let mut views = BTreeMap::new();
     for (slug, lab) in &catalogue.labs {
         let Some(bundle) = assets.labs.get(slug) else { continue };
-        let instructions = markdown.render(&lab.instructions, 0).html;
-        views.insert(
-            slug.clone(),
-            LabView {
-                slug: slug.clone(),
-                title: lab.title.clone(),
-                summary: lab.summary.clone(),
-                instructions,
-                app_url: bundle.app_url.clone(),
-                starter_url: bundle.starter_url.clone(),
-                starter_name: bundle.starter_name.clone(),
-                starter_files: bundle.starter_files.clone(),
-                height: DEFAULT_LAB_HEIGHT,
-            },
-        );
+        let view = LabView {
+            slug: slug.clone(),
+            title: lab.title.clone(),
+            summary: lab.summary.clone(),
+            instructions: String::new(),
+            app_url: bundle.app_url.clone(),
+            starter_url: bundle.starter_url.clone(),
+            starter_name: bundle.starter_name.clone(),
+            starter_files: bundle.starter_files.clone(),
+            height: DEFAULT_LAB_HEIGHT,
+        };
+        views.insert(slug.clone(), LabEntry::new(view, &lab.instructions));
     }
     views
 }
@@ -345,8 +354,12 @@ fn render_lessons(
     cache: &BuildCache,
     shared_inputs: &str,
 ) -> LessonPages {
-    let site = pages::site_view(catalogue);
     let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
+    // Converted to template values once: every page shares them (the navigation of a big
+    // catalogue is thousands of entries; converting it per page was most of the render).
+    let site = Value::from_serialize(pages::site_view(catalogue));
+    let course_values: Vec<Value> = courses.iter().map(Value::from_serialize).collect();
+    let courses_value = Value::from(course_values.clone());
     let jobs: Vec<(usize, usize)> = catalogue
         .courses
         .iter()
@@ -369,9 +382,9 @@ fn render_lessons(
             let summary = |i: usize| pages::lesson_summary(course, &course.lessons[i]);
             let view = LessonView { summary: summary(l), content: body.html, toc: body.toc };
             let ctx = minijinja::context! {
-                site => &site,
-                courses => &courses,
-                course => &courses[c],
+                site => site.clone(),
+                courses => courses_value.clone(),
+                course => course_values[c].clone(),
                 module => module,
                 lesson => view,
                 prev => l.checked_sub(1).map(summary),
@@ -399,8 +412,10 @@ fn render_lessons(
 }
 
 fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) -> Vec<Output> {
-    let site = pages::site_view(catalogue);
-    let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
+    let site = Value::from_serialize(pages::site_view(catalogue));
+    let course_values: Vec<Value> =
+        catalogue.courses.iter().map(|c| Value::from_serialize(pages::course_view(c))).collect();
+    let courses = Value::from(course_values.clone());
     let mut jobs: Vec<(String, &str, minijinja::Value, Access)> = vec![
         (
             "/".into(),
@@ -421,7 +436,7 @@ fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) 
             Access::Public,
         ),
     ];
-    for (course, view) in catalogue.courses.iter().zip(&courses) {
+    for (course, view) in catalogue.courses.iter().zip(course_values) {
         let ctx = minijinja::context! { site => &site, courses => &courses, course => view };
         jobs.push((pages::course_url(course), "course.html", ctx, course_access(course)));
     }

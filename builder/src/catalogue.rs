@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bundle::paths::is_slug;
+use rayon::prelude::*;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -177,11 +178,20 @@ pub fn load(diags: &Diagnostics, root: &Path) -> Option<Catalogue> {
     let site_file = read_source(diags, root, "site.toml")?;
     let site: Site = parse_toml(diags, &site_file.shown, &site_file.text, &site_file.text, 0, "site.toml")?;
 
-    let mut broken_lessons = BTreeSet::new();
-    let mut courses: Vec<Course> = entries(&root.join("courses"), true, None)
-        .iter()
-        .filter_map(|slug| load_course(diags, root, slug, &mut broken_lessons))
+    // Courses load in parallel; diagnostics are sorted when taken, so order is stable.
+    let loaded: Vec<(Option<Course>, BTreeSet<String>)> = entries(&root.join("courses"), true, None)
+        .par_iter()
+        .map(|slug| {
+            let mut broken = BTreeSet::new();
+            (load_course(diags, root, slug, &mut broken), broken)
+        })
         .collect();
+    let mut broken_lessons = BTreeSet::new();
+    let mut courses = Vec::with_capacity(loaded.len());
+    for (course, broken) in loaded {
+        courses.extend(course);
+        broken_lessons.extend(broken);
+    }
 
     // Index order: as listed in site.toml, then the rest alphabetically.
     let mut order: Vec<String> = Vec::new();

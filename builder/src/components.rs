@@ -2,6 +2,7 @@
 //! HTML out through the theme's partials.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -10,7 +11,7 @@ use crate::assets::Assets;
 use crate::catalogue::SourceFile;
 use crate::diagnostics::Diagnostics;
 use crate::frontmatter::parse_toml;
-use crate::markdown::inline_html;
+use crate::markdown::{inline_html, MarkdownEnv};
 use crate::theme::Theme;
 
 pub fn is_block(lang: &str) -> bool {
@@ -31,11 +32,34 @@ pub struct LabView {
     pub height: u32,
 }
 
+/// A lab as lessons show it. Its instructions are rendered the first time a page needs
+/// them, so a rebuild that renders one lesson does not render every lab.
+pub struct LabEntry<'a> {
+    /// Everything but the instructions (left empty here).
+    pub view: LabView,
+    pub instructions: &'a SourceFile,
+    rendered: OnceLock<String>,
+}
+
+impl<'a> LabEntry<'a> {
+    pub fn new(view: LabView, instructions: &'a SourceFile) -> Self {
+        LabEntry { view, instructions, rendered: OnceLock::new() }
+    }
+
+    /// The view with its instructions, rendered (once) with `markdown`.
+    pub fn view_with_instructions(&self, markdown: &MarkdownEnv<'_>) -> LabView {
+        let html = self.rendered.get_or_init(|| markdown.render(self.instructions, 0).html);
+        LabView { instructions: html.clone(), ..self.view.clone() }
+    }
+}
+
 pub struct Components<'a> {
     pub diags: &'a Diagnostics,
     pub theme: &'a Theme,
     pub assets: &'a Assets,
-    pub labs: &'a BTreeMap<String, LabView>,
+    pub labs: &'a BTreeMap<String, LabEntry<'a>>,
+    /// Renders lab instructions (plain Markdown: no components inside).
+    pub instructions: &'a MarkdownEnv<'a>,
 }
 
 /// Numbers blocks within one page so their ids are unique.
@@ -177,7 +201,7 @@ impl Components<'_> {
                     err(block.src.span().start, msg);
                     return None;
                 };
-                let mut lab = found.clone();
+                let mut lab = found.view_with_instructions(self.instructions);
                 if let Some(height) = block.height {
                     lab.height = height;
                 }

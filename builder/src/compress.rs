@@ -7,15 +7,26 @@ use bundle::Encoding;
 /// Below this size a compressed variant saves too little to be worth an object.
 pub const MIN_SIZE: usize = 256;
 
-/// Brotli quality: 11 is the smallest output, but several times slower to build.
-const BROTLI_QUALITY: u32 = 9;
-const BROTLI_WINDOW: u32 = 22;
+/// Brotli quality. Measured on the generated catalogue's pages, SVGs and Lottie JSON:
+/// 5 gives output within 0.6 % of 9's size at a twentieth of the time (from 7 up the
+/// encoder zeroes tables of tens of MiB on every call, which dominates for small files);
+/// 11 is about 15 % smaller on pages but some 40 times slower than 9.
+const BROTLI_QUALITY: u32 = 5;
+/// The window grows with the input up to 4 MiB: a small file does not pay for zeroing a
+/// big ring buffer. Below 2^17 the encoder picks slower hashers, so that is the floor.
+const BROTLI_WINDOW: std::ops::RangeInclusive<u32> = 17..=22;
+
+fn brotli_window(len: usize) -> u32 {
+    let bits = usize::BITS - len.max(1).leading_zeros();
+    bits.clamp(*BROTLI_WINDOW.start(), *BROTLI_WINDOW.end())
+}
 
 pub fn compress(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
     match encoding {
         Encoding::Gzip => {
+            // Level 6: 9 saved under 0.3 % on the generated catalogue and took 1.6 times as long.
             // GzBuilder writes mtime 0 and no file name: the output depends only on the input.
-            let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::best());
+            let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
             gz.write_all(bytes).expect("writing to memory cannot fail");
             gz.finish().expect("writing to memory cannot fail")
         }
@@ -23,7 +34,8 @@ pub fn compress(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
             let mut out = Vec::new();
             let params = brotli::enc::BrotliEncoderParams {
                 quality: BROTLI_QUALITY as i32,
-                lgwin: BROTLI_WINDOW as i32,
+                lgwin: brotli_window(bytes.len()) as i32,
+                size_hint: bytes.len(),
                 ..Default::default()
             };
             brotli::BrotliCompress(&mut &bytes[..], &mut out, &params)

@@ -1,7 +1,9 @@
 //! Lesson Markdown to HTML: heading ids and table of contents, highlighted code, rich
 //! fenced blocks (quiz, animation, lab), and links/images resolved to their URLs.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};

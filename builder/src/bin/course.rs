@@ -10,6 +10,11 @@ use builder::switch::SwitchOptions;
 use builder::{build, BuildError, BuildOptions};
 use clap::{Parser, Subcommand};
 
+// A build allocates and frees many buffers (pages, compressor tables) across threads;
+// mimalloc keeps them instead of returning them to the kernel each time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "course", version, about = "Build, preview and publish course releases")]
 struct Cli {
