@@ -38,6 +38,14 @@
 #   BENCH_TIMEOUT=900       seconds any single build may take before the run is abandoned
 #   BENCH_SETTLE=30         seconds to wait for busy CPUs (another build) before starting
 #   BENCH_KEEP=1            keep the temp dir (trees, outputs, runs/*.out|err, results.tsv)
+#   BENCH_TMPDIR=DIR        where the temp dir goes (default /dev/shm when it exists, else
+#                           $TMPDIR or /tmp). A tmpfs by default because these VMs' ext4 has
+#                           no journal, and there creating files within minutes of deleting
+#                           many is pathologically slow (the kernel scans every recently
+#                           deleted inode per create): a cold build after `rm -rf` of the
+#                           last round's output measured the file system's history, not the
+#                           tools (25 s instead of 10 s for ours). Every tool gets the same
+#                           file system.
 #
 # Installs hugo and time (apt) and mdbook (cargo install mdbook --locked) only when missing.
 set -euo pipefail
@@ -116,7 +124,14 @@ HUGO=$(command -v hugo)
 MDBOOK=$(command -v mdbook)
 
 # ---------------------------------------------------------------- temp dir and cleanup
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/build-bench.XXXXXX")
+if [[ -n ${BENCH_TMPDIR:-} ]]; then
+  BASE=$BENCH_TMPDIR
+elif [[ -d /dev/shm && -w /dev/shm ]]; then
+  BASE=/dev/shm
+else
+  BASE=${TMPDIR:-/tmp}
+fi
+WORK=$(mktemp -d "$BASE/build-bench.XXXXXX")
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -276,6 +291,7 @@ python3 "$HELPER" report "$RESULTS" \
   "size=$SIZE" "seed=$SEED" "rounds=$ROUNDS" "edits=$EDITS" "peer_edits=$PEER_EDITS" "lessons=$N" \
   "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "command=$CMD" "nproc=$(nproc)" "cpu=${CPU:-unknown}" "mem=$MEM" \
   "busy=$BUSY%" "load0=$LOAD0" "load1=$(cut -d' ' -f1-3 /proc/loadavg)" "rev=$REV" \
+  "fs=$(df -T "$WORK" | awk 'NR == 2 { print $2 }') ($BASE)" \
   "hugo=$("$HUGO" version | sed 's/ BuildDate=.*//; s/^hugo /Hugo /')" \
   "mdbook=$("$MDBOOK" --version | sed 's/^mdbook /mdBook /')" \
   "gen_s=$GEN_S" "generated=$GENERATED" >"$WORK/report.md" || die "writing the report failed"

@@ -212,7 +212,8 @@ def cmd_report(args):
     w("")
     w(f"- **Machine**: {facts['nproc']} CPUs ({facts['cpu']}), {facts['mem']} RAM; "
       f"CPUs {facts['busy']} busy just before the run (others may be building), "
-      f"load average {facts['load0']} at the start, {facts['load1']} at the end")
+      f"load average {facts['load0']} at the start, {facts['load1']} at the end; "
+      f"every tool reads and writes on {facts.get('fs', 'the same file system')}")
     w(f"- **Tools**: ours `course` at {facts['rev']} (release build); {facts['hugo']}; {facts['mdbook']}")
     w(f"- **Content**: `course generate --size {facts['size']} --seed {facts['seed']}` "
       f"({facts['gen_s']} s): {facts['generated']}; Hugo and mdBook get the same {fmt_int(lessons)} "

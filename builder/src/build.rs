@@ -186,23 +186,19 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
     }
     phases.lap("render lessons");
     let mut pages = lessons.pages;
-    let site_pages = render_site_pages(&catalogue, &theme, &diags);
+    let site_pages = render_site_pages(&catalogue, &theme, &diags, cache, &shared_inputs);
     phases.lap("render site pages");
-    let pages_rendered = lessons.fresh.len() + site_pages.len();
-    pages.extend(site_pages);
+    let pages_rendered = lessons.fresh.len() + site_pages.fresh.len();
+    pages.extend(site_pages.pages);
+    let mut fresh_pages = lessons.fresh;
+    fresh_pages.extend(site_pages.fresh);
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs);
-    Ok(Rendered {
-        outputs,
-        pages: page_count,
-        pages_rendered,
-        fresh_pages: lessons.fresh,
-        phases: phases.done,
-    })
+    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages, phases: phases.done })
 }
 
 fn page(route: String, html: String, access: Access) -> Output {
@@ -276,10 +272,11 @@ mod erased {
     }
 }
 
-fn lesson_inputs(shared: &str, course: usize, lesson: &catalogue::Lesson) -> String {
+/// The cache key of a page: a hash of what it is rendered from.
+fn inputs_hash(parts: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for part in [shared, &course.to_string(), &lesson.source.rel, &lesson.source.text] {
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -341,7 +338,7 @@ fn lab_entries<'a>(catalogue: &'a Catalogue, assets: &assets::Assets) -> BTreeMa
     views
 }
 
-struct LessonPages {
+struct RenderedPages {
     pages: Vec<Output>,
     /// (inputs hash, route) of the pages rendered now (not reused).
     fresh: Vec<(String, String)>,
@@ -353,7 +350,7 @@ fn render_lessons(
     markdown: &MarkdownEnv<'_>,
     cache: &BuildCache,
     shared_inputs: &str,
-) -> LessonPages {
+) -> RenderedPages {
     let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
     // Converted to template values once: every page shares them (the navigation of a big
     // catalogue is thousands of entries; converting it per page was most of the render).
@@ -371,7 +368,8 @@ fn render_lessons(
         .filter_map(|&(c, l)| {
             let course = &catalogue.courses[c];
             let lesson = &course.lessons[l];
-            let inputs = lesson_inputs(shared_inputs, c, lesson);
+            let inputs =
+                inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.source.text]);
             if let Some(page) = cache.pages.get(&inputs) {
                 let access = course_access(course);
                 return Some((reused_page(page, pages::lesson_url(course, lesson), access), None));
@@ -401,7 +399,7 @@ fn render_lessons(
             }
         })
         .collect();
-    let mut lesson_pages = LessonPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new() };
+    let mut lesson_pages = RenderedPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new() };
     for (page, inputs) in rendered {
         if let Some(inputs) = inputs {
             lesson_pages.fresh.push((inputs, page.route.clone()));
@@ -411,7 +409,15 @@ fn render_lessons(
     lesson_pages
 }
 
-fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) -> Vec<Output> {
+/// The index, error and course pages: they depend only on the shared inputs, so they are
+/// reused whenever those are unchanged.
+fn render_site_pages(
+    catalogue: &Catalogue,
+    theme: &Theme,
+    diags: &Diagnostics,
+    cache: &BuildCache,
+    shared_inputs: &str,
+) -> RenderedPages {
     let site = Value::from_serialize(pages::site_view(catalogue));
     let course_values: Vec<Value> =
         catalogue.courses.iter().map(|c| Value::from_serialize(pages::course_view(c))).collect();
@@ -440,13 +446,20 @@ fn render_site_pages(catalogue: &Catalogue, theme: &Theme, diags: &Diagnostics) 
         let ctx = minijinja::context! { site => &site, courses => &courses, course => view };
         jobs.push((pages::course_url(course), "course.html", ctx, course_access(course)));
     }
-    jobs.into_iter()
-        .filter_map(|(route, template, ctx, access)| match theme.render(template, ctx) {
-            Ok(html) => Some(page(route, html, access)),
-            Err(err) => {
-                diags.push(err);
-                None
+    let mut rendered = RenderedPages { pages: Vec::with_capacity(jobs.len()), fresh: Vec::new() };
+    for (route, template, ctx, access) in jobs {
+        let inputs = inputs_hash(&[shared_inputs, template, &route]);
+        if let Some(cached) = cache.pages.get(&inputs) {
+            rendered.pages.push(reused_page(cached, route, access));
+            continue;
+        }
+        match theme.render(template, ctx) {
+            Ok(html) => {
+                rendered.fresh.push((inputs, route.clone()));
+                rendered.pages.push(page(route, html, access));
             }
-        })
-        .collect()
+            Err(err) => diags.push(err),
+        }
+    }
+    rendered
 }

@@ -10,6 +10,17 @@ use builder::switch::SwitchOptions;
 use builder::{build, BuildError, BuildOptions};
 use clap::{Parser, Subcommand};
 
+/// `println!`, except that a closed stdout (`course releases | head`) ends the program
+/// quietly, as other Unix tools do, instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 // A build allocates and frees many buffers (pages, compressor tables) across threads;
 // mimalloc keeps them instead of returning them to the kernel each time.
 #[global_allocator]
@@ -242,10 +253,10 @@ impl BuildArgs {
 fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
     match build(&args.options()) {
         Ok(report) => {
-            println!("{report}");
+            say!("{report}");
             if args.timings {
                 for (phase, took) in &report.phases {
-                    println!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0);
+                    say!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0);
                 }
             }
             Ok(())
@@ -348,10 +359,10 @@ fn main() -> ExitCode {
             let options = builder::sign::SignOptions { key, key_pair_id, url_prefix, ttl: *ttl, ip: *ip };
             match builder::sign::sign(&options) {
                 Ok(signed) => {
-                    println!("url: {}", signed.url);
-                    println!("expires: {}", signed.expires);
+                    say!("url: {}", signed.url);
+                    say!("expires: {}", signed.expires);
                     for (name, value) in &signed.issued.cookies {
-                        println!("cookie: {name}={value}");
+                        say!("cookie: {name}={value}");
                     }
                     Ok(())
                 }
@@ -372,7 +383,7 @@ fn main() -> ExitCode {
             };
             match builder::generate::generate(&options) {
                 Ok(summary) => {
-                    println!("{summary}");
+                    say!("{summary}");
                     Ok(())
                 }
                 Err(err) => {
