@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+pub use crate::access_log::AccessLogTarget;
 pub use crate::store::{S3Options, StoreSpec};
 
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Config {
     /// Bearer token for the admin endpoints; `None` disables them.
     pub admin_token: Option<String>,
     pub grants: GrantSettings,
+    /// Where the one-line-per-request access log goes (`RUST_LOG` can still silence it).
+    pub access_log: AccessLogTarget,
 }
 
 /// Access to enrolled-only courses (CloudFront signed URLs/cookies).
@@ -80,6 +83,7 @@ impl Config {
             store_timeout: DEFAULT_STORE_TIMEOUT,
             admin_token: None,
             grants: GrantSettings { enforce: false, ..GrantSettings::default() },
+            access_log: AccessLogTarget::Stderr,
         }
     }
 }
@@ -145,6 +149,9 @@ pub struct Args {
     /// Local preview for authors: enrolled-only courses open without a grant. Never in production.
     #[arg(long)]
     pub preview: bool,
+    /// Access log, one line per request: stderr, off, or a file to append to [default: stderr].
+    #[arg(long, env = "EDGE_ORIGIN_ACCESS_LOG", value_parser = AccessLogTarget::parse)]
+    pub access_log: Option<AccessLogTarget>,
 }
 
 /// The config file: the same settings as the flags.
@@ -169,6 +176,7 @@ struct FileConfig {
     signing_key: Option<PathBuf>,
     signing_key_pair_id: Option<String>,
     rosters: Option<PathBuf>,
+    access_log: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,6 +264,14 @@ impl Args {
                 .unwrap_or(DEFAULT_STORE_TIMEOUT),
             admin_token,
             grants,
+            access_log: match self.access_log {
+                Some(target) => target,
+                None => file
+                    .access_log
+                    .map(|s| AccessLogTarget::parse(&s).map_err(|e| invalid("access_log", e)))
+                    .transpose()?
+                    .unwrap_or(AccessLogTarget::Stderr),
+            },
         })
     }
 }
@@ -305,6 +321,20 @@ mod tests {
         assert_eq!(config.cache_bytes, 64 << 20);
         assert_eq!(config.channel, "live", "the flag wins");
         assert_eq!(config.store_timeout, DEFAULT_STORE_TIMEOUT);
+        assert_eq!(config.access_log, AccessLogTarget::Stderr, "on by default");
+
+        std::fs::write(&file, "store = \"dist\"\naccess_log = \"off\"\n").expect("write");
+        let config = Args { config: Some(file.clone()), ..Args::default() }.resolve().expect("resolves");
+        assert_eq!(config.access_log, AccessLogTarget::Off);
+        let args = Args::parse_from([
+            "edge-origin",
+            "--config",
+            file.to_str().expect("utf-8"),
+            "--access-log",
+            "/tmp/a.log",
+        ]);
+        let config = args.resolve().expect("resolves");
+        assert_eq!(config.access_log, AccessLogTarget::File("/tmp/a.log".into()), "the flag wins");
 
         std::fs::write(&file, "stor = \"x\"\n").expect("write");
         let err = Args { config: Some(file), ..Args::default() }.resolve().expect_err("unknown key");

@@ -5,18 +5,21 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bundle::{Access, CacheClass, Encoding, Route};
+use bundle::{Access, CacheClass};
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
+use http::HeaderMap;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
 use crate::access::{same_secret, AccessControl, Admission};
+use crate::access_log::AccessLog;
 use crate::cache::{FetchError, ObjectCache};
 use crate::grants::{GrantRequest, IssueError, Issuer};
-use crate::metrics::{Metrics, StatusLabel};
+use crate::metrics::Metrics;
 use crate::negotiate::{choose_encoding, if_none_match, parse_range, RangeRequest};
 use crate::path::normalize;
+use crate::prepared::Served;
 use crate::release::{Current, Release};
 
 pub type Body = Full<Bytes>;
@@ -42,6 +45,7 @@ pub struct State {
     /// `false` only in local previews: enrolled courses open without grants.
     pub enforce_grants: bool,
     pub issuer: Option<Issuer>,
+    pub access_log: AccessLog,
 }
 
 /// Largest request body read (only the grants endpoint reads one).
@@ -55,24 +59,19 @@ where
 {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let response = if path == "/_origin/grants" {
-        issue_grant(state, req).await
+    // Only the grants endpoint consumes the request; everything else borrows its path.
+    let (response, req) = if req.uri().path() == "/_origin/grants" {
+        (issue_grant(state, req).await, None)
     } else {
-        respond(state, &req, client_ip).await
+        (respond(state, &req, client_ip).await, Some(req))
     };
     let response = if method == Method::HEAD { strip_body(response) } else { response };
     let elapsed = started.elapsed();
-    state.metrics.requests.get_or_create(&StatusLabel { status: response.status().as_u16() }).inc();
+    let status = response.status().as_u16();
+    state.metrics.count_request(status);
     state.metrics.latency.observe(elapsed.as_secs_f64());
-    tracing::info!(
-        target: "access",
-        method = %method,
-        path,
-        status = response.status().as_u16(),
-        micros = elapsed.as_micros() as u64,
-        "request"
-    );
+    let path = req.as_ref().map_or("/_origin/grants", |r| r.uri().path());
+    state.access_log.record(&method, path, status, elapsed.as_micros() as u64);
     response
 }
 
@@ -91,10 +90,10 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     response
 }
 
-fn security_headers(headers: &mut http::HeaderMap) {
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    headers.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
-    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+fn security_headers(headers: &mut HeaderMap) {
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
 }
 
 fn method_not_allowed(allow: &'static str) -> Response<Body> {
@@ -250,17 +249,19 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
         Ok(path) => path,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &format!("bad request path: {why}")),
     };
-    let Some(release) = state.current.get() else {
+    // A guard, not a clone: no shared reference count is touched per request.
+    let guard = state.current.load();
+    let Some(release) = guard.as_deref() else {
         let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "no release loaded yet");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
 
-    let manifest = &release.manifest;
+    let routes = &release.served;
     // `/dir/index.html` is the same page as `/dir/`.
-    let found = manifest.routes.get(&path).map(|r| (path.as_str(), r)).or_else(|| {
+    let found = routes.get(&*path).map(|r| (&*path, r)).or_else(|| {
         let dir = path.strip_suffix("index.html").filter(|d| d.ends_with('/'))?;
-        manifest.routes.get(dir).map(|r| (dir, r))
+        routes.get(dir).map(|r| (dir, r))
     });
     if let Some((route_path, route)) = found {
         // Enrolled-only content: the grant is checked before the cache is even consulted.
@@ -272,14 +273,14 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
                 Ok(Admission::ByGrant) => false,
                 Err(refusal) => {
                     tracing::info!(path = route_path, reason = %refusal, "grant refused");
-                    return forbidden(state, &release, req).await;
+                    return forbidden(state, release, req).await;
                 }
             },
         };
-        return serve_route(state, &release, req, route, StatusCode::OK, shared).await;
+        return serve_route(state, release, req, route, StatusCode::OK, shared).await;
     }
     // `/dir` redirects to `/dir/` so relative links in the page resolve.
-    if !path.ends_with('/') && manifest.routes.contains_key(&format!("{path}/")) {
+    if !path.ends_with('/') && routes.contains_key(&format!("{path}/")) {
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let location = format!("{raw_path}/{query}");
         let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved");
@@ -289,22 +290,22 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(STABLE));
         return response;
     }
-    match manifest.routes.get(&manifest.not_found) {
-        Some(route) => serve_route(state, &release, req, route, StatusCode::NOT_FOUND, true).await,
+    match routes.get(&release.manifest.not_found) {
+        Some(route) => serve_route(state, release, req, route, StatusCode::NOT_FOUND, true).await,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
 }
 
 /// The theme's 403 page (never cached anywhere).
 async fn forbidden<B>(state: &State, release: &Release, req: &Request<B>) -> Response<Body> {
-    match release.manifest.forbidden.as_ref().and_then(|f| release.manifest.routes.get(f)) {
+    match release.manifest.forbidden.as_ref().and_then(|f| release.served.get(f)) {
         Some(route) => serve_route(state, release, req, route, StatusCode::FORBIDDEN, false).await,
         None => plain(StatusCode::FORBIDDEN, "enrolled students only"),
     }
 }
 
 /// `shared`: whether shared caches (CDN, Varnish) may keep the response.
-fn cache_control(route: &Route, status: StatusCode, shared: bool) -> &'static str {
+fn cache_control(route: &Served, status: StatusCode, shared: bool) -> &'static str {
     if status == StatusCode::NOT_FOUND {
         NOT_FOUND
     } else if status == StatusCode::FORBIDDEN {
@@ -319,95 +320,95 @@ fn cache_control(route: &Route, status: StatusCode, shared: bool) -> &'static st
     }
 }
 
+/// Security headers' names, built once (`from_static` hashes nothing at compile time).
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+const REFERRER_POLICY: HeaderName = HeaderName::from_static("referrer-policy");
+const CONTENT_SECURITY_POLICY: HeaderName = HeaderName::from_static("content-security-policy");
+const X_RELEASE: HeaderName = HeaderName::from_static("x-release");
+
 async fn serve_route<B>(
     state: &State,
     release: &Release,
     req: &Request<B>,
-    route: &Route,
+    route: &Served,
     status: StatusCode,
     shared: bool,
 ) -> Response<Body> {
     let header_str = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
     let range_header = if status == StatusCode::OK { header_str(header::RANGE) } else { None };
     // Ranges address the identity bytes, so a range request is answered uncompressed.
-    let available: Vec<Encoding> = route.encodings.keys().copied().collect();
     let encoding = if range_header.is_some() {
         None
     } else {
-        choose_encoding(header_str(header::ACCEPT_ENCODING), &available)
+        choose_encoding(header_str(header::ACCEPT_ENCODING), &route.available)
     };
-    let (object, size) = match encoding.and_then(|e| route.encodings.get(&e)) {
-        Some(variant) => (&variant.object, variant.size),
-        None => (&route.object, route.size),
-    };
-    let etag = format!("\"{}\"", object.as_str());
+    let representation = route.representation(encoding);
+    let etag = representation.etag.to_str().unwrap_or_default();
 
-    let mut builder = Response::builder()
-        .header(header::CONTENT_TYPE, route.content_type.as_str())
-        .header(header::ETAG, etag.as_str())
-        .header(header::CACHE_CONTROL, cache_control(route, status, shared))
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header("x-release", release.id.as_str());
-    if !route.encodings.is_empty() {
-        builder = builder.header(header::VARY, "Accept-Encoding");
+    // Sized for every header below, so the map never grows.
+    let mut headers = HeaderMap::with_capacity(16);
+    headers.insert(header::CONTENT_TYPE, route.content_type.clone());
+    headers.insert(header::ETAG, representation.etag.clone());
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control(route, status, shared)));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(X_RELEASE, release.id_header.clone());
+    if !route.available.is_empty() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     if let Some(encoding) = encoding {
-        builder = builder.header(header::CONTENT_ENCODING, encoding.token());
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding.token()));
+    }
+    security_headers(&mut headers);
+
+    if status == StatusCode::OK && header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, etag)) {
+        return response(StatusCode::NOT_MODIFIED, headers, Bytes::new());
     }
 
-    if status == StatusCode::OK && header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, &etag))
-    {
-        return match builder.status(StatusCode::NOT_MODIFIED).body(Full::new(Bytes::new())) {
-            Ok(mut response) => {
-                security_headers(response.headers_mut());
-                response
-            }
-            Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-        };
-    }
-
-    let bytes = match state.objects.get(object).await {
+    let bytes = match state.objects.get(&representation.object).await {
         Ok(bytes) => bytes,
         Err(err) => return fetch_failed(&err),
     };
-    debug_assert_eq!(bytes.len() as u64, size);
+    debug_assert_eq!(bytes.len() as u64, representation.size);
 
     // If-Range with another validator means: send the whole current body.
     let range_applies = header_str(header::IF_RANGE).is_none_or(|v| v == etag);
     let range =
         if range_applies { parse_range(range_header, bytes.len() as u64) } else { RangeRequest::Full };
     match range {
-        RangeRequest::Full => finish(builder.status(status), bytes),
+        RangeRequest::Full => {
+            // Explicit, so a HEAD answer (whose body is dropped later) still tells the size.
+            let length = if bytes.len() as u64 == representation.size {
+                representation.length.clone()
+            } else {
+                HeaderValue::from(bytes.len())
+            };
+            headers.insert(header::CONTENT_LENGTH, length);
+            response(status, headers, bytes)
+        }
         RangeRequest::Partial(start, end) => {
             let total = bytes.len();
             let part = bytes.slice(start as usize..=end as usize);
-            let builder = builder
-                .status(StatusCode::PARTIAL_CONTENT)
-                .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{total}"));
-            finish(builder, part)
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(part.len()));
+            response(StatusCode::PARTIAL_CONTENT, headers, part)
         }
         RangeRequest::Unsatisfiable => {
-            let builder = builder
-                .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, format!("bytes */{}", bytes.len()));
-            finish(builder, Bytes::new())
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", bytes.len())) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+            response(StatusCode::RANGE_NOT_SATISFIABLE, headers, Bytes::new())
         }
     }
 }
 
-fn finish(builder: http::response::Builder, body: Bytes) -> Response<Body> {
-    // Explicit, so a HEAD answer (whose body is dropped later) still tells the size.
-    let builder = builder.header(header::CONTENT_LENGTH, body.len());
-    match builder.body(Full::new(body)) {
-        Ok(mut response) => {
-            security_headers(response.headers_mut());
-            response
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "could not build a response");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
-    }
+fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
 }
 
 fn fetch_failed(err: &FetchError) -> Response<Body> {

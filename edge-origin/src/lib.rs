@@ -1,6 +1,7 @@
 //! edge-origin: a small caching origin that serves course releases from a store to a CDN.
 
 pub mod access;
+pub mod access_log;
 pub mod cache;
 pub mod config;
 pub mod grants;
@@ -8,6 +9,7 @@ pub mod handler;
 pub mod metrics;
 pub mod negotiate;
 pub mod path;
+pub mod prepared;
 pub mod release;
 pub mod server;
 pub mod store;
@@ -16,9 +18,10 @@ pub use config::{Args, Config};
 pub use server::{shutdown_signal, Server};
 
 /// Logs to stderr (colours only on a terminal), filtered by `RUST_LOG` (default `info`).
-/// Lines are written by a background thread so a request never waits on stderr (under
-/// overload, lines are dropped rather than slowing requests); keep the guard alive until
-/// exit so the last lines are flushed.
+/// The per-request access log has its own cheaper writer ([`access_log`], `--access-log`),
+/// which `RUST_LOG` can still silence (e.g. `warn`). Lines are written by a background
+/// thread so a request never waits on stderr (under overload, lines are dropped rather than
+/// slowing requests); keep the guard alive until exit so the last lines are flushed.
 pub fn init_logging() -> tracing_appender::non_blocking::WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()

@@ -8,37 +8,42 @@ use bundle::Encoding;
 /// wins only when listed with a higher q.
 pub fn choose_encoding(accept: Option<&str>, available: &[Encoding]) -> Option<Encoding> {
     let accept = accept?;
-    let offers: Vec<(String, f32)> = accept
-        .split(',')
-        .map(|part| {
-            let mut pieces = part.split(';');
-            let name = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
+    // One pass, no allocation: the q of the first entry naming each coding.
+    let (mut br, mut gzip, mut identity, mut star) = (None, None, None, None);
+    for part in accept.split(',') {
+        let mut pieces = part.split(';');
+        let name = pieces.next().unwrap_or("").trim();
+        let slot = if name.eq_ignore_ascii_case("br") {
+            &mut br
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else if name.eq_ignore_ascii_case("identity") {
+            &mut identity
+        } else if name == "*" {
+            &mut star
+        } else {
+            continue;
+        };
+        if slot.is_none() {
             let q = pieces
                 .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
                 .find_map(|v| v.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            (name, q)
-        })
-        .collect();
-    let star = offers.iter().find(|(name, _)| name == "*").map(|(_, q)| *q);
-    let q_of = |token: &str| {
-        offers
-            .iter()
-            .find(|(name, _)| name == token || (token == "gzip" && name == "x-gzip"))
-            .map(|(_, q)| *q)
-    };
+            *slot = Some(q);
+        }
+    }
     let mut best: Option<(f32, Option<Encoding>)> = None;
-    for encoding in [Encoding::Br, Encoding::Gzip] {
+    for (encoding, q) in [(Encoding::Br, br), (Encoding::Gzip, gzip)] {
         if !available.contains(&encoding) {
             continue;
         }
-        let q = q_of(encoding.token()).or(star).unwrap_or(0.0);
+        let q = q.or(star).unwrap_or(0.0);
         if q > 0.0 && best.is_none_or(|(b, _)| q > b) {
             best = Some((q, Some(encoding)));
         }
     }
     // Identity is always acceptable, but only preferred when the client ranks it higher.
-    match (best, q_of("identity")) {
+    match (best, identity) {
         (Some((q, _)), Some(identity)) if identity > q => None,
         (Some((_, enc)), _) => enc,
         (None, _) => None,
@@ -107,6 +112,9 @@ mod tests {
         assert_eq!(choose_encoding(None, &both), None);
         assert_eq!(choose_encoding(Some("br"), &[Gzip]), None);
         assert_eq!(choose_encoding(Some("gzip;q=0.5, identity;q=1"), &both), None);
+        assert_eq!(choose_encoding(Some("GZIP, BR;q=0.1"), &both), Some(Gzip));
+        assert_eq!(choose_encoding(Some("x-gzip"), &both), Some(Gzip));
+        assert_eq!(choose_encoding(Some("br;q=0, *;q=0.5"), &both), Some(Gzip));
     }
 
     #[test]

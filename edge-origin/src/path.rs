@@ -1,6 +1,8 @@
 //! Request path normalisation: anything that could reach outside the manifest's routes,
 //! or means something else once decoded, is refused before lookup.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode_str;
 
 /// Longest request path accepted.
@@ -22,17 +24,19 @@ pub enum BadPath {
     NotAbsolute,
 }
 
-/// Decodes and checks the path of a request URI.
-pub fn normalize(raw: &str) -> Result<String, BadPath> {
+/// Decodes and checks the path of a request URI. Borrows when there is nothing to decode
+/// (the usual case: no allocation per request).
+pub fn normalize(raw: &str) -> Result<Cow<'_, str>, BadPath> {
     if raw.len() > MAX_PATH {
         return Err(BadPath::TooLong);
     }
     if !raw.starts_with('/') {
         return Err(BadPath::NotAbsolute);
     }
-    let lower = raw.to_ascii_lowercase();
     // Encoded `.`, `/`, `\` and `%` itself (double encoding) never appear in our routes.
-    if ["%2e", "%2f", "%5c", "%25", "%00"].iter().any(|enc| lower.contains(enc)) {
+    let encoded =
+        |enc: &[u8; 2]| raw.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1..].eq_ignore_ascii_case(enc));
+    if raw.contains('%') && [b"2e", b"2f", b"5c", b"25", b"00"].iter().any(|enc| encoded(enc)) {
         return Err(BadPath::EncodedSeparator);
     }
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| BadPath::NotUtf8)?;
@@ -42,7 +46,7 @@ pub fn normalize(raw: &str) -> Result<String, BadPath> {
     if decoded.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(BadPath::DotSegment);
     }
-    Ok(decoded.into_owned())
+    Ok(decoded)
 }
 
 #[cfg(test)]

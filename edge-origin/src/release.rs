@@ -1,6 +1,7 @@
 //! Following a channel: the live release sits behind an atomic swap, so every request
 //! sees one whole release; a watcher loads each new release fully before swapping it in.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use bundle::{Channel, Manifest, ReleaseId};
 use bytes::Bytes;
 
 use crate::metrics::Metrics;
+use crate::prepared::{prepare, Served};
 use crate::store::{Fetched, Store, StoreError};
 
 /// One loaded release.
@@ -18,6 +20,17 @@ use crate::store::{Fetched, Store, StoreError};
 pub struct Release {
     pub id: ReleaseId,
     pub manifest: Manifest,
+    /// `id` as a header value, sent as `X-Release`.
+    pub id_header: http::HeaderValue,
+    /// Every route's response parts, by route path.
+    pub served: HashMap<String, Served>,
+}
+
+impl Release {
+    pub fn new(id: ReleaseId, manifest: Manifest) -> Self {
+        let id_header = http::HeaderValue::from_str(id.as_str()).expect("release ids are hex digits");
+        Release { served: prepare(&manifest), id, manifest, id_header }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +79,11 @@ impl Current {
         self.release.load_full()
     }
 
+    /// The current release without touching its reference count (the per-request path).
+    pub fn load(&self) -> arc_swap::Guard<Option<Arc<Release>>> {
+        self.release.load()
+    }
+
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -103,7 +121,7 @@ impl Current {
                 return Err(LoadError::Integrity(pointer.release));
             }
             let manifest = Manifest::from_bytes(&manifest_bytes)?;
-            self.release.store(Some(Arc::new(Release { id: pointer.release.clone(), manifest })));
+            self.release.store(Some(Arc::new(Release::new(pointer.release.clone(), manifest))));
             self.metrics.set_release(pointer.release.as_str());
             *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
             return Ok(Some(pointer.release));

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use bundle::grant::{SigningKey, TrustedKeys, VerifyingKey};
 
 use crate::access::{AccessConfig, AccessControl};
+use crate::access_log::AccessLog;
 use crate::cache::ObjectCache;
 use crate::config::{Config, GrantSettings};
 use crate::grants::{Issuer, Rosters};
@@ -59,6 +60,12 @@ impl Server {
         if !config.grants.enforce {
             tracing::warn!("preview mode: enrolled-only courses open without a grant");
         }
+        // `RUST_LOG` (e.g. `warn`) still silences the access log, as it did when it was a tracing event.
+        let access_log = if tracing::enabled!(target: "access", tracing::Level::INFO) {
+            AccessLog::open(&config.access_log)?
+        } else {
+            AccessLog::off()
+        };
         let state = Arc::new(State {
             current,
             objects,
@@ -67,6 +74,7 @@ impl Server {
             access,
             enforce_grants: config.grants.enforce,
             issuer,
+            access_log,
         });
         Ok(Server { listener, state, poll: config.poll })
     }
@@ -112,6 +120,7 @@ impl Server {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(DRAIN) => tracing::warn!("gave up waiting for in-flight requests"),
         }
+        self.state.access_log.flush();
     }
 }
 

@@ -53,6 +53,35 @@ fn one_access_log_line_per_request() {
     assert!(lines.iter().all(|l| l.contains("micros=")));
 }
 
+#[test]
+fn access_log_can_go_to_a_file_or_be_turned_off() {
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let file = store.path().join("access.log");
+    let origin = Origin::start(store.path(), &["--access-log", file.to_str().expect("utf-8 path")]);
+    for path in ["/", "/missing-page/"] {
+        get(&origin.url(path), &[]);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    while read().lines().count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = read();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("access: request method=GET path=\"/\" status=200 micros="), "{text}");
+    assert!(lines[1].contains("path=\"/missing-page/\" status=404"), "{text}");
+    assert!(!origin.log().contains("access: request"), "not on stderr as well");
+
+    let quiet = Origin::start(store.path(), &["--access-log", "off"]);
+    get(&quiet.url("/"), &[]);
+    std::thread::sleep(Duration::from_millis(200));
+    let log = quiet.log();
+    assert!(!log.contains("access: request"), "{log}");
+    assert!(log.contains("loaded release"), "other log lines stay: {log}");
+}
+
 /// Headers and body length of a raw HTTP/1.1 response head.
 fn content_length(head: &str) -> usize {
     head.lines()

@@ -1,0 +1,67 @@
+//! Per-release, per-route response parts computed once when a release is loaded, so a
+//! cache hit copies no strings: header values are shared `Bytes`, cloned by refcount.
+
+use std::collections::HashMap;
+
+use bundle::{Access, CacheClass, Encoding, Manifest, ObjectKey, Route};
+use http::HeaderValue;
+
+/// One representation of a route (identity or a precompressed variant).
+#[derive(Debug)]
+pub struct Representation {
+    pub object: ObjectKey,
+    pub size: u64,
+    /// `"<object key>"`, the strong ETag.
+    pub etag: HeaderValue,
+    pub length: HeaderValue,
+}
+
+/// How one route is served, ready to copy into a response.
+#[derive(Debug)]
+pub struct Served {
+    pub content_type: HeaderValue,
+    pub cache: CacheClass,
+    pub access: Access,
+    pub identity: Representation,
+    /// The precompressed variants the route has, for content negotiation.
+    pub available: Vec<Encoding>,
+    pub br: Option<Representation>,
+    pub gzip: Option<Representation>,
+}
+
+impl Served {
+    pub fn representation(&self, encoding: Option<Encoding>) -> &Representation {
+        let variant = match encoding {
+            Some(Encoding::Br) => self.br.as_ref(),
+            Some(Encoding::Gzip) => self.gzip.as_ref(),
+            None => None,
+        };
+        variant.unwrap_or(&self.identity)
+    }
+}
+
+fn representation(object: &ObjectKey, size: u64) -> Representation {
+    let etag = HeaderValue::from_maybe_shared(bytes::Bytes::from(format!("\"{}\"", object.as_str())))
+        .expect("object keys are hex digits");
+    Representation { object: object.clone(), size, etag, length: HeaderValue::from(size) }
+}
+
+fn served(route: &Route) -> Served {
+    let variant = |e: Encoding| route.encodings.get(&e).map(|v| representation(&v.object, v.size));
+    Served {
+        // A content type that is not a valid header value is sent as octets.
+        content_type: HeaderValue::from_str(&route.content_type)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
+        cache: route.cache,
+        access: route.access.clone(),
+        identity: representation(&route.object, route.size),
+        available: route.encodings.keys().copied().collect(),
+        br: variant(Encoding::Br),
+        gzip: variant(Encoding::Gzip),
+    }
+}
+
+/// Every route of a manifest, prepared.
+pub fn prepare(manifest: &Manifest) -> HashMap<String, Served> {
+    manifest.routes.iter().map(|(path, route)| (path.clone(), served(route))).collect()
+}
