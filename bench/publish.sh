@@ -22,6 +22,11 @@
 #                  `course generate` (--size full, or quick with --quick) when the CLI has
 #                  that command, otherwise the sample content/
 #   BENCH_KEEP=1   keep the temp dir (content copy, stores, aws config)
+#   BENCH_TMPDIR=DIR  where the temp dir (stores, Garage's data) goes: default /dev/shm
+#                  when it exists, else $TMPDIR or /tmp. A tmpfs because these VMs' ext4
+#                  has no journal, which makes creating files right after deleting many
+#                  pathologically slow: whichever tool ran after a deletion would lose
+#                  time to the file system (see bench/build.sh).
 #
 # Installs the AWS CLI (pip awscli) and garage (cargo install) only when missing.
 # Garage and everything else it starts are stopped on exit, and its temp dir is removed.
@@ -75,7 +80,14 @@ if ! command -v garage >/dev/null; then
 fi
 
 # ---------------------------------------------------------------- temp dir and cleanup
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/publish-bench.XXXXXX")
+if [[ -n ${BENCH_TMPDIR:-} ]]; then
+  BASE=$BENCH_TMPDIR
+elif [[ -d /dev/shm && -w /dev/shm ]]; then
+  BASE=/dev/shm
+else
+  BASE=${TMPDIR:-/tmp}
+fi
+WORK=$(mktemp -d "$BASE/publish-bench.XXXXXX")
 DRIVER_PID=""
 cleanup() {
   local rc=$?

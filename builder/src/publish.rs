@@ -698,23 +698,27 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
     }
     fail_after("manifest")?;
 
-    // Verify: listed objects were checked by size; uploaded ones are checked now.
-    let checks = futures::stream::iter(missing.iter())
-        .map(|upload| {
-            let at = &at;
-            async move {
-                match at.head_size(&object_path(&upload.key)).await? {
-                    Some(size) if size == upload.size => Ok(()),
-                    Some(size) => {
-                        bail!("uploaded object {} is {size} bytes, expected {}", upload.key, upload.size)
-                    }
-                    None => bail!("uploaded object {} is not in the store", upload.key),
-                }
-            }
-        })
-        .buffer_unordered(options.concurrency.max(1))
-        .collect::<Vec<anyhow::Result<()>>>()
-        .await;
+    // Verify: listed objects were checked by size; uploaded ones are checked now, by one
+    // listing of objects/ (a request per 1,000 keys) when that takes fewer requests than a
+    // HEAD per upload: HEADs were a fifth of a 35,000-object first publish.
+    let list_requests = (remote.len() + missing.len()) / LIST_PAGE + 1;
+    let checks: Vec<anyhow::Result<()>> = if missing.len() > list_requests {
+        let listed: HashMap<String, u64> =
+            at.list("objects/").await?.into_iter().map(|l| (l.name, l.size)).collect();
+        missing
+            .iter()
+            .map(|upload| check_uploaded(upload, listed.get(upload.key.as_str()).copied()))
+            .collect()
+    } else {
+        futures::stream::iter(missing.iter())
+            .map(|upload| {
+                let at = &at;
+                async move { check_uploaded(upload, at.head_size(&object_path(&upload.key)).await?) }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await
+    };
     checks.into_iter().collect::<anyhow::Result<Vec<()>>>().context("verifying the release")?;
     fail_after("verify")?;
 
@@ -724,6 +728,17 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
     }
     flip(&at, &options.channel, &release, &start_state).await?;
     Ok(report(uploaded, bytes_uploaded, true))
+}
+
+/// Keys per ListObjectsV2 page: more uploads than listing pages are verified by a listing.
+const LIST_PAGE: usize = 1000;
+
+fn check_uploaded(upload: &Upload, stored_size: Option<u64>) -> anyhow::Result<()> {
+    match stored_size {
+        Some(size) if size == upload.size => Ok(()),
+        Some(size) => bail!("uploaded object {} is {size} bytes, expected {}", upload.key, upload.size),
+        None => bail!("uploaded object {} is not in the store", upload.key),
+    }
 }
 
 async fn upload_single(at: &Location<'_>, upload: &Upload) -> anyhow::Result<()> {
