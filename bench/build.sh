@@ -124,13 +124,8 @@ HUGO=$(command -v hugo)
 MDBOOK=$(command -v mdbook)
 
 # ---------------------------------------------------------------- temp dir and cleanup
-if [[ -n ${BENCH_TMPDIR:-} ]]; then
-  BASE=$BENCH_TMPDIR
-elif [[ -d /dev/shm && -w /dev/shm ]]; then
-  BASE=/dev/shm
-else
-  BASE=${TMPDIR:-/tmp}
-fi
+# shellcheck source=bench/tmpdir.sh
+source "$HERE/tmpdir.sh"
 WORK=$(mktemp -d "$BASE/build-bench.XXXXXX")
 cleanup() {
   local rc=$?

@@ -80,13 +80,8 @@ if ! command -v garage >/dev/null; then
 fi
 
 # ---------------------------------------------------------------- temp dir and cleanup
-if [[ -n ${BENCH_TMPDIR:-} ]]; then
-  BASE=$BENCH_TMPDIR
-elif [[ -d /dev/shm && -w /dev/shm ]]; then
-  BASE=/dev/shm
-else
-  BASE=${TMPDIR:-/tmp}
-fi
+# shellcheck source=bench/tmpdir.sh
+source "$HERE/tmpdir.sh"
 WORK=$(mktemp -d "$BASE/publish-bench.XXXXXX")
 DRIVER_PID=""
 cleanup() {
