@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bundle::grant::{self, Grant, TrustedKeys};
 use http::header;
-use sha2::{Digest, Sha256};
 
 /// Name of the header a CDN adds to prove a request came through it.
 pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
@@ -46,9 +45,20 @@ pub enum Admission {
 
 pub struct AccessControl {
     config: AccessConfig,
-    /// Grants whose signatures were checked recently, keyed by a hash of grant and URL,
-    /// so a student's repeated hits skip the public-key operation.
-    verified: moka::sync::Cache<[u8; 32], u64>,
+    /// Verdicts of recent checks, keyed by the request's raw grant (query or cookie
+    /// headers, as sent), URL and client IP, so a student's repeated hits skip decoding
+    /// and the public-key operation. The key is the raw bytes, compared whole: no hash
+    /// collision can let a forged grant borrow another's verdict.
+    verified: moka::sync::Cache<Box<[u8]>, u64>,
+}
+
+/// Bytes the verdict cache may hold (keys are a few hundred bytes each).
+const VERIFIED_CACHE_BYTES: u64 = 32 << 20;
+
+// moka's weigher gets a reference to the key type, which is a box here.
+#[allow(clippy::borrowed_box)]
+fn key_weight(key: &Box<[u8]>, _valid_until: &u64) -> u32 {
+    u32::try_from(key.len()).unwrap_or(u32::MAX)
 }
 
 fn now_secs() -> u64 {
@@ -62,8 +72,11 @@ pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 
 impl AccessControl {
     pub fn new(config: AccessConfig) -> Self {
-        let verified =
-            moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(30)).build();
+        let verified = moka::sync::Cache::builder()
+            .weigher(key_weight)
+            .max_capacity(VERIFIED_CACHE_BYTES)
+            .time_to_live(Duration::from_secs(30))
+            .build();
         AccessControl { config, verified }
     }
 
@@ -94,6 +107,28 @@ impl AccessControl {
         if self.config.trusted.is_empty() {
             return Err(Refusal::NoKeys);
         }
+        let url = format!("{}{path}", self.public_base(req));
+        let now = now_secs();
+        // The verdict cache is consulted on the grant as sent, before any decoding.
+        let cookies: Vec<&http::HeaderValue> = req.headers().get_all(header::COOKIE).iter().collect();
+        let raw_key = {
+            let ip = client_ip.to_string();
+            let query = req.uri().query().unwrap_or_default().as_bytes();
+            let mut key = Vec::with_capacity(query.len() + url.len() + ip.len() + 600);
+            for part in [query, url.as_bytes(), ip.as_bytes()] {
+                key.extend_from_slice(part);
+                key.push(0);
+            }
+            for cookie in &cookies {
+                key.extend_from_slice(cookie.as_bytes());
+                key.push(0);
+            }
+            key.into_boxed_slice()
+        };
+        // A cached verdict holds until the grant expires; everything else is re-checked.
+        if self.verified.get(&raw_key).is_some_and(|valid_until| now <= valid_until) {
+            return Ok(Admission::ByGrant);
+        }
         let from_query = match req.uri().query() {
             Some(query) => Grant::from_query(query).map_err(|e| Refusal::Malformed(e.to_string()))?,
             None => None,
@@ -101,33 +136,18 @@ impl AccessControl {
         let grant = match from_query {
             Some(grant) => grant,
             None => {
-                let cookies: Vec<&str> =
-                    req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+                let cookies: Vec<&str> = cookies.iter().filter_map(|v| v.to_str().ok()).collect();
                 Grant::from_cookie_header(&cookies.join("; "))
                     .map_err(|e| Refusal::Malformed(e.to_string()))?
                     .ok_or(Refusal::Missing)?
             }
         };
-        let url = format!("{}{path}", self.public_base(req));
-        let now = now_secs();
-        let key = {
-            let mut h = Sha256::new();
-            h.update(&grant.signature);
-            h.update(grant.key_pair_id.as_bytes());
-            h.update(url.as_bytes());
-            h.update(client_ip.to_string().as_bytes());
-            <[u8; 32]>::from(h.finalize())
-        };
-        // A cached verdict holds until the grant expires; everything else is re-checked.
-        if self.verified.get(&key).is_some_and(|valid_until| now <= valid_until) {
-            return Ok(Admission::ByGrant);
-        }
         let request = grant::Request { url: &url, now, client_ip };
         let skew = self.config.skew.as_secs();
         grant::verify(&grant, &self.config.trusted, &request, skew)
             .map_err(|d| Refusal::Denied(d.to_string()))?;
         if let Some(expires) = grant_expiry(&grant) {
-            self.verified.insert(key, expires.saturating_add(skew));
+            self.verified.insert(raw_key, expires.saturating_add(skew));
         }
         Ok(Admission::ByGrant)
     }
