@@ -234,7 +234,6 @@ fn shared_inputs(
         field(output.route.as_bytes());
         field(output.key.as_str().as_bytes());
     }
-    let json = |value: &dyn erased::Json| value.to_json();
     field(json(&pages::site_view(catalogue)).as_bytes());
     for course in &catalogue.courses {
         field(json(&pages::course_view(course)).as_bytes());
@@ -260,16 +259,9 @@ fn shared_inputs(
     hex::encode(h.finalize())
 }
 
-/// Serialisation of the different views, for hashing.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("views serialise")
-        }
-    }
+/// A view as JSON, for hashing.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("views serialise")
 }
 
 /// The cache key of a page: a hash of what it is rendered from.
