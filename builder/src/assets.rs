@@ -1,19 +1,27 @@
 //! Everything that is not a rendered page: theme files, course media, animations and
-//! labs. Single files are fingerprinted (`/assets/name.<hash>.ext`); multi-file bundles
-//! live under a tree-hash prefix (`/labs/<hash>/...`) so their relative links keep working.
+//! labs. Single files are fingerprinted (`name.<hash>.ext`); multi-file bundles live under
+//! a tree-hash prefix (`<kind>/<hash>/...`) so their relative links keep working.
+//!
+//! Theme files are public and always published, under `/assets/`. Course media, animations
+//! and labs are published only where a page uses them, in the scope of that page: a public
+//! page's under `/assets/`, `/animations/<hash>/` and `/labs/<hash>/`; an enrolled course's
+//! under `/courses/<slug>/_/` (same shapes), so the grant that opens the course opens its
+//! media too, and nothing of it is public. Bytes used in both scopes stay one object in
+//! the store. Files that no page uses are not published at all ([`Assets::unused`]).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bundle::paths::{fingerprinted_name, FINGERPRINT_LEN};
+use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
 use rayon::prelude::*;
 
 use crate::cache::FileHashes;
 use crate::diagnostics::Diagnostics;
 use crate::relpath;
+use crate::tree::ContentRoot;
 
 /// Where the bytes of an output are: in memory, or in a file read only if the store
 /// lacks the object (source media, or a page rendered by an earlier build).
@@ -54,20 +62,20 @@ impl Output {
         }
     }
 
-    fn immutable(route: String, path: &str, bytes: Vec<u8>) -> Self {
-        Output::new(route, bytes, content_type_for(path), CacheClass::Immutable, Access::Public)
+    fn immutable(route: String, path: &str, bytes: Vec<u8>, access: Access) -> Self {
+        Output::new(route, bytes, content_type_for(path), CacheClass::Immutable, access)
     }
 
     /// A source file whose key is already known: its bytes stay on disk until needed.
-    fn immutable_file(route: String, rel: &str, file: SourceKey) -> Self {
+    fn immutable_file(route: String, rel: &str, file: &SourceKey, access: Access) -> Self {
         Output {
             route,
-            key: file.key,
+            key: file.key.clone(),
             size: file.size,
-            body: Body::File(file.path),
+            body: Body::File(file.path.clone()),
             content_type: content_type_for(rel),
             cache: CacheClass::Immutable,
-            access: Access::Public,
+            access,
         }
     }
 
@@ -88,10 +96,76 @@ impl Output {
 }
 
 /// A source file and its key.
+#[derive(Debug, Clone)]
 struct SourceKey {
     path: PathBuf,
     key: ObjectKey,
     size: u64,
+}
+
+/// Something a page can use besides theme files: what [`Assets::outputs`] publishes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssetId {
+    /// Course or lab media, by content-relative path.
+    File(String),
+    /// An animation, by its name in `animations/`.
+    Animation(String),
+    /// A lab's app bundle and starter zip, by lab slug.
+    Lab(String),
+}
+
+impl AssetId {
+    /// One word for the page cache's line format (names never hold spaces).
+    pub fn token(&self) -> String {
+        match self {
+            AssetId::File(rel) => format!("f:{rel}"),
+            AssetId::Animation(name) => format!("a:{name}"),
+            AssetId::Lab(slug) => format!("l:{slug}"),
+        }
+    }
+
+    pub fn from_token(token: &str) -> Option<AssetId> {
+        let (kind, name) = token.split_once(':')?;
+        match kind {
+            "f" => Some(AssetId::File(name.to_owned())),
+            "a" => Some(AssetId::Animation(name.to_owned())),
+            "l" => Some(AssetId::Lab(name.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// What one page (or lab instructions) used.
+pub type Uses = BTreeSet<AssetId>;
+
+/// A single file, or a folder published as a whole under a tree-hash prefix.
+#[derive(Debug)]
+enum Payload {
+    Single { rel: String, file: SourceKey },
+    Bundle { tree: String, files: Vec<(String, SourceKey)> },
+}
+
+#[derive(Debug)]
+struct Animation {
+    /// `svg`, `lottie` or `video`.
+    kind: &'static str,
+    mime: String,
+    payload: Payload,
+}
+
+#[derive(Debug)]
+struct Starter {
+    name: String,
+    bytes: Vec<u8>,
+    key: ObjectKey,
+}
+
+#[derive(Debug)]
+struct LabFiles {
+    tree: String,
+    app: Vec<(String, SourceKey)>,
+    starter: Option<Starter>,
+    starter_files: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,18 +184,172 @@ pub struct LabBundle {
     pub starter_files: Vec<String>,
 }
 
-/// URLs of everything collected, by where it came from, plus the outputs themselves.
+/// Every asset of the content tree, and the URL of each in each scope.
 #[derive(Default)]
 pub struct Assets {
     /// `theme/static`-relative path -> URL (what the `asset()` template function answers).
     pub theme: BTreeMap<String, String>,
-    /// Content-relative path of course/lab media -> URL.
-    pub files: BTreeMap<String, String>,
-    /// `animations`-relative `src` -> animation.
-    pub animations: BTreeMap<String, AnimationRef>,
-    /// Lab slug -> its app bundle and starter zip.
-    pub labs: BTreeMap<String, LabBundle>,
-    pub outputs: Vec<Output>,
+    theme_outputs: Vec<Output>,
+    /// Content-relative path of course/lab media -> the file.
+    files: BTreeMap<String, SourceKey>,
+    animations: BTreeMap<String, Animation>,
+    labs: BTreeMap<String, LabFiles>,
+}
+
+/// Where the assets of a scope live: `""` for public pages, `/courses/<slug>/_` for an
+/// enrolled course (`_` is no lesson slug, so it never collides with a page).
+fn scope_prefix(scope: &Access) -> String {
+    match scope {
+        Access::Public => String::new(),
+        Access::Course(slug) => format!("{}_", course_prefix(slug)),
+    }
+}
+
+fn fingerprinted_url(scope: &Access, rel: &str, key: &ObjectKey) -> String {
+    let file_name = rel.rsplit('/').next().unwrap_or(rel);
+    format!("{}/assets/{}", scope_prefix(scope), fingerprinted_name(file_name, key))
+}
+
+fn bundle_prefix(scope: &Access, kind: &str, tree: &str) -> String {
+    format!("{}/{kind}/{tree}/", scope_prefix(scope))
+}
+
+impl Assets {
+    /// The URL of course or lab media `rel` (content-relative) on a page of `scope`.
+    pub fn file_url(&self, scope: &Access, rel: &str) -> Option<String> {
+        self.files.get(rel).map(|file| fingerprinted_url(scope, rel, &file.key))
+    }
+
+    /// The animation `name` as a page of `scope` shows it.
+    pub fn animation(&self, scope: &Access, name: &str) -> Option<AnimationRef> {
+        let found = self.animations.get(name)?;
+        let url = match &found.payload {
+            Payload::Single { rel, file } => fingerprinted_url(scope, rel, &file.key),
+            Payload::Bundle { tree, .. } => {
+                format!("{}animation.json", bundle_prefix(scope, "animations", tree))
+            }
+        };
+        Some(AnimationRef { kind: found.kind, url, mime: found.mime.clone() })
+    }
+
+    /// The lab `slug`'s app and starter zip as a page of `scope` embeds them.
+    pub fn lab(&self, scope: &Access, slug: &str) -> Option<LabBundle> {
+        let lab = self.labs.get(slug)?;
+        Some(LabBundle {
+            app_url: format!("{}index.html", bundle_prefix(scope, "labs", &lab.tree)),
+            starter_url: lab.starter.as_ref().map(|s| fingerprinted_url(scope, &s.name, &s.key)),
+            starter_name: lab.starter.as_ref().map(|s| s.name.clone()),
+            starter_files: lab.starter_files.clone(),
+        })
+    }
+
+    /// Theme outputs' routes (always published).
+    pub fn theme_routes(&self) -> impl Iterator<Item = &str> {
+        self.theme_outputs.iter().map(|o| o.route.as_str())
+    }
+
+    /// Everything a page's URLs are made of, for the page cache: theme routes and keys,
+    /// and the key of every other asset (its URL in any scope follows from it).
+    pub fn feed_fingerprint(&self, mut field: impl FnMut(&[u8])) {
+        for output in &self.theme_outputs {
+            field(output.route.as_bytes());
+            field(output.key.as_str().as_bytes());
+        }
+        for (rel, file) in &self.files {
+            field(rel.as_bytes());
+            field(file.key.as_str().as_bytes());
+        }
+        for (name, animation) in &self.animations {
+            field(name.as_bytes());
+            field(animation.kind.as_bytes());
+            match &animation.payload {
+                Payload::Single { file, .. } => field(file.key.as_str().as_bytes()),
+                Payload::Bundle { tree, .. } => field(tree.as_bytes()),
+            }
+        }
+        for (slug, lab) in &self.labs {
+            field(slug.as_bytes());
+            field(lab.tree.as_bytes());
+            if let Some(starter) = &lab.starter {
+                field(starter.key.as_str().as_bytes());
+            }
+        }
+    }
+
+    /// The theme's outputs and, for every (scope, asset) some page used, that asset's
+    /// outputs in that scope.
+    pub fn outputs(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<Output> {
+        let mut outputs = self.theme_outputs.clone();
+        for (scope, id) in used {
+            match id {
+                AssetId::File(rel) => {
+                    if let Some(file) = self.files.get(rel) {
+                        let url = fingerprinted_url(scope, rel, &file.key);
+                        outputs.push(Output::immutable_file(url, rel, file, scope.clone()));
+                    }
+                }
+                AssetId::Animation(name) => match self.animations.get(name).map(|a| &a.payload) {
+                    Some(Payload::Single { rel, file }) => {
+                        let url = fingerprinted_url(scope, rel, &file.key);
+                        outputs.push(Output::immutable_file(url, rel, file, scope.clone()));
+                    }
+                    Some(Payload::Bundle { tree, files }) => {
+                        let prefix = bundle_prefix(scope, "animations", tree);
+                        push_bundle(&mut outputs, &prefix, files, scope);
+                    }
+                    None => {}
+                },
+                AssetId::Lab(slug) => {
+                    let Some(lab) = self.labs.get(slug) else { continue };
+                    push_bundle(&mut outputs, &bundle_prefix(scope, "labs", &lab.tree), &lab.app, scope);
+                    if let Some(starter) = &lab.starter {
+                        let url = fingerprinted_url(scope, &starter.name, &starter.key);
+                        outputs.push(Output::immutable(
+                            url,
+                            &starter.name,
+                            starter.bytes.clone(),
+                            scope.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        outputs
+    }
+
+    /// Source files of assets that no page uses (not published), sorted.
+    pub fn unused(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<PathBuf> {
+        let used: BTreeSet<&AssetId> = used.iter().map(|(_, id)| id).collect();
+        let mut unused: Vec<PathBuf> = Vec::new();
+        for (rel, file) in &self.files {
+            if !used.contains(&AssetId::File(rel.clone())) {
+                unused.push(file.path.clone());
+            }
+        }
+        for (name, animation) in &self.animations {
+            if !used.contains(&AssetId::Animation(name.clone())) {
+                match &animation.payload {
+                    Payload::Single { file, .. } => unused.push(file.path.clone()),
+                    Payload::Bundle { files, .. } => {
+                        unused.extend(files.first().and_then(|(_, f)| f.path.parent()).map(Path::to_owned))
+                    }
+                }
+            }
+        }
+        for (slug, lab) in &self.labs {
+            if !used.contains(&AssetId::Lab(slug.clone())) {
+                unused.extend(lab.app.first().and_then(|(_, f)| f.path.parent()).map(Path::to_owned));
+            }
+        }
+        unused.sort();
+        unused
+    }
+}
+
+fn push_bundle(outputs: &mut Vec<Output>, prefix: &str, files: &[(String, SourceKey)], scope: &Access) {
+    for (rel, file) in files {
+        outputs.push(Output::immutable_file(format!("{prefix}{rel}"), rel, file, scope.clone()));
+    }
 }
 
 /// The name of the generated highlighting stylesheet, as templates ask for it.
@@ -148,25 +376,6 @@ pub fn is_text(essence: &str) -> bool {
                 | "application/xml"
                 | "application/manifest+json"
         )
-}
-
-/// Files under `dir`, as (`/`-separated path relative to `dir`, full path), sorted; hidden files skipped.
-pub fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .filter_map(|e| {
-            let rel = e.path().strip_prefix(dir).ok()?;
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-            Some((rel, e.into_path()))
-        })
-        .collect();
-    // Sorted here, not by walkdir: its sort re-parses both paths on every comparison,
-    // which showed in profiles of a catalogue with 9,500 animations.
-    files.sort_unstable();
-    files
 }
 
 fn read(diags: &Diagnostics, path: &Path) -> Option<Vec<u8>> {
@@ -206,51 +415,26 @@ fn tree_hash(files: &[(String, SourceKey)]) -> String {
     sha256_hex(listing.as_bytes())[..FINGERPRINT_LEN].to_owned()
 }
 
-fn fingerprinted_url(rel: &str, key: &ObjectKey) -> String {
-    let file_name = rel.rsplit('/').next().unwrap_or(rel);
-    format!("/assets/{}", fingerprinted_name(file_name, key))
-}
-
-impl Assets {
-    fn add_fingerprinted(&mut self, rel: &str, bytes: Vec<u8>) -> String {
-        let url = fingerprinted_url(rel, &ObjectKey::of(&bytes));
-        self.outputs.push(Output::immutable(url.clone(), rel, bytes));
-        url
+/// Every file of `dir`, hashed, as a bundle; `None` when one is unreadable (reported).
+fn bundle_of(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    hashes: &FileHashes,
+    dir: &Path,
+) -> Option<(String, Vec<(String, SourceKey)>)> {
+    let listed = root.files_under(diags, dir);
+    let safe: Vec<_> = listed.into_iter().filter(|(rel, path)| require_url_safe(diags, path, rel)).collect();
+    let wanted = safe.len();
+    let files = keys_of(diags, hashes, safe);
+    if files.len() != wanted {
+        return None; // an unreadable file, already reported
     }
-
-    fn add_fingerprinted_file(&mut self, rel: &str, file: SourceKey) -> String {
-        let url = fingerprinted_url(rel, &file.key);
-        self.outputs.push(Output::immutable_file(url.clone(), rel, file));
-        url
-    }
-
-    /// Adds every file of `dir` under `/<kind>/<tree-hash>/`; returns the prefix.
-    fn add_bundle(
-        &mut self,
-        diags: &Diagnostics,
-        hashes: &FileHashes,
-        kind: &str,
-        dir: &Path,
-    ) -> Option<String> {
-        let listed = files_under(dir);
-        let safe: Vec<_> =
-            listed.into_iter().filter(|(rel, path)| require_url_safe(diags, path, rel)).collect();
-        let wanted = safe.len();
-        let files = keys_of(diags, hashes, safe);
-        if files.len() != wanted {
-            return None; // an unreadable file, already reported
-        }
-        let prefix = format!("/{kind}/{}/", tree_hash(&files));
-        for (rel, file) in files {
-            self.outputs.push(Output::immutable_file(format!("{prefix}{rel}"), &rel, file));
-        }
-        Some(prefix)
-    }
+    Some((tree_hash(&files), files))
 }
 
 /// Collects all assets of the content tree at `root`; `hashes` spares re-reading
 /// unchanged files.
-pub fn collect(diags: &Diagnostics, root: &Path, syntax_css: String, hashes: &FileHashes) -> Assets {
+pub fn collect(diags: &Diagnostics, root: &ContentRoot, syntax_css: String, hashes: &FileHashes) -> Assets {
     let mut assets = Assets::default();
     collect_theme(diags, root, syntax_css, &mut assets);
     collect_media(diags, root, hashes, &mut assets);
@@ -259,10 +443,10 @@ pub fn collect(diags: &Diagnostics, root: &Path, syntax_css: String, hashes: &Fi
     assets
 }
 
-fn collect_theme(diags: &Diagnostics, root: &Path, syntax_css: String, assets: &mut Assets) {
-    let static_dir = root.join("theme/static");
+fn collect_theme(diags: &Diagnostics, root: &ContentRoot, syntax_css: String, assets: &mut Assets) {
+    let static_dir = root.shown.join("theme/static");
     let mut sources: BTreeMap<String, (PathBuf, Vec<u8>)> = BTreeMap::new();
-    for (rel, path) in files_under(&static_dir) {
+    for (rel, path) in root.files_under(diags, &static_dir) {
         if require_url_safe(diags, &path, &rel) {
             if let Some(bytes) = read(diags, &path) {
                 sources.insert(rel, (path, bytes));
@@ -311,7 +495,8 @@ impl ThemeFiles<'_> {
         } else {
             bytes
         };
-        let url = assets.add_fingerprinted(rel, bytes);
+        let url = fingerprinted_url(&Access::Public, rel, &ObjectKey::of(&bytes));
+        assets.theme_outputs.push(Output::immutable(url.clone(), rel, bytes, Access::Public));
         assets.theme.insert(rel.to_owned(), url.clone());
         Some(url)
     }
@@ -366,10 +551,10 @@ pub fn rewrite_css(text: &str, mut resolve: impl FnMut(&str, usize) -> Option<St
 }
 
 /// Course and lab media: every other file that is not Markdown or TOML.
-fn collect_media(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
+fn collect_media(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, assets: &mut Assets) {
     let mut media = Vec::new();
     for top in ["courses", "labs"] {
-        for (rel, path) in files_under(&root.join(top)) {
+        for (rel, path) in root.files_under(diags, &root.shown.join(top)) {
             let rel = format!("{top}/{rel}");
             let in_lab_bundle = top == "labs" && matches!(rel.split('/').nth(2), Some("app" | "starter"));
             if rel.ends_with(".md") || rel.ends_with(".toml") || in_lab_bundle {
@@ -380,42 +565,24 @@ fn collect_media(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: 
             }
         }
     }
-    for (rel, file) in keys_of(diags, hashes, media) {
-        let url = assets.add_fingerprinted_file(&rel, file);
-        assets.files.insert(rel, url);
-    }
+    assets.files.extend(keys_of(diags, hashes, media));
 }
 
-fn collect_animations(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
-    let dir = root.join("animations");
+fn collect_animations(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, assets: &mut Assets) {
     let mut singles = Vec::new();
-    let mut entries: Vec<(String, walkdir::DirEntry)> = walkdir::WalkDir::new(&dir)
-        .min_depth(1)
-        .max_depth(1)
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|entry| (entry.file_name().to_string_lossy().into_owned(), entry))
-        .collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (name, entry) in entries {
-        if name.starts_with('.') {
+    for entry in root.entries(diags, &root.shown.join("animations")) {
+        let (name, path) = (entry.name, entry.path);
+        if !require_url_safe(diags, &path, &name) {
             continue;
         }
-        let path = entry.path();
-        if !require_url_safe(diags, path, &name) {
-            continue;
-        }
-        if entry.file_type().is_dir() {
+        if entry.is_dir {
             if !path.join("animation.json").is_file() {
-                diags.at(path, 1, 1, "an animation folder needs an animation.json (a Lottie bundle)");
+                diags.at(&path, 1, 1, "an animation folder needs an animation.json (a Lottie bundle)");
                 continue;
             }
-            if let Some(prefix) = assets.add_bundle(diags, hashes, "animations", path) {
-                let animation = AnimationRef {
-                    kind: "lottie",
-                    url: format!("{prefix}animation.json"),
-                    mime: "application/json".into(),
-                };
+            if let Some((tree, files)) = bundle_of(diags, root, hashes, &path) {
+                let payload = Payload::Bundle { tree, files };
+                let animation = Animation { kind: "lottie", mime: "application/json".into(), payload };
                 assets.animations.insert(name, animation);
             }
             continue;
@@ -427,7 +594,7 @@ fn collect_animations(diags: &Diagnostics, root: &Path, hashes: &FileHashes, ass
             "webm" | "mp4" => "video",
             _ => {
                 diags.at(
-                    path,
+                    &path,
                     1,
                     1,
                     "unsupported animation: use .svg, Lottie .json, .webm, .mp4 or a Lottie folder",
@@ -435,7 +602,7 @@ fn collect_animations(diags: &Diagnostics, root: &Path, hashes: &FileHashes, ass
                 continue;
             }
         };
-        singles.push(((name, kind), path.to_owned()));
+        singles.push(((name, kind), path));
     }
     let hashed: Vec<_> = singles
         .into_par_iter()
@@ -448,48 +615,37 @@ fn collect_animations(diags: &Diagnostics, root: &Path, hashes: &FileHashes, ass
         })
         .collect();
     for (name, kind, file) in hashed {
-        let url = assets.add_fingerprinted_file(&name, file);
         let mime = content_type_for(&name).split(';').next().unwrap_or_default().to_owned();
-        assets.animations.insert(name, AnimationRef { kind, url, mime });
+        let payload = Payload::Single { rel: name.clone(), file };
+        assets.animations.insert(name, Animation { kind, mime, payload });
     }
 }
 
-fn collect_labs(diags: &Diagnostics, root: &Path, hashes: &FileHashes, assets: &mut Assets) {
-    let labs = root.join("labs");
-    let slugs: Vec<String> = walkdir::WalkDir::new(&labs)
-        .min_depth(1)
-        .max_depth(1)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    for slug in slugs {
+fn collect_labs(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, assets: &mut Assets) {
+    let labs = root.shown.join("labs");
+    for entry in root.entries(diags, &labs).into_iter().filter(|e| e.is_dir) {
+        let slug = entry.name;
         let app = labs.join(&slug).join("app");
         if !app.join("index.html").is_file() {
             continue; // reported by the catalogue
         }
-        let Some(prefix) = assets.add_bundle(diags, hashes, "labs", &app) else { continue };
+        let Some((tree, app)) = bundle_of(diags, root, hashes, &app) else { continue };
         let starter_dir = labs.join(&slug).join("starter");
-        let starter_files: Vec<(String, PathBuf)> = files_under(&starter_dir);
-        let mut bundle = LabBundle {
-            app_url: format!("{prefix}index.html"),
-            starter_url: None,
-            starter_name: None,
-            starter_files: starter_files.iter().map(|(rel, _)| rel.clone()).collect(),
+        let starter_listing: Vec<(String, PathBuf)> = root.files_under(diags, &starter_dir);
+        let mut lab = LabFiles {
+            tree,
+            app,
+            starter: None,
+            starter_files: starter_listing.iter().map(|(rel, _)| rel.clone()).collect(),
         };
-        if !starter_files.is_empty() {
+        if !starter_listing.is_empty() {
             let name = format!("{slug}-starter.zip");
-            match zip_files(&starter_files) {
-                Ok(bytes) => {
-                    bundle.starter_url = Some(assets.add_fingerprinted(&name, bytes));
-                    bundle.starter_name = Some(name);
-                }
+            match zip_files(&starter_listing) {
+                Ok(bytes) => lab.starter = Some(Starter { name, key: ObjectKey::of(&bytes), bytes }),
                 Err(err) => diags.at(&starter_dir, 1, 1, format!("cannot zip starter files: {err}")),
             }
         }
-        assets.labs.insert(slug, bundle);
+        assets.labs.insert(slug, lab);
     }
 }
 
@@ -535,7 +691,7 @@ mod tests {
     fn zips_are_deterministic() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.txt"), "hello").expect("write");
-        let files = files_under(dir.path());
+        let files = vec![("a.txt".to_owned(), dir.path().join("a.txt"))];
         let first = zip_files(&files).expect("zip");
         std::thread::sleep(std::time::Duration::from_millis(1100));
         std::fs::write(dir.path().join("a.txt"), "hello").expect("rewrite changes mtime");

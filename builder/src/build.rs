@@ -7,32 +7,48 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::collections::BTreeSet;
+
 use bundle::{Access, CacheClass, ReleaseId};
 use minijinja::Value;
 use rayon::prelude::*;
 
-use crate::assets::{self, Body, Output};
+use crate::assets::{self, AssetId, Body, Output, Uses};
 use crate::cache::{BuildCache, CachedPage};
 use crate::catalogue::{self, Catalogue};
-use crate::components::{Components, LabEntry, LabView};
+use crate::components::{Components, LabEntry};
 use crate::diagnostics::{ContentError, Diagnostics};
 use crate::highlight;
 use crate::markdown::{LinkTargets, MarkdownEnv};
 use crate::pages::{self, LessonView};
 use crate::store;
 use crate::theme::Theme;
+use crate::tree::ContentRoot;
 
 /// Route of the not-found page.
 pub const NOT_FOUND_ROUTE: &str = "/404.html";
 /// Route of the page shown when an enrolled-only page is asked for without a valid grant.
 pub const FORBIDDEN_ROUTE: &str = "/403.html";
-const DEFAULT_LAB_HEIGHT: u32 = 520;
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     pub content: PathBuf,
     pub out: PathBuf,
     pub channel: String,
+    /// Largest lesson, TOML or instructions file read (bytes).
+    pub max_source_bytes: u64,
+}
+
+impl BuildOptions {
+    /// The usual options: build `content` into `out`'s `live` channel.
+    pub fn new(content: PathBuf, out: PathBuf) -> Self {
+        BuildOptions {
+            content,
+            out,
+            channel: "live".into(),
+            max_source_bytes: crate::tree::DEFAULT_MAX_SOURCE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,6 +66,8 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// How long each phase took, in order (`course build --timings`).
     pub phases: Vec<(&'static str, Duration)>,
+    /// Media, animations and labs that no page uses: not published (a warning).
+    pub unpublished: Vec<PathBuf>,
 }
 
 /// Times the phases of a build, each from the end of the one before.
@@ -110,7 +128,7 @@ pub enum BuildError {
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let cache = BuildCache::open(&options.out);
-    let mut rendered = render(&options.content, &cache)?;
+    let mut rendered = render(&options.content, options.max_source_bytes, &cache)?;
     let mut phases = Phases::start();
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
@@ -118,9 +136,11 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let written = store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
         .map_err(io_error)?;
     phases.lap("store objects, compress, write manifest");
-    for (inputs, route) in std::mem::take(&mut rendered.fresh_pages) {
+    for (inputs, route, uses) in std::mem::take(&mut rendered.fresh_pages) {
         if let Some(r) = written.manifest.routes.get(&route) {
-            cache.pages.insert(inputs, CachedPage { object: r.object.clone(), size: r.size });
+            let page =
+                CachedPage { object: r.object.clone(), size: r.size, uses: uses.into_iter().collect() };
+            cache.pages.insert(inputs, page);
         }
     }
     cache.save().map_err(io_error)?;
@@ -138,6 +158,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
         bytes_written: written.bytes_written,
         channel_moved: written.channel_moved,
         elapsed: started.elapsed(),
+        unpublished: rendered.unpublished,
     })
 }
 
@@ -146,24 +167,28 @@ pub struct Rendered {
     pub outputs: Vec<Output>,
     pub pages: usize,
     pub pages_rendered: usize,
-    /// (inputs hash, route) of each page rendered now, for the page cache.
-    pub fresh_pages: Vec<(String, String)>,
+    /// (inputs hash, route, uses) of each page rendered now, for the page cache.
+    pub fresh_pages: Vec<(String, String, Uses)>,
     pub phases: Vec<(&'static str, Duration)>,
+    /// Sources of assets no page uses (not published).
+    pub unpublished: Vec<PathBuf>,
 }
 
-/// Renders every page (reusing those whose inputs are unchanged) and collects every asset.
-pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError> {
+/// Renders every page (reusing those whose inputs are unchanged) and collects the assets
+/// they use.
+pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Result<Rendered, BuildError> {
     highlight::preload();
     let mut phases = Phases::start();
     let diags = Diagnostics::default();
     let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
-    let Some(catalogue) = catalogue::load(&diags, content) else { return Err(fail(&diags)) };
+    let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
+    let Some(catalogue) = catalogue::load(&diags, &root) else { return Err(fail(&diags)) };
     phases.lap("load catalogue");
     let syntax_css = highlight::stylesheet();
     phases.lap("syntax stylesheet");
-    let assets = assets::collect(&diags, content, syntax_css, &cache.files);
+    let assets = assets::collect(&diags, &root, syntax_css, &cache.files);
     phases.lap("collect and hash assets");
-    let Some(theme) = Theme::load(&diags, content, assets.theme.clone()) else { return Err(fail(&diags)) };
+    let Some(theme) = Theme::load(&diags, &root, assets.theme.clone()) else { return Err(fail(&diags)) };
     phases.lap("load theme");
 
     let links = link_targets(&catalogue, &assets);
@@ -181,8 +206,12 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
         // Nothing was reused, so the labs may have changed: check every lab's instructions,
         // also those no lesson shows. (When pages are reused, the labs are as last built.)
         for lab in labs.values() {
-            lab.view_with_instructions(&plain);
+            lab.view(&assets, &plain, &Access::Public);
         }
+    }
+    // Lessons whose front matter failed still get their body checked.
+    for body in &catalogue.unplaced_bodies {
+        markdown.render(&body.source, body.body_offset, &body.scope);
     }
     phases.lap("render lessons");
     let mut pages = lessons.pages;
@@ -197,8 +226,9 @@ pub fn render(content: &Path, cache: &BuildCache) -> Result<Rendered, BuildError
     }
     let page_count = pages.len();
     let mut outputs = pages;
-    outputs.extend(assets.outputs);
-    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages, phases: phases.done })
+    outputs.extend(assets.outputs(&lessons.used));
+    let unpublished = assets.unused(&lessons.used);
+    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages, phases: phases.done, unpublished })
 }
 
 fn page(route: String, html: String, access: Access) -> Output {
@@ -230,16 +260,15 @@ fn shared_inputs(
         field(format!("{}:{:?}", meta.len(), modified).as_bytes());
     }
     field(theme.fingerprint().as_bytes());
-    for output in &assets.outputs {
-        field(output.route.as_bytes());
-        field(output.key.as_str().as_bytes());
-    }
+    assets.feed_fingerprint(&mut field);
     field(json(&pages::site_view(catalogue)).as_bytes());
     for course in &catalogue.courses {
         field(json(&pages::course_view(course)).as_bytes());
     }
     for lab in labs.values() {
-        field(json(&lab.view).as_bytes());
+        field(lab.slug.as_bytes());
+        field(lab.title.as_bytes());
+        field(lab.summary.as_deref().unwrap_or_default().as_bytes());
         field(lab.instructions.text.as_bytes());
     }
     let mut lessons: Vec<_> = links.lessons.iter().collect();
@@ -275,7 +304,7 @@ fn inputs_hash(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-fn reused_page((page, path): (CachedPage, std::path::PathBuf), route: String, access: Access) -> Output {
+fn reused_page((page, path): (CachedPage, PathBuf), route: String, access: Access) -> Output {
     Output {
         route,
         key: page.object,
@@ -287,17 +316,9 @@ fn reused_page((page, path): (CachedPage, std::path::PathBuf), route: String, ac
     }
 }
 
-fn course_access(course: &catalogue::Course) -> Access {
-    if course.enrolled {
-        Access::Course(course.slug.clone())
-    } else {
-        Access::Public
-    }
-}
-
 fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     let mut lessons = HashMap::default();
-    let mut routes: HashSet<String> = assets.outputs.iter().map(|o| o.route.clone()).collect();
+    let mut routes: HashSet<String> = assets.theme_routes().map(str::to_owned).collect();
     routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned(), FORBIDDEN_ROUTE.to_owned()]);
     for course in &catalogue.courses {
         routes.insert(pages::course_url(course));
@@ -311,29 +332,23 @@ fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
 }
 
 fn lab_entries<'a>(catalogue: &'a Catalogue, assets: &assets::Assets) -> BTreeMap<String, LabEntry<'a>> {
-    let mut views = BTreeMap::new();
+    let mut entries = BTreeMap::new();
     for (slug, lab) in &catalogue.labs {
-        let Some(bundle) = assets.labs.get(slug) else { continue };
-        let view = LabView {
-            slug: slug.clone(),
-            title: lab.title.clone(),
-            summary: lab.summary.clone(),
-            instructions: String::new(),
-            app_url: bundle.app_url.clone(),
-            starter_url: bundle.starter_url.clone(),
-            starter_name: bundle.starter_name.clone(),
-            starter_files: bundle.starter_files.clone(),
-            height: DEFAULT_LAB_HEIGHT,
-        };
-        views.insert(slug.clone(), LabEntry::new(view, &lab.instructions));
+        if assets.lab(&Access::Public, slug).is_none() {
+            continue; // no app bundle (reported)
+        }
+        let entry = LabEntry::new(slug.clone(), lab.title.clone(), lab.summary.clone(), &lab.instructions);
+        entries.insert(slug.clone(), entry);
     }
-    views
+    entries
 }
 
 struct RenderedPages {
     pages: Vec<Output>,
-    /// (inputs hash, route) of the pages rendered now (not reused).
-    fresh: Vec<(String, String)>,
+    /// (inputs hash, route, uses) of the pages rendered now (not reused).
+    fresh: Vec<(String, String, Uses)>,
+    /// Every (scope, asset) the pages use, rendered now or reused.
+    used: BTreeSet<(Access, AssetId)>,
 }
 
 fn render_lessons(
@@ -355,18 +370,20 @@ fn render_lessons(
         .enumerate()
         .flat_map(|(c, course)| (0..course.lessons.len()).map(move |l| (c, l)))
         .collect();
-    let rendered: Vec<(Output, Option<String>)> = jobs
+    // (page, Some(inputs) when rendered now, what it uses)
+    let rendered: Vec<(Output, Option<String>, Uses)> = jobs
         .par_iter()
         .filter_map(|&(c, l)| {
             let course = &catalogue.courses[c];
             let lesson = &course.lessons[l];
+            let access = course.lesson_access(lesson);
             let inputs =
                 inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.source.text]);
             if let Some(page) = cache.pages.get(&inputs) {
-                let access = course_access(course);
-                return Some((reused_page(page, pages::lesson_url(course, lesson), access), None));
+                let uses = page.0.uses.iter().cloned().collect();
+                return Some((reused_page(page, pages::lesson_url(course, lesson), access), None, uses));
             }
-            let body = markdown.render(&lesson.source, lesson.body_offset);
+            let body = markdown.render(&lesson.source, lesson.body_offset, &access);
             let module =
                 course.modules.iter().position(|m| m.lessons.contains(&l)).map(|m| &courses[c].modules[m]);
             let summary = |i: usize| pages::lesson_summary(course, &course.lessons[i]);
@@ -382,7 +399,7 @@ fn render_lessons(
             };
             match theme.render("lesson.html", ctx) {
                 Ok(html) => {
-                    Some((page(pages::lesson_url(course, lesson), html, course_access(course)), Some(inputs)))
+                    Some((page(pages::lesson_url(course, lesson), html, access), Some(inputs), body.uses))
                 }
                 Err(err) => {
                     markdown.diags.push(err);
@@ -391,10 +408,14 @@ fn render_lessons(
             }
         })
         .collect();
-    let mut lesson_pages = RenderedPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new() };
-    for (page, inputs) in rendered {
+    let mut lesson_pages =
+        RenderedPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new(), used: BTreeSet::new() };
+    for (page, inputs, uses) in rendered {
+        for id in &uses {
+            lesson_pages.used.insert((page.access.clone(), id.clone()));
+        }
         if let Some(inputs) = inputs {
-            lesson_pages.fresh.push((inputs, page.route.clone()));
+            lesson_pages.fresh.push((inputs, page.route.clone(), uses));
         }
         lesson_pages.pages.push(page);
     }
@@ -436,9 +457,10 @@ fn render_site_pages(
     ];
     for (course, view) in catalogue.courses.iter().zip(course_values) {
         let ctx = minijinja::context! { site => &site, courses => &courses, course => view };
-        jobs.push((pages::course_url(course), "course.html", ctx, course_access(course)));
+        jobs.push((pages::course_url(course), "course.html", ctx, course.page_access()));
     }
-    let mut rendered = RenderedPages { pages: Vec::with_capacity(jobs.len()), fresh: Vec::new() };
+    let mut rendered =
+        RenderedPages { pages: Vec::with_capacity(jobs.len()), fresh: Vec::new(), used: BTreeSet::new() };
     for (route, template, ctx, access) in jobs {
         let inputs = inputs_hash(&[shared_inputs, template, &route]);
         if let Some(cached) = cache.pages.get(&inputs) {
@@ -447,7 +469,7 @@ fn render_site_pages(
         }
         match theme.render(template, ctx) {
             Ok(html) => {
-                rendered.fresh.push((inputs, route.clone()));
+                rendered.fresh.push((inputs, route.clone(), Uses::new()));
                 rendered.pages.push(page(route, html, access));
             }
             Err(err) => diags.push(err),

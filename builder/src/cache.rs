@@ -13,11 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use bundle::ObjectKey;
+
+use crate::assets::AssetId;
 use rustc_hash::FxHashMap as HashMap;
 use sha2::{Digest, Sha256};
 
 const FILES: &str = "files";
-const PAGES: &str = "pages";
+/// Lines `<inputs> <object> <size> <asset token>...` (v2 added the assets a page uses).
+const PAGES: &str = "pages-v2";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -106,11 +109,13 @@ fn hash_file(path: &Path) -> io::Result<ObjectKey> {
     Ok(hex::encode(hasher.finalize()).parse().expect("a SHA-256 hex digest is an object key"))
 }
 
-/// A rendered page in the store: its object and size.
+/// A rendered page in the store: its object and size, and what it uses (so a reused page
+/// still gets its media published).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachedPage {
     pub object: ObjectKey,
     pub size: u64,
+    pub uses: Vec<AssetId>,
 }
 
 /// Rendered pages by the hash of their inputs (see `build::PageInputs`).
@@ -133,7 +138,8 @@ impl PageCache {
                 let inputs = fields.next()?.to_owned();
                 let object = fields.next()?.parse().ok()?;
                 let size = fields.next()?.parse().ok()?;
-                Some((inputs, CachedPage { object, size }))
+                let uses = fields.map(AssetId::from_token).collect::<Option<Vec<_>>>()?;
+                Some((inputs, CachedPage { object, size, uses }))
             })
             .collect();
         PageCache { store: store.to_owned(), known, current: Mutex::default() }
@@ -157,8 +163,13 @@ impl PageCache {
 
     fn save(&self, path: &Path) -> io::Result<()> {
         let current = std::mem::take(&mut *self.current.lock().expect("page cache lock"));
-        let mut lines: Vec<String> =
-            current.into_iter().map(|(inputs, p)| format!("{inputs} {} {}\n", p.object, p.size)).collect();
+        let mut lines: Vec<String> = current
+            .into_iter()
+            .map(|(inputs, p)| {
+                let uses: String = p.uses.iter().map(|u| format!(" {}", u.token())).collect();
+                format!("{inputs} {} {}{uses}\n", p.object, p.size)
+            })
+            .collect();
         lines.sort();
         crate::store::write_atomic(path, lines.concat().as_bytes())
     }

@@ -6,12 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bundle::paths::is_slug;
+use bundle::Access;
 use rayon::prelude::*;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostics::Diagnostics;
-use crate::frontmatter::{parse_toml, split};
+use crate::frontmatter::{parse_toml, parse_toml_checked, split};
+use crate::tree::ContentRoot;
 
 /// A content file: its path relative to the content root (with `/`), the path shown in
 /// errors, and its text.
@@ -32,6 +34,18 @@ pub struct Catalogue {
     /// Lesson files that exist but failed to load (already reported): links to them and
     /// module entries naming them are not reported again.
     pub broken_lessons: BTreeSet<String>,
+    /// Bodies of lessons whose front matter failed: rendered only to report their own
+    /// errors too (one error must not hide the others of the same file).
+    pub unplaced_bodies: Vec<UnplacedBody>,
+}
+
+/// A lesson body to check although its lesson could not be loaded.
+#[derive(Debug)]
+pub struct UnplacedBody {
+    pub source: SourceFile,
+    pub body_offset: usize,
+    /// Whose media its references would be.
+    pub scope: Access,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +65,8 @@ pub struct Course {
     pub summary: Option<String>,
     pub level: Option<String>,
     pub enrolled: bool,
+    /// An enrolled course whose course page (the syllabus) anyone may read.
+    pub public_syllabus: bool,
     pub modules: Vec<Module>,
     /// In reading order (module by module); `Module::lessons` indexes into this.
     pub lessons: Vec<Lesson>,
@@ -68,6 +84,8 @@ pub struct Lesson {
     pub title: String,
     pub summary: Option<String>,
     pub duration: Option<u32>,
+    /// In an enrolled course: a lesson anyone may read (a taste of the course).
+    pub preview: bool,
     pub source: SourceFile,
     pub body_offset: usize,
     /// Where the slug comes from: the `slug` value in the front matter, or the file (0).
@@ -77,6 +95,26 @@ pub struct Lesson {
 impl Lesson {
     pub fn body(&self) -> &str {
         &self.source.text[self.body_offset..]
+    }
+}
+
+impl Course {
+    /// Who may read the course page.
+    pub fn page_access(&self) -> Access {
+        self.scope(self.public_syllabus)
+    }
+
+    /// Who may read a lesson (and so the media it shows).
+    pub fn lesson_access(&self, lesson: &Lesson) -> Access {
+        self.scope(lesson.preview)
+    }
+
+    fn scope(&self, public_anyway: bool) -> Access {
+        if self.enrolled && !public_anyway {
+            Access::Course(self.slug.clone())
+        } else {
+            Access::Public
+        }
     }
 }
 
@@ -98,6 +136,9 @@ struct CourseToml {
     level: Option<String>,
     #[serde(default)]
     access: AccessToml,
+    /// Who may read the course page of an enrolled course (default: its students only).
+    #[serde(default)]
+    syllabus: Option<AccessToml>,
     #[serde(default)]
     modules: Vec<ModuleToml>,
 }
@@ -117,8 +158,9 @@ struct ModuleToml {
     lessons: Vec<Spanned<String>>,
 }
 
+/// Unknown keys are reported one by one (see [`parse_toml_checked`]), so no
+/// `deny_unknown_fields` here.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FrontMatter {
     title: String,
     #[serde(default)]
@@ -127,7 +169,11 @@ struct FrontMatter {
     duration: Option<u32>,
     #[serde(default)]
     slug: Option<Spanned<String>>,
+    #[serde(default)]
+    preview: bool,
 }
+
+const FRONT_MATTER_KEYS: [&str; 5] = ["title", "summary", "duration", "slug", "preview"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,60 +183,51 @@ struct LabToml {
     summary: Option<String>,
 }
 
-/// Reads a file of the content tree; a missing or unreadable file is reported at 1:1.
-pub fn read_source(diags: &Diagnostics, root: &Path, rel: &str) -> Option<SourceFile> {
-    let shown = root.join(rel);
-    match std::fs::read_to_string(&shown) {
-        Ok(text) => Some(SourceFile { rel: rel.to_owned(), shown, text }),
-        Err(err) => {
-            diags.at(&shown, 1, 1, format!("cannot read: {err}"));
-            None
-        }
-    }
+/// Reads a file of the content tree (through [`ContentRoot`]: inside the root, within the
+/// size limit, UTF-8); a missing or unreadable file is reported at 1:1.
+pub fn read_source(diags: &Diagnostics, root: &ContentRoot, rel: &str) -> Option<SourceFile> {
+    let shown = root.shown.join(rel);
+    let text = root.read_text(diags, &shown)?;
+    Some(SourceFile { rel: rel.to_owned(), shown, text })
 }
 
-/// Names of the directories (or files with `ext`) directly inside `dir`, sorted.
-fn entries(dir: &Path, want_dirs: bool, ext: Option<&str>) -> Vec<String> {
-    let mut names: Vec<String> = walkdir::WalkDir::new(dir)
-        .min_depth(1)
-        .max_depth(1)
+/// Names of the directories (or files ending in `ext`, without it) directly inside `dir`.
+fn entries(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    dir: &Path,
+    want_dirs: bool,
+    ext: Option<&str>,
+) -> Vec<String> {
+    root.entries(diags, dir)
         .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_dir() == want_dirs)
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_owned();
-            match ext {
-                Some(ext) => name.strip_suffix(ext).map(str::to_owned),
-                None => Some(name),
-            }
+        .filter(|entry| entry.is_dir == want_dirs)
+        .filter_map(|entry| match ext {
+            Some(ext) => entry.name.strip_suffix(ext).map(str::to_owned),
+            None => Some(entry.name),
         })
-        .collect();
-    // Sorted here, not by walkdir: its sort re-parses both paths on every comparison.
-    names.sort_unstable();
-    names
+        .collect()
 }
 
-pub fn load(diags: &Diagnostics, root: &Path) -> Option<Catalogue> {
-    if !root.is_dir() {
-        diags.at(root, 1, 1, "content directory not found");
-        return None;
-    }
+pub fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
     let site_file = read_source(diags, root, "site.toml")?;
     let site: Site = parse_toml(diags, &site_file.shown, &site_file.text, &site_file.text, 0, "site.toml")?;
 
     // Courses load in parallel; diagnostics are sorted when taken, so order is stable.
-    let loaded: Vec<(Option<Course>, BTreeSet<String>)> = entries(&root.join("courses"), true, None)
+    let loaded: Vec<(Option<Course>, Broken)> = entries(diags, root, &root.shown.join("courses"), true, None)
         .par_iter()
         .map(|slug| {
-            let mut broken = BTreeSet::new();
+            let mut broken = Broken::default();
             (load_course(diags, root, slug, &mut broken), broken)
         })
         .collect();
     let mut broken_lessons = BTreeSet::new();
+    let mut unplaced_bodies = Vec::new();
     let mut courses = Vec::with_capacity(loaded.len());
     for (course, broken) in loaded {
         courses.extend(course);
-        broken_lessons.extend(broken);
+        broken_lessons.extend(broken.files);
+        unplaced_bodies.extend(broken.bodies);
     }
 
     // Index order: as listed in site.toml, then the rest alphabetically.
@@ -210,40 +247,53 @@ pub fn load(diags: &Diagnostics, root: &Path) -> Option<Catalogue> {
     }
     courses.sort_by_key(|c| (order.iter().position(|s| s == &c.slug).unwrap_or(usize::MAX), c.slug.clone()));
 
-    let labs = entries(&root.join("labs"), true, None)
+    let labs = entries(diags, root, &root.shown.join("labs"), true, None)
         .iter()
         .filter_map(|slug| load_lab(diags, root, slug))
         .map(|lab| (lab.slug.clone(), lab))
         .collect();
 
-    Some(Catalogue { root: root.to_owned(), site, courses, labs, broken_lessons })
+    Some(Catalogue { root: root.shown.clone(), site, courses, labs, broken_lessons, unplaced_bodies })
 }
 
-fn load_course(
-    diags: &Diagnostics,
-    root: &Path,
-    slug: &str,
-    broken: &mut BTreeSet<String>,
-) -> Option<Course> {
+/// The lessons of one course that failed to load.
+#[derive(Default)]
+struct Broken {
+    files: BTreeSet<String>,
+    bodies: Vec<UnplacedBody>,
+}
+
+fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut Broken) -> Option<Course> {
     let dir_rel = format!("courses/{slug}");
     if !is_slug(slug) {
-        diags.at(&root.join(&dir_rel), 1, 1, "course folder name is not a slug (a-z, 0-9, -)");
+        diags.at(&root.shown.join(&dir_rel), 1, 1, "course folder name is not a slug (a-z, 0-9, -)");
         return None;
     }
     let toml_file = read_source(diags, root, &format!("{dir_rel}/course.toml"))?;
     let meta: CourseToml =
         parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "course.toml")?;
+    let enrolled = meta.access == AccessToml::Enrolled;
+    // Until a lesson says otherwise, what its body uses belongs to the course's scope.
+    let scope = if enrolled { Access::Course(slug.to_owned()) } else { Access::Public };
 
     // Lessons by slug, each slug once.
     let mut by_slug: BTreeMap<String, Lesson> = BTreeMap::new();
-    for stem in entries(&root.join(&dir_rel), false, Some(".md")) {
+    for stem in entries(diags, root, &root.shown.join(&dir_rel), false, Some(".md")) {
         let rel = format!("{dir_rel}/{stem}.md");
-        let Some(lesson) = load_lesson(diags, root, &rel, &stem) else {
-            broken.insert(rel);
-            continue;
+        let lesson = match load_lesson(diags, root, &rel, &stem) {
+            Loaded::Lesson(lesson) => lesson,
+            Loaded::BodyOnly(source, body_offset) => {
+                broken.files.insert(rel);
+                broken.bodies.push(UnplacedBody { source, body_offset, scope: scope.clone() });
+                continue;
+            }
+            Loaded::Nothing => {
+                broken.files.insert(rel);
+                continue;
+            }
         };
         if let Some(first) = by_slug.get(&lesson.slug) {
-            broken.insert(rel);
+            broken.files.insert(rel);
             let msg = format!(
                 "duplicate lesson slug `{}` (also used by {})",
                 lesson.slug,
@@ -273,7 +323,7 @@ fn load_course(
                 );
             } else if let Some(lesson) = by_slug.remove(&name) {
                 lessons.push(lesson);
-            } else if !broken.contains(&format!("{dir_rel}/{name}.md")) {
+            } else if !broken.files.contains(&format!("{dir_rel}/{name}.md")) {
                 let msg = format!("module lists lesson `{name}`, but there is no {dir_rel}/{name}.md");
                 diags.at_offset(&toml_file.shown, &toml_file.text, at, msg);
             }
@@ -290,30 +340,48 @@ fn load_course(
         title: meta.title,
         summary: meta.summary,
         level: meta.level,
-        enrolled: meta.access == AccessToml::Enrolled,
+        enrolled,
+        public_syllabus: enrolled && meta.syllabus == Some(AccessToml::Public),
         modules,
         lessons,
     })
 }
 
-fn load_lesson(diags: &Diagnostics, root: &Path, rel: &str, stem: &str) -> Option<Lesson> {
-    let source = read_source(diags, root, rel)?;
+/// What reading a lesson file gave.
+enum Loaded {
+    Lesson(Lesson),
+    /// The front matter failed (reported), but the body can still be checked.
+    BodyOnly(SourceFile, usize),
+    Nothing,
+}
+
+fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -> Loaded {
+    let Some(source) = read_source(diags, root, rel) else { return Loaded::Nothing };
     let parts = match split(&source.text) {
         Ok(parts) => parts,
         Err((at, why)) => {
             diags.at_offset(&source.shown, &source.text, at, why);
-            return None;
+            return Loaded::Nothing;
         }
     };
-    let front: FrontMatter =
-        parse_toml(diags, &source.shown, &source.text, parts.front, parts.front_offset, "front matter")?;
+    let body_offset = parts.body_offset;
+    let front: Option<FrontMatter> = parse_toml_checked(
+        diags,
+        &source.shown,
+        &source.text,
+        parts.front,
+        parts.front_offset,
+        "front matter",
+        &FRONT_MATTER_KEYS,
+    );
+    let Some(front) = front else { return Loaded::BodyOnly(source, body_offset) };
     let slug_offset = front.slug.as_ref().map_or(0, |s| parts.front_offset + s.span().start);
     let slug = match front.slug {
         Some(slug) => {
             if !is_slug(slug.get_ref()) {
                 let at = parts.front_offset + slug.span().start;
                 diags.at_offset(&source.shown, &source.text, at, "slug must use only a-z, 0-9 and -");
-                return None;
+                return Loaded::BodyOnly(source, body_offset);
             }
             slug.into_inner()
         }
@@ -325,33 +393,33 @@ fn load_lesson(diags: &Diagnostics, root: &Path, rel: &str, stem: &str) -> Optio
                 1,
                 "lesson file name is not a slug (a-z, 0-9, -); rename it or set `slug`",
             );
-            return None;
+            return Loaded::BodyOnly(source, body_offset);
         }
     };
     if front.title.trim().is_empty() {
         diags.at_offset(&source.shown, &source.text, parts.front_offset, "title must not be empty");
     }
-    let body_offset = parts.body_offset;
-    Some(Lesson {
+    Loaded::Lesson(Lesson {
         slug,
         title: front.title,
         summary: front.summary,
         duration: front.duration,
+        preview: front.preview,
         source,
         body_offset,
         slug_offset,
     })
 }
 
-fn load_lab(diags: &Diagnostics, root: &Path, slug: &str) -> Option<Lab> {
+fn load_lab(diags: &Diagnostics, root: &ContentRoot, slug: &str) -> Option<Lab> {
     let dir_rel = format!("labs/{slug}");
     if !is_slug(slug) {
-        diags.at(&root.join(&dir_rel), 1, 1, "lab folder name is not a slug (a-z, 0-9, -)");
+        diags.at(&root.shown.join(&dir_rel), 1, 1, "lab folder name is not a slug (a-z, 0-9, -)");
         return None;
     }
     let toml_file = read_source(diags, root, &format!("{dir_rel}/lab.toml"))?;
     let meta: LabToml = parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "lab.toml")?;
-    if !root.join(&dir_rel).join("app/index.html").is_file() {
+    if !root.shown.join(&dir_rel).join("app/index.html").is_file() {
         diags.at(&toml_file.shown, 1, 1, format!("lab has no app: {dir_rel}/app/index.html is missing"));
         return None;
     }

@@ -2,16 +2,17 @@
 //! HTML out through the theme's partials.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
+use bundle::Access;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::assets::Assets;
+use crate::assets::{AssetId, Assets, Uses};
 use crate::catalogue::SourceFile;
 use crate::diagnostics::Diagnostics;
 use crate::frontmatter::parse_toml;
-use crate::markdown::{inline_html, MarkdownEnv};
+use crate::markdown::{inline_html, MarkdownEnv, Page};
 use crate::theme::Theme;
 
 pub fn is_block(lang: &str) -> bool {
@@ -32,26 +33,63 @@ pub struct LabView {
     pub height: u32,
 }
 
-/// A lab as lessons show it. Its instructions are rendered the first time a page needs
-/// them, so a rebuild that renders one lesson does not render every lab.
+/// A lab as lessons show it. Its instructions are rendered the first time a page of a
+/// scope needs them (once per scope: their media URLs depend on it), so a rebuild that
+/// renders one lesson does not render every lab.
 pub struct LabEntry<'a> {
-    /// Everything but the instructions (left empty here).
-    pub view: LabView,
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
     pub instructions: &'a SourceFile,
-    rendered: OnceLock<String>,
+    rendered: Mutex<BTreeMap<Access, Arc<(String, Uses)>>>,
 }
 
 impl<'a> LabEntry<'a> {
-    pub fn new(view: LabView, instructions: &'a SourceFile) -> Self {
-        LabEntry { view, instructions, rendered: OnceLock::new() }
+    pub fn new(slug: String, title: String, summary: Option<String>, instructions: &'a SourceFile) -> Self {
+        LabEntry { slug, title, summary, instructions, rendered: Mutex::default() }
     }
 
-    /// The view with its instructions, rendered (once) with `markdown`.
-    pub fn view_with_instructions(&self, markdown: &MarkdownEnv<'_>) -> LabView {
-        let html = self.rendered.get_or_init(|| markdown.render(self.instructions, 0).html);
-        LabView { instructions: html.clone(), ..self.view.clone() }
+    /// The lab as a page of `scope` shows it, and what it uses there (its bundle, starter
+    /// and the media of its instructions); `None` when the lab has no app bundle.
+    pub fn view(
+        &self,
+        assets: &Assets,
+        markdown: &MarkdownEnv<'_>,
+        scope: &Access,
+    ) -> Option<(LabView, Uses)> {
+        let bundle = assets.lab(scope, &self.slug)?;
+        let cached = self.rendered.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned();
+        let rendered = match cached {
+            Some(rendered) => rendered,
+            None => {
+                let page = markdown.render(self.instructions, 0, scope);
+                let rendered = Arc::new((page.html, page.uses));
+                self.rendered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(scope.clone(), rendered.clone());
+                rendered
+            }
+        };
+        let mut uses = rendered.1.clone();
+        uses.insert(AssetId::Lab(self.slug.clone()));
+        let view = LabView {
+            slug: self.slug.clone(),
+            title: self.title.clone(),
+            summary: self.summary.clone(),
+            instructions: rendered.0.clone(),
+            app_url: bundle.app_url,
+            starter_url: bundle.starter_url,
+            starter_name: bundle.starter_name,
+            starter_files: bundle.starter_files,
+            height: DEFAULT_LAB_HEIGHT,
+        };
+        Some((view, uses))
     }
 }
+
+/// Height of a lab's frame unless its block sets one.
+const DEFAULT_LAB_HEIGHT: u32 = 520;
 
 pub struct Components<'a> {
     pub diags: &'a Diagnostics,
@@ -132,7 +170,7 @@ struct LabBlock {
 }
 
 impl Components<'_> {
-    /// Renders the block whose TOML `code` starts at byte `at` of `source`.
+    /// Renders the block whose TOML `code` starts at byte `at` of `source`, on `page`.
     pub fn render(
         &self,
         kind: &str,
@@ -140,6 +178,7 @@ impl Components<'_> {
         source: &SourceFile,
         at: usize,
         counters: &mut Counters,
+        page: &mut Page<'_>,
     ) -> Option<String> {
         let (file, text) = (&source.shown, &source.text);
         let what = format!("```{kind} block");
@@ -178,17 +217,18 @@ impl Components<'_> {
             }
             "animation" => {
                 let block: AnimationBlock = parse_toml(self.diags, file, text, code, at, &what)?;
-                let Some(found) = self.assets.animations.get(block.src.get_ref()) else {
+                let Some(found) = self.assets.animation(page.scope, block.src.get_ref()) else {
                     let msg = format!("animation `{}` does not exist in animations/", block.src.get_ref());
                     err(block.src.span().start, msg);
                     return None;
                 };
+                page.uses.insert(AssetId::Animation(block.src.get_ref().clone()));
                 counters.animation += 1;
                 let animation = AnimationView {
                     id: counters.animation.to_string(),
                     kind: found.kind,
-                    url: found.url.clone(),
-                    mime: found.mime.clone(),
+                    url: found.url,
+                    mime: found.mime,
                     caption: block.caption,
                     looping: block.looping.unwrap_or(true),
                 };
@@ -196,12 +236,16 @@ impl Components<'_> {
             }
             "lab" => {
                 let block: LabBlock = parse_toml(self.diags, file, text, code, at, &what)?;
-                let Some(found) = self.labs.get(block.src.get_ref()) else {
+                let found = self
+                    .labs
+                    .get(block.src.get_ref())
+                    .and_then(|l| l.view(self.assets, self.instructions, page.scope));
+                let Some((mut lab, uses)) = found else {
                     let msg = format!("lab `{}` does not exist in labs/", block.src.get_ref());
                     err(block.src.span().start, msg);
                     return None;
                 };
-                let mut lab = found.view_with_instructions(self.instructions);
+                page.uses.extend(uses);
                 if let Some(height) = block.height {
                     lab.height = height;
                 }

@@ -59,6 +59,46 @@ pub fn parse_toml<T: DeserializeOwned>(
     }
 }
 
+/// Like [`parse_toml`], but reports every problem it can instead of the first: every
+/// syntax error, then every top-level key not in `known` (each at its own position), then
+/// the first wrong value. `T` should not deny unknown fields itself.
+pub fn parse_toml_checked<T: DeserializeOwned>(
+    diags: &Diagnostics,
+    file: &Path,
+    file_text: &str,
+    toml_text: &str,
+    offset: usize,
+    what: &str,
+    known: &[&str],
+) -> Option<T> {
+    let report = |err: &toml::de::Error| {
+        let at = offset + err.span().map_or(0, |span| span.start);
+        diags.at_offset(file, file_text, at, format!("{what}: {}", err.message()));
+    };
+    let (table, errors) = toml::de::DeTable::parse_recoverable(toml_text);
+    if !errors.is_empty() {
+        errors.iter().for_each(report);
+        return None;
+    }
+    let mut ok = true;
+    for key in table.get_ref().keys() {
+        if !known.contains(&key.get_ref().as_ref()) {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let msg =
+                format!("{what}: unknown field `{}`, expected one of {}", key.get_ref(), expected.join(", "));
+            diags.at_offset(file, file_text, offset + key.span().start, msg);
+            ok = false;
+        }
+    }
+    match T::deserialize(toml::de::Deserializer::from(table)) {
+        Ok(value) => ok.then_some(value),
+        Err(err) => {
+            report(&err);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +119,47 @@ mod tests {
         assert_eq!(&text[s.body_offset..], "# Body\n");
         assert!(split("# no front matter").is_err());
         assert!(split("+++\ntitle = 1\n").is_err());
+    }
+
+    #[test]
+    fn checked_parsing_reports_every_unknown_key_and_a_wrong_value() {
+        let text = "+++\ntitle = 3\nauthr = \"me\"\ntags = []\n+++\nbody";
+        let s = split(text).expect("splits");
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Lenient {
+            title: String,
+        }
+        let diags = Diagnostics::default();
+        let parsed: Option<Lenient> = parse_toml_checked(
+            &diags,
+            Path::new("l.md"),
+            text,
+            s.front,
+            s.front_offset,
+            "front matter",
+            &["title"],
+        );
+        assert!(parsed.is_none());
+        let errors: Vec<String> = diags.take().iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("l.md:2:9: front matter: invalid type"), "{errors:?}");
+        assert!(errors[1].starts_with("l.md:3:1: front matter: unknown field `authr`"), "{errors:?}");
+        assert!(errors[2].starts_with("l.md:4:1: front matter: unknown field `tags`"), "{errors:?}");
+
+        let broken = "+++\ntitle = \nx = [\n+++\n";
+        let s = split(broken).expect("splits");
+        let parsed: Option<Lenient> = parse_toml_checked(
+            &diags,
+            Path::new("b.md"),
+            broken,
+            s.front,
+            s.front_offset,
+            "front matter",
+            &["title"],
+        );
+        assert!(parsed.is_none());
+        assert!(diags.take().len() >= 2, "every syntax error, not just the first");
     }
 
     #[test]

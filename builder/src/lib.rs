@@ -13,14 +13,18 @@ pub mod generate;
 pub mod highlight;
 pub mod history;
 pub mod invalidate;
+pub mod keys;
 pub mod markdown;
 pub mod pages;
+pub mod preview;
 pub mod publish;
 pub mod relpath;
+pub mod sanitize;
 pub mod sign;
 pub mod store;
 pub mod switch;
 pub mod theme;
+pub mod tree;
 
 pub use build::{build, BuildError, BuildOptions, BuildReport};
 pub use diagnostics::ContentError;

@@ -9,12 +9,15 @@ use std::ops::Range;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
-use crate::assets::Assets;
+use bundle::Access;
+
+use crate::assets::{AssetId, Assets, Uses};
 use crate::catalogue::SourceFile;
 use crate::components::{self, Components};
 use crate::diagnostics::Diagnostics;
 use crate::highlight::highlight;
 use crate::relpath;
+use crate::sanitize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TocEntry {
@@ -26,6 +29,14 @@ pub struct TocEntry {
 pub struct Rendered {
     pub html: String,
     pub toc: Vec<TocEntry>,
+    /// The media, animations and labs the HTML refers to (published in the page's scope).
+    pub uses: Uses,
+}
+
+/// One render's scope (whose media its references are) and what it used so far.
+pub struct Page<'s> {
+    pub scope: &'s Access,
+    pub uses: Uses,
 }
 
 /// Where internal links may point.
@@ -55,10 +66,16 @@ fn options() -> Options {
         | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
-/// Renders inline Markdown (a quiz prompt or choice) without the wrapping paragraph.
+/// Renders inline Markdown (a quiz prompt or choice) without the wrapping paragraph; raw
+/// HTML in it is sanitised as in lessons.
 pub fn inline_html(text: &str) -> String {
     let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(text, options()));
+    let events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
+    let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    if raw {
+        html = sanitize::clean(&html, &[]);
+    }
     let trimmed = html.trim_end();
     match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
         Some(inner) if !inner.contains("<p>") => inner.to_owned(),
@@ -85,12 +102,26 @@ pub fn slugify(text: &str) -> String {
 }
 
 impl MarkdownEnv<'_> {
-    /// Renders `source.text[body_offset..]`; problems go to the diagnostics.
-    pub fn render(&self, source: &SourceFile, body_offset: usize) -> Rendered {
+    /// Renders `source.text[body_offset..]` for a page of `scope`; problems go to the
+    /// diagnostics. Raw HTML the author wrote is sanitised (see [`sanitize`]); what the
+    /// build itself generates (highlighted code, quizzes, animations, labs) is not.
+    pub fn render(&self, source: &SourceFile, body_offset: usize, scope: &Access) -> Rendered {
         let body = &source.text[body_offset..];
         let mut events: Vec<(Event<'_>, Range<usize>)> =
             Parser::new_ext(body, options()).into_offset_iter().collect();
+        let raw_html = events.iter().any(|(e, _)| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
         let toc = self.assign_heading_ids(&mut events);
+        let mut page = Page { scope, uses: Uses::new() };
+        // With raw HTML to sanitise, generated HTML waits outside as numbered placeholders.
+        let mut generated: Vec<String> = Vec::new();
+        let mut emit = |html: String, out: &mut Vec<Event<'_>>| {
+            if raw_html {
+                out.push(Event::Html(sanitize::placeholder(generated.len()).into()));
+                generated.push(html);
+            } else {
+                out.push(Event::Html(html.into()));
+            }
+        };
         let mut out: Vec<Event<'_>> = Vec::with_capacity(events.len());
         let mut counters = components::Counters::default();
         let mut i = 0;
@@ -122,9 +153,9 @@ impl MarkdownEnv<'_> {
                     let html = if components::is_block(&lang) {
                         let code_at = code_at.unwrap_or(at);
                         match self.components {
-                            Some(c) => {
-                                c.render(&lang, &code, source, code_at, &mut counters).unwrap_or_default()
-                            }
+                            Some(c) => c
+                                .render(&lang, &code, source, code_at, &mut counters, &mut page)
+                                .unwrap_or_default(),
                             None => {
                                 let msg = format!("a ```{lang} block is not allowed here");
                                 self.diags.at_offset(&source.shown, &source.text, at, msg);
@@ -134,22 +165,23 @@ impl MarkdownEnv<'_> {
                     } else {
                         highlight(&code, &lang)
                     };
-                    out.push(Event::Html(html.into()));
+                    emit(html, &mut out);
                 }
                 Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
                     let dest = match link_type {
-                        LinkType::Autolink | LinkType::Email => dest_url.clone(),
-                        _ => self.resolve_link(dest_url, source, at).into(),
+                        LinkType::Email => dest_url.to_string(),
+                        LinkType::Autolink => self.check_scheme(dest_url, source, at, "link"),
+                        _ => self.resolve_link(dest_url, source, at, &mut page),
                     };
                     out.push(Event::Start(Tag::Link {
                         link_type: *link_type,
-                        dest_url: dest,
+                        dest_url: dest.into(),
                         title: title.clone(),
                         id: id.clone(),
                     }));
                 }
                 Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
-                    let dest = self.resolve_file(dest_url, source, at, "image").into();
+                    let dest = self.resolve_file(dest_url, source, at, "image", &mut page).into();
                     out.push(Event::Start(Tag::Image {
                         link_type: *link_type,
                         dest_url: dest,
@@ -163,7 +195,10 @@ impl MarkdownEnv<'_> {
         }
         let mut html = String::with_capacity(body.len() * 2);
         pulldown_cmark::html::push_html(&mut html, out.into_iter());
-        Rendered { html, toc }
+        if raw_html {
+            html = sanitize::clean(&html, &generated);
+        }
+        Rendered { html, toc, uses: page.uses }
     }
 
     /// Gives every heading an id (its own `{#id}` or a slug of its text, made unique) and
@@ -200,7 +235,10 @@ impl MarkdownEnv<'_> {
     }
 
     /// A link: lesson files and routes are checked, other relative files become assets.
-    fn resolve_link(&self, dest: &str, source: &SourceFile, at: usize) -> String {
+    fn resolve_link(&self, dest: &str, source: &SourceFile, at: usize, page: &mut Page<'_>) -> String {
+        if relpath::scheme(dest).is_some() {
+            return self.check_scheme(dest, source, at, "link");
+        }
         if relpath::is_external(dest) || dest.is_empty() {
             return dest.to_owned();
         }
@@ -228,22 +266,53 @@ impl MarkdownEnv<'_> {
             self.diags.at_offset(&source.shown, &source.text, at, msg);
             return dest.to_owned();
         }
-        self.resolve_file(dest, source, at, "link")
+        self.resolve_file(dest, source, at, "link", page)
     }
 
-    /// An image or file reference relative to the source file.
-    fn resolve_file(&self, dest: &str, source: &SourceFile, at: usize, what: &str) -> String {
+    /// An image or file reference relative to the source file: the file's URL in the page's
+    /// scope (and the file is then published there).
+    fn resolve_file(
+        &self,
+        dest: &str,
+        source: &SourceFile,
+        at: usize,
+        what: &str,
+        page: &mut Page<'_>,
+    ) -> String {
+        if relpath::scheme(dest).is_some() {
+            return self.check_scheme(dest, source, at, what);
+        }
         if relpath::is_external(dest) || dest.starts_with('/') {
             return dest.to_owned();
         }
         let (path, suffix) = relpath::split_suffix(dest);
         let target = relpath::join(relpath::parent(&source.rel), path);
-        if let Some(url) = target.as_ref().and_then(|t| self.assets.files.get(t)) {
+        if let Some((target, url)) =
+            target.as_ref().and_then(|t| Some((t, self.assets.file_url(page.scope, t)?)))
+        {
+            page.uses.insert(AssetId::File(target.clone()));
             return format!("{url}{suffix}");
         }
         let resolved = target.unwrap_or_else(|| path.to_owned());
         let msg = format!("{what} to a file that does not exist: `{dest}` (looked for {resolved})");
         self.diags.at_offset(&source.shown, &source.text, at, msg);
+        dest.to_owned()
+    }
+
+    /// A URL with a scheme may only be a web, mail or phone link (or, for an image, a
+    /// `data:` one): `javascript:` and friends are content errors, never published.
+    fn check_scheme(&self, dest: &str, source: &SourceFile, at: usize, what: &str) -> String {
+        if let Some(scheme) = relpath::scheme(dest) {
+            let allowed = ["http", "https", "mailto", "tel"].contains(&scheme.as_str())
+                || (what == "image" && scheme == "data");
+            if !allowed {
+                let msg = format!(
+                    "{what} with a `{scheme}:` URL is not allowed (use http:, https:, mailto: or tel:)"
+                );
+                self.diags.at_offset(&source.shown, &source.text, at, msg);
+                return String::new();
+            }
+        }
         dest.to_owned()
     }
 }

@@ -18,6 +18,8 @@ pub struct LessonSummary {
     pub summary: Option<String>,
     pub duration: Option<u32>,
     pub url: String,
+    /// A lesson of an enrolled course that anyone may read.
+    pub preview: bool,
 }
 
 #[derive(Serialize, Clone)]
@@ -33,6 +35,9 @@ pub struct CourseView {
     pub summary: Option<String>,
     pub level: Option<String>,
     pub access: &'static str,
+    /// Who may read the course page: `public` (also for an enrolled course that shows its
+    /// syllabus to everyone) or `enrolled`.
+    pub syllabus: &'static str,
     pub url: String,
     pub lesson_count: usize,
     pub modules: Vec<ModuleView>,
@@ -47,7 +52,7 @@ pub struct LessonView {
 }
 
 pub fn course_url(course: &Course) -> String {
-    format!("/courses/{}/", course.slug)
+    bundle::paths::course_prefix(&course.slug)
 }
 
 pub fn lesson_url(course: &Course, lesson: &Lesson) -> String {
@@ -65,6 +70,7 @@ pub fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary {
         summary: lesson.summary.clone(),
         duration: lesson.duration,
         url: lesson_url(course, lesson),
+        preview: course.enrolled && lesson.preview,
     }
 }
 
@@ -83,6 +89,7 @@ pub fn course_view(course: &Course) -> CourseView {
         summary: course.summary.clone(),
         level: course.level.clone(),
         access: if course.enrolled { "enrolled" } else { "public" },
+        syllabus: if course.page_access() == bundle::Access::Public { "public" } else { "enrolled" },
         url: course_url(course),
         lesson_count: course.lessons.len(),
         modules,

@@ -35,6 +35,22 @@ pub fn is_external(reference: &str) -> bool {
         || ["http:", "https:", "mailto:", "data:", "tel:"].iter().any(|p| lower.starts_with(p))
 }
 
+/// The scheme of a URL (`javascript` in ` Java\tScript:x`), lowercased, read as a browser
+/// does: leading spaces and control characters dropped, tabs and newlines ignored.
+pub fn scheme(reference: &str) -> Option<String> {
+    let cleaned: String = reference
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let end = cleaned.find([':', '/', '?', '#'])?;
+    let candidate = &cleaned[..end];
+    let valid = cleaned[end..].starts_with(':')
+        && candidate.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && candidate.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then(|| candidate.to_ascii_lowercase())
+}
+
 /// File names that are served as-is must be safe in a URL without escaping.
 pub fn is_url_safe(rel: &str) -> bool {
     rel.split('/').all(|seg| {
@@ -58,6 +74,12 @@ mod tests {
         assert_eq!(parent("c.md"), "");
         assert_eq!(split_suffix("x.md#y"), ("x.md", "#y"));
         assert!(is_external("https://x") && is_external("#top") && !is_external("x.md"));
+        assert_eq!(scheme("https://x").as_deref(), Some("https"));
+        assert_eq!(scheme(" Java\tScript:alert(1)").as_deref(), Some("javascript"));
+        assert_eq!(scheme("\u{1}vbscript:x").as_deref(), Some("vbscript"));
+        assert_eq!(scheme("media/x.png"), None);
+        assert_eq!(scheme("x.md#a:b"), None);
+        assert_eq!(scheme("./a:b"), None);
         assert!(is_url_safe("img/logo-2.svg") && !is_url_safe("my file.png") && !is_url_safe("a/../b"));
     }
 }

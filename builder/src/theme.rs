@@ -1,14 +1,14 @@
 //! The theme: minijinja templates with strict undefined, and the `asset()` function.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::assets::files_under;
 use crate::diagnostics::{ContentError, Diagnostics, LineIndex};
+use crate::tree::ContentRoot;
 
 /// Templates the build renders; a theme must provide them all.
 pub const REQUIRED: [&str; 8] = [
@@ -30,8 +30,12 @@ pub struct Theme {
 
 impl Theme {
     /// Loads `theme/templates`; `asset_urls` maps `theme/static` paths to their URLs.
-    pub fn load(diags: &Diagnostics, root: &Path, asset_urls: BTreeMap<String, String>) -> Option<Theme> {
-        let dir = root.join("theme/templates");
+    pub fn load(
+        diags: &Diagnostics,
+        root: &ContentRoot,
+        asset_urls: BTreeMap<String, String>,
+    ) -> Option<Theme> {
+        let dir = root.shown.join("theme/templates");
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let asset_urls = Arc::new(asset_urls);
@@ -43,9 +47,8 @@ impl Theme {
         });
         let mut theme = Theme { env, sources: BTreeMap::new() };
         let mut ok = true;
-        for (name, path) in files_under(&dir) {
-            let Ok(source) = std::fs::read_to_string(&path) else {
-                diags.at(&path, 1, 1, "cannot read template");
+        for (name, path) in root.files_under(diags, &dir) {
+            let Some(source) = root.read_text(diags, &path) else {
                 ok = false;
                 continue;
             };

@@ -78,7 +78,7 @@ fn generated_catalogue_builds_without_content_errors() {
     let work = tempfile::tempdir().expect("tempdir");
     let content = work.path().join("content");
     generate(&options(&content, 42, Size::Tiny)).expect("generate");
-    let options = builder::BuildOptions { content, out: work.path().join("dist"), channel: "live".into() };
+    let options = builder::BuildOptions::new(content, work.path().join("dist"));
     match builder::build(&options) {
         Ok(report) => assert_eq!(report.pages, 20 + 2 + 3, "lessons, courses, index and error pages"),
         Err(builder::BuildError::Content(errors)) => {

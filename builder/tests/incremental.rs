@@ -23,7 +23,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn build_into(content: &Path, out: &Path) -> BuildReport {
-    let options = BuildOptions { content: content.to_owned(), out: out.to_owned(), channel: "live".into() };
+    let options = BuildOptions::new(content.to_owned(), out.to_owned());
     build(&options).unwrap_or_else(|err| panic!("build failed: {err}"))
 }
 

@@ -56,7 +56,7 @@ pub enum CacheClass {
 }
 
 /// Who may read a route.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Access {
     Public,
     /// Only students holding a grant for this course slug.

@@ -44,6 +44,12 @@ pub fn is_route(s: &str) -> bool {
     })
 }
 
+/// `/courses/<slug>/`: a course's page, and the prefix of everything only it uses (its
+/// lessons and, under `/courses/<slug>/_/`, its media), which one grant cookie path covers.
+pub fn course_prefix(slug: &str) -> String {
+    format!("/courses/{slug}/")
+}
+
 /// `site.css` + key -> `site.<fingerprint>.css`; `LICENSE` -> `LICENSE.<fingerprint>`.
 pub fn fingerprinted_name(file_name: &str, key: &ObjectKey) -> String {
     match file_name.rsplit_once('.') {

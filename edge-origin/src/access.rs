@@ -8,13 +8,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bundle::grant::{self, Grant, TrustedKeys};
 use http::header;
 
+use crate::authority;
+
 /// Name of the header a CDN adds to prove a request came through it.
 pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 pub struct AccessConfig {
     pub trusted: TrustedKeys,
     /// Scheme and host grants are scoped to (the CDN's), e.g. `https://learn.example.org`;
-    /// `None`: `http://<Host header>`.
+    /// `None`: `http://<the request's validated host[:port]>` (see [`crate::authority`]).
     pub public_url: Option<String>,
     pub skew: Duration,
     /// The CDN checks grants itself (CloudFront trusted key groups) and sends this secret.
@@ -32,6 +34,8 @@ pub enum Refusal {
     Denied(String),
     #[error("no trusted keys are configured")]
     NoKeys,
+    #[error("the request names no host and no --public-url is configured")]
+    NoHost,
 }
 
 /// How a request was let in.
@@ -71,32 +75,35 @@ pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 }
 
 impl AccessControl {
-    pub fn new(config: AccessConfig) -> Self {
+    /// Fails when the configured public URL is not `http(s)://host[:port]`.
+    pub fn new(mut config: AccessConfig) -> Result<Self, String> {
+        config.public_url = config.public_url.as_deref().map(authority::parse_public_url).transpose()?;
         let verified = moka::sync::Cache::builder()
             .weigher(key_weight)
             .max_capacity(VERIFIED_CACHE_BYTES)
             .time_to_live(Duration::from_secs(30))
             .build();
-        AccessControl { config, verified }
+        Ok(AccessControl { config, verified })
     }
 
-    pub fn public_base<B>(&self, req: &http::Request<B>) -> String {
+    /// The `scheme://host[:port]` grants of this request are scoped to: the configured public
+    /// URL, else `http://` and the request's `authority` (already validated by
+    /// [`authority::of_request`]); `None` when there is neither.
+    pub fn public_base(&self, authority: Option<&str>) -> Option<String> {
         match &self.config.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let host =
-                    req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-                format!("http://{host}")
-            }
+            Some(url) => Some(url.clone()),
+            None => authority.map(|host| format!("http://{host}")),
         }
     }
 
-    /// Checks a request for an enrolled-only `path` (already normalised).
+    /// Checks a request for an enrolled-only `path` (already normalised); `authority` is
+    /// the request's validated `host[:port]`.
     pub fn admit<B>(
         &self,
         req: &http::Request<B>,
         path: &str,
         client_ip: IpAddr,
+        authority: Option<&str>,
     ) -> Result<Admission, Refusal> {
         if let Some(secret) = &self.config.origin_verify_secret {
             let given = req.headers().get(ORIGIN_VERIFY_HEADER).map(|v| v.as_bytes());
@@ -107,7 +114,8 @@ impl AccessControl {
         if self.config.trusted.is_empty() {
             return Err(Refusal::NoKeys);
         }
-        let url = format!("{}{path}", self.public_base(req));
+        let base = self.public_base(authority).ok_or(Refusal::NoHost)?;
+        let url = format!("{base}{path}");
         let now = now_secs();
         // The verdict cache is consulted on the grant as sent, before any decoding.
         let cookies: Vec<&http::HeaderValue> = req.headers().get_all(header::COOKIE).iter().collect();
@@ -144,8 +152,10 @@ impl AccessControl {
         };
         let request = grant::Request { url: &url, now, client_ip };
         let skew = self.config.skew.as_secs();
-        grant::verify(&grant, &self.config.trusted, &request, skew)
-            .map_err(|d| Refusal::Denied(d.to_string()))?;
+        grant::verify(&grant, &self.config.trusted, &request, skew).map_err(|denied| match denied {
+            grant::Denied::WrongResource => Refusal::Denied(wrong_resource(&grant, &base, path)),
+            other => Refusal::Denied(other.to_string()),
+        })?;
         if let Some(expires) = grant_expiry(&grant) {
             self.verified.insert(raw_key, expires.saturating_add(skew));
         }
@@ -159,4 +169,54 @@ fn grant_expiry(grant: &Grant) -> Option<u64> {
         grant::GrantPolicy::Canned { expires } => Some(*expires),
         grant::GrantPolicy::Custom(json) => grant::Policy::from_json(json).ok().map(|p| p.date_less_than),
     }
+}
+
+/// Why a verified grant does not cover `base` + `path`, for the operator's log: when only
+/// the host differs (`localhost` vs `127.0.0.1`, or a CDN host), it says so.
+fn wrong_resource(grant: &Grant, base: &str, path: &str) -> String {
+    let grant::GrantPolicy::Custom(json) = &grant.policy else {
+        return "grant is for another resource".into();
+    };
+    let Ok(policy) = grant::Policy::from_json(json) else { return "grant is for another resource".into() };
+    let granted_base = policy.resource.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    let granted_path = &policy.resource[granted_base.len().min(policy.resource.len())..];
+    if !granted_base.eq_ignore_ascii_case(base) && grant::resource_matches(granted_path, path) {
+        format!(
+            "grant is for host {granted_base} but this request was checked as {base}{path} \
+             (host mismatch: open the site as {granted_base}, or set --public-url)"
+        )
+    } else {
+        format!("grant is for another resource ({} does not cover {base}{path})", policy.resource)
+    }
+}
+
+/// A custom-policy grant that arrived in a URL's query, re-issued as the `Set-Cookie`
+/// values of the same grant (CloudFront's cookie names), scoped to `cookie_path` and lasting
+/// as long as the grant does. `None` when the query carries no custom-policy grant (a canned
+/// one signs one exact URL, so as a cookie it would open nothing else) or it has expired.
+/// Only call it for a request the grant was admitted for.
+pub fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
+    let grant = Grant::from_query(query).ok()??;
+    let grant::GrantPolicy::Custom(json) = &grant.policy else { return None };
+    let expires = grant::Policy::from_json(json).ok()?.date_less_than;
+    let max_age = expires.checked_sub(now_secs()).filter(|age| *age > 0)?;
+    let mut pairs = vec![
+        ("CloudFront-Policy", grant::encode_cf_base64(json)),
+        ("CloudFront-Signature", grant::encode_cf_base64(&grant.signature)),
+        ("CloudFront-Key-Pair-Id", grant.key_pair_id.clone()),
+    ];
+    if grant.hash == grant::HashAlgorithm::Sha256 {
+        pairs.push(("CloudFront-Hash-Algorithm", "SHA256".to_owned()));
+    }
+    let secure = if secure { "; Secure" } else { "" };
+    Some(
+        pairs
+            .into_iter()
+            .map(|(name, value)| {
+                format!(
+                    "{name}={value}; Path={cookie_path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+                )
+            })
+            .collect(),
+    )
 }

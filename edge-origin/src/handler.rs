@@ -12,8 +12,9 @@ use http::HeaderMap;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
-use crate::access::{same_secret, AccessControl, Admission};
+use crate::access::{same_secret, url_grant_as_cookies, AccessControl, Admission};
 use crate::access_log::AccessLog;
+use crate::authority;
 use crate::cache::{FetchError, ObjectCache};
 use crate::grants::{GrantRequest, IssueError, Issuer};
 use crate::metrics::Metrics;
@@ -29,6 +30,9 @@ const STABLE: &str = "public, max-age=60, s-maxage=3600, stale-while-revalidate=
 const NOT_FOUND: &str = "public, max-age=10, s-maxage=60";
 /// Enrolled-only content must never be kept by a shared cache.
 const PRIVATE: &str = "private, max-age=60";
+/// An enrolled course's fingerprinted media: still never in a shared cache, but the
+/// student's browser keeps it as long as any immutable file.
+const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
 const NO_STORE: &str = "no-store";
 /// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -134,7 +138,13 @@ where
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let base = state.access.public_base(&req);
+    let authority = match authority::of_request(&req) {
+        Ok(authority) => authority,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, &why.to_string()),
+    };
+    let Some(base) = state.access.public_base(authority.as_deref()) else {
+        return plain(StatusCode::BAD_REQUEST, "the request names no host and no --public-url is configured");
+    };
     let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable"),
@@ -218,6 +228,10 @@ async fn invalidate<B>(state: &State, req: &Request<B>) -> Response<Body> {
 }
 
 async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Response<Body> {
+    let authority = match authority::of_request(req) {
+        Ok(authority) => authority,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, &why.to_string()),
+    };
     let raw_path = req.uri().path();
     if raw_path == "/_origin/invalidate" {
         return if req.method() == Method::POST {
@@ -268,14 +282,23 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
         let shared = match &route.access {
             Access::Public => true,
             Access::Course(_) if !state.enforce_grants => false,
-            Access::Course(_) => match state.access.admit(req, route_path, client_ip) {
-                Ok(Admission::ByCdn) => true,
-                Ok(Admission::ByGrant) => false,
-                Err(refusal) => {
-                    tracing::info!(path = route_path, reason = %refusal, "grant refused");
-                    return forbidden(state, release, req).await;
+            Access::Course(slug) => {
+                match state.access.admit(req, route_path, client_ip, authority.as_deref()) {
+                    Ok(Admission::ByCdn) => true,
+                    Ok(Admission::ByGrant) => {
+                        if let Some(redirect) =
+                            url_grant_redirect(state, req, route, slug, authority.as_deref())
+                        {
+                            return redirect;
+                        }
+                        false
+                    }
+                    Err(refusal) => {
+                        tracing::info!(path = route_path, reason = %refusal, "grant refused");
+                        return forbidden(state, release, req).await;
+                    }
                 }
-            },
+            }
         };
         return serve_route(state, release, req, route, StatusCode::OK, shared).await;
     }
@@ -296,6 +319,37 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
     }
 }
 
+/// A page opened by a signed URL answers with the grant as cookies for the whole course and
+/// a redirect to the URL without it, so the page's own links (which drop the query) keep
+/// working in a browser. Never cached (`no-store`; edges pass grant-bearing requests).
+/// Media and other files opened by a signed URL are served as they are.
+fn url_grant_redirect<B>(
+    state: &State,
+    req: &Request<B>,
+    route: &Served,
+    slug: &str,
+    authority: Option<&str>,
+) -> Option<Response<Body>> {
+    let query = req.uri().query()?;
+    if !route.is_page {
+        return None;
+    }
+    let secure = state.access.public_base(authority).is_some_and(|base| base.starts_with("https://"));
+    let cookies = url_grant_as_cookies(query, &bundle::paths::course_prefix(slug), secure)?;
+    let location = match bundle::grant::strip_grant_params(query) {
+        Some(rest) => format!("{}?{rest}", req.uri().path()),
+        None => req.uri().path().to_owned(),
+    };
+    let mut response =
+        plain(StatusCode::FOUND, "signed in: continue to the page without the grant in the URL");
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).ok()?);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, HeaderValue::from_str(&cookie).ok()?);
+    }
+    Some(response)
+}
+
 /// The theme's 403 page (never cached anywhere).
 async fn forbidden<B>(state: &State, release: &Release, req: &Request<B>) -> Response<Body> {
     match release.manifest.forbidden.as_ref().and_then(|f| release.served.get(f)) {
@@ -311,7 +365,10 @@ fn cache_control(route: &Served, status: StatusCode, shared: bool) -> &'static s
     } else if status == StatusCode::FORBIDDEN {
         NO_STORE
     } else if !shared {
-        PRIVATE
+        match route.cache {
+            CacheClass::Immutable => PRIVATE_IMMUTABLE,
+            CacheClass::Stable => PRIVATE,
+        }
     } else {
         match route.cache {
             CacheClass::Immutable => IMMUTABLE,
@@ -395,6 +452,8 @@ async fn serve_route<B>(
             response(StatusCode::PARTIAL_CONTENT, headers, part)
         }
         RangeRequest::Unsatisfiable => {
+            // An error about this request's Range: no cache may keep it as the route's answer.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", bytes.len())) {
                 headers.insert(header::CONTENT_RANGE, value);
             }

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod access_log;
+pub mod authority;
 pub mod cache;
 pub mod config;
 pub mod grants;

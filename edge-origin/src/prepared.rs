@@ -22,6 +22,8 @@ pub struct Served {
     pub content_type: HeaderValue,
     pub cache: CacheClass,
     pub access: Access,
+    /// A page students open (stable HTML), as opposed to a file a page uses.
+    pub is_page: bool,
     pub identity: Representation,
     /// The precompressed variants the route has, for content negotiation.
     pub available: Vec<Encoding>,
@@ -54,6 +56,7 @@ fn served(route: &Route) -> Served {
             .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
         cache: route.cache,
         access: route.access.clone(),
+        is_page: route.cache == CacheClass::Stable && route.content_type.starts_with("text/html"),
         identity: representation(&route.object, route.size),
         available: route.encodings.keys().copied().collect(),
         br: variant(Encoding::Br),

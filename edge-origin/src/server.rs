@@ -87,6 +87,11 @@ impl Server {
         self.state.current.get().map(|r| r.id.to_string())
     }
 
+    /// The release loaded at bind time, if any.
+    pub fn release(&self) -> Option<Arc<crate::release::Release>> {
+        self.state.current.get()
+    }
+
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let follower = tokio::spawn(self.state.current.clone().follow(self.poll));
@@ -140,7 +145,8 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
         public_url: settings.public_url.clone(),
         skew: settings.skew,
         origin_verify_secret: settings.origin_verify_secret.clone(),
-    });
+    })
+    .map_err(anyhow::Error::msg)?;
     let issuer =
         match (&settings.api_key, &settings.signing_key, &settings.signing_key_pair_id, &settings.rosters) {
             (Some(api_key), Some(key), Some(key_pair_id), Some(rosters)) => Some(Issuer {

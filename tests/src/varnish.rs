@@ -20,6 +20,12 @@ impl Varnish {
     /// Starts varnishd on a free loopback port in front of `origin_base`
     /// (`http://host:port`) and waits until it answers through to the origin.
     pub fn start(origin_base: &str) -> Varnish {
+        Varnish::start_behind_cdn(origin_base, "")
+    }
+
+    /// Like [`Varnish::start`], with the CDN's origin-verify secret set in the VCL (as an
+    /// operator does when a CDN sits in front of this edge); "" leaves it unset.
+    pub fn start_behind_cdn(origin_base: &str, origin_verify_secret: &str) -> Varnish {
         let varnishd = require_tool("varnishd", "apt-get install -y varnish");
         let (host, port) = origin_base
             .trim_start_matches("http://")
@@ -32,7 +38,7 @@ impl Varnish {
         set_mode_755(dir.path());
         let vcl = dir.path().join("varnish.vcl");
         assert!(vcl.is_absolute(), "varnishd needs an absolute VCL path");
-        std::fs::write(&vcl, backend_at(host, port)).expect("write vcl");
+        std::fs::write(&vcl, configured_vcl(host, port, origin_verify_secret)).expect("write vcl");
 
         let mut last_log = String::new();
         // The free port can be taken between probing and binding it; try another then.
@@ -122,8 +128,8 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The repo's VCL with its backend pointed at `host:port`.
-fn backend_at(host: &str, port: &str) -> String {
+/// The repo's VCL with its backend pointed at `host:port` and the CDN's secret set.
+fn configured_vcl(host: &str, port: &str, origin_verify_secret: &str) -> String {
     let path = root().join("edge-origin/deploy/varnish.vcl");
     let vcl = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let replace_once = |text: &str, from: &str, to: &str| {
@@ -131,7 +137,12 @@ fn backend_at(host: &str, port: &str) -> String {
         text.replace(from, to)
     };
     let vcl = replace_once(&vcl, r#".host = "127.0.0.1";"#, &format!(r#".host = "{host}";"#));
-    replace_once(&vcl, r#".port = "8080";"#, &format!(r#".port = "{port}";"#))
+    let vcl = replace_once(&vcl, r#".port = "8080";"#, &format!(r#".port = "{port}";"#));
+    replace_once(
+        &vcl,
+        r#"set req.http.X-Expected-Origin-Verify = "";"#,
+        &format!(r#"set req.http.X-Expected-Origin-Verify = "{origin_verify_secret}";"#),
+    )
 }
 
 fn free_port() -> u16 {

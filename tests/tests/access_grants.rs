@@ -1,12 +1,17 @@
 //! Enrolled-only courses through edge-origin: CloudFront-format signed URLs and cookies,
 //! issued by `POST /_origin/grants` for students on the roster, checked before the cache,
 //! interoperable with openssl both ways, and every bad grant refused with the 403 page.
+//!
+//! Every test runs against two origins on the same store: one with `--public-url` (grants
+//! name the configured host) and one without (grants name the request's own validated
+//! `host[:port]`), because the second is where the Host header could be abused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bundle::grant::{decode_cf_base64, encode_cf_base64, sign_custom, HashAlgorithm, Policy, SigningKey};
+use bundle::Access;
 use e2e::{build_ok, client, get, live_manifest, raw_status, require_tool, sample_content, Origin};
 
 const BASE: &str = "http://learn.test";
@@ -15,8 +20,17 @@ const ENROLLED: &str = "/courses/data-structures/";
 struct Setup {
     store: tempfile::TempDir,
     keys: tempfile::TempDir,
+    /// With `--public-url http://learn.test`.
     origin: Origin,
+    /// Without `--public-url`: grants name `http://<Host>`.
+    by_host: Origin,
     lesson: String,
+}
+
+/// One of the two origins, and the base URL its grants name.
+struct Mode<'a> {
+    origin: &'a Origin,
+    base: String,
 }
 
 fn openssl(args: &[&str], dir: &Path) -> std::process::Output {
@@ -45,37 +59,50 @@ fn setup() -> Setup {
     let (_, manifest) = live_manifest(store.path());
     let lesson = manifest
         .routes
-        .keys()
-        .find(|r| r.starts_with(ENROLLED) && r.len() > ENROLLED.len())
+        .iter()
+        .find(|(r, route)| {
+            r.starts_with(ENROLLED)
+                && r.len() > ENROLLED.len()
+                && r.ends_with('/')
+                && route.access != Access::Public
+        })
+        .map(|(r, _)| r)
         .expect("an enrolled lesson")
         .clone();
     let key = |name: &str| k.join(name).display().to_string();
     let (rsa_trust, ec_trust) =
         (format!("K1RSA={}", key("rsa_pub.pem")), format!("K2EC={}", key("ec_pub.pem")));
     let (signing, rosters) = (key("rsa.pem"), key("rosters.toml"));
-    let origin = Origin::start(
-        store.path(),
-        &[
-            "--trusted-key",
-            &rsa_trust,
-            "--trusted-key",
-            &ec_trust,
-            "--public-url",
-            BASE,
-            "--api-key",
-            "lms-api-key",
-            "--signing-key",
-            &signing,
-            "--signing-key-pair-id",
-            "K1RSA",
-            "--rosters",
-            &rosters,
-        ],
-    );
-    Setup { store, keys, origin, lesson }
+    let args = [
+        "--trusted-key",
+        &rsa_trust,
+        "--trusted-key",
+        &ec_trust,
+        "--api-key",
+        "lms-api-key",
+        "--signing-key",
+        &signing,
+        "--signing-key-pair-id",
+        "K1RSA",
+        "--rosters",
+        &rosters,
+    ];
+    let mut with_public_url = args.to_vec();
+    with_public_url.extend(["--public-url", BASE]);
+    let origin = Origin::start(store.path(), &with_public_url);
+    let by_host = Origin::start(store.path(), &args);
+    Setup { store, keys, origin, by_host, lesson }
 }
 
 impl Setup {
+    /// Both origins, each with the base its grants must name.
+    fn modes(&self) -> [Mode<'_>; 2] {
+        [
+            Mode { origin: &self.origin, base: BASE.to_owned() },
+            Mode { origin: &self.by_host, base: self.by_host.base.clone() },
+        ]
+    }
+
     fn key(&self, name: &str) -> PathBuf {
         self.keys.path().join(name)
     }
@@ -92,12 +119,7 @@ impl Setup {
     }
 
     fn request_grant(&self, student: &str, course: &str) -> reqwest::blocking::Response {
-        client()
-            .post(self.origin.url("/_origin/grants"))
-            .bearer_auth("lms-api-key")
-            .body(format!("{{\"student\":\"{student}\",\"course\":\"{course}\",\"ttl\":\"10m\"}}"))
-            .send()
-            .expect("post grants")
+        request_grant(&self.origin, student, course)
     }
 
     /// A grant signed here (as a third party holding the RSA key would).
@@ -106,8 +128,28 @@ impl Setup {
     }
 }
 
-fn course_policy(course_prefix: &str) -> Policy {
-    Policy::new(format!("{BASE}{course_prefix}*"), now() + 300)
+fn request_grant(origin: &Origin, student: &str, course: &str) -> reqwest::blocking::Response {
+    client()
+        .post(origin.url("/_origin/grants"))
+        .bearer_auth("lms-api-key")
+        .body(format!("{{\"student\":\"{student}\",\"course\":\"{course}\",\"ttl\":\"10m\"}}"))
+        .send()
+        .expect("post grants")
+}
+
+fn course_policy(base: &str, course_prefix: &str) -> Policy {
+    Policy::new(format!("{base}{course_prefix}*"), now() + 300)
+}
+
+/// The `name=value` pairs of `Set-Cookie` headers, as a `Cookie` header.
+fn cookie_header_of(response: &reqwest::blocking::Response) -> String {
+    let pairs: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").split(';').next().expect("pair").to_owned())
+        .collect();
+    pairs.join("; ")
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
@@ -117,64 +159,81 @@ fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
 #[test]
 fn without_a_grant_the_page_is_403_and_never_the_content() {
     let s = setup();
-    for route in [ENROLLED.to_owned(), s.lesson.clone(), format!("{}index.html", s.lesson)] {
-        let response = get(&s.origin.url(&route), &[]);
-        assert_eq!(response.status(), 403, "{route}");
-        assert_eq!(response.headers()["cache-control"], "no-store");
-        let body = response.text().expect("body");
-        assert!(body.contains("enrolled students"), "the theme's 403 page");
-        assert!(body.as_bytes() != s.content(ENROLLED).as_slice());
+    for m in s.modes() {
+        for route in [ENROLLED.to_owned(), s.lesson.clone(), format!("{}index.html", s.lesson)] {
+            let response = get(&m.origin.url(&route), &[]);
+            assert_eq!(response.status(), 403, "{route}");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let body = response.text().expect("body");
+            assert!(body.contains("enrolled students"), "the theme's 403 page");
+            assert!(body.as_bytes() != s.content(ENROLLED).as_slice());
+        }
+        assert_eq!(
+            get(&m.origin.url("/courses/python-foundations/"), &[]).status(),
+            200,
+            "public courses stay open"
+        );
     }
-    assert_eq!(
-        get(&s.origin.url("/courses/python-foundations/"), &[]).status(),
-        200,
-        "public courses stay open"
-    );
 }
 
 #[test]
 fn issued_grants_open_the_course_as_url_and_as_cookies() {
     let s = setup();
-    let response = s.request_grant("alice", "data-structures");
-    assert_eq!(response.status(), 200);
-    let cookies: Vec<String> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("ascii").to_owned())
-        .collect();
-    assert!(cookies.len() >= 3);
-    for cookie in &cookies {
-        assert!(cookie.starts_with("CloudFront-"), "{cookie}");
-        for attribute in ["Path=/courses/data-structures/", "Secure", "HttpOnly", "SameSite=Lax"] {
-            assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+    for m in s.modes() {
+        let response = request_grant(m.origin, "alice", "data-structures");
+        assert_eq!(response.status(), 200);
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect();
+        assert!(cookies.len() >= 3);
+        for cookie in &cookies {
+            assert!(cookie.starts_with("CloudFront-"), "{cookie}");
+            for attribute in ["Path=/courses/data-structures/", "Secure", "HttpOnly", "SameSite=Lax"] {
+                assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+            }
         }
-    }
-    let answer: serde_json::Value = serde_json::from_slice(&response.bytes().expect("body")).expect("json");
-    let query = answer["query"].as_str().expect("query").to_owned();
-    assert!(answer["url"].as_str().expect("url").starts_with(&format!("{BASE}{ENROLLED}?Policy=")));
+        let cookie_header = cookie_header_of(&response);
+        let answer: serde_json::Value =
+            serde_json::from_slice(&response.bytes().expect("body")).expect("json");
+        let query = answer["query"].as_str().expect("query").to_owned();
+        let url = answer["url"].as_str().expect("url");
+        assert!(url.starts_with(&format!("{}{ENROLLED}?Policy=", m.base)), "{url} names {}", m.base);
 
-    // URL form, on the course page and a lesson (one grant covers the course prefix).
-    for route in [ENROLLED, s.lesson.as_str()] {
-        let page = get(&s.origin.url(&format!("{route}?{query}")), &[]);
-        assert_eq!(page.status(), 200, "{route}");
-        assert!(page.headers()["cache-control"].to_str().expect("cc").starts_with("private"));
-        assert_eq!(page.bytes().expect("body").to_vec(), s.content(route));
+        // URL form, on the course page and a lesson (one grant covers the course prefix): a
+        // page answers with the grant as cookies and a redirect to the URL without it.
+        for route in [ENROLLED, s.lesson.as_str()] {
+            let signed = get(&m.origin.url(&format!("{route}?{query}&tab=2")), &[]);
+            assert_eq!(signed.status(), 302, "{route}");
+            assert_eq!(signed.headers()["location"], format!("{route}?tab=2"), "other parameters stay");
+            assert_eq!(signed.headers()["cache-control"], "no-store");
+            for cookie in signed.headers().get_all("set-cookie") {
+                let cookie = cookie.to_str().expect("ascii");
+                for attribute in ["Path=/courses/data-structures/", "HttpOnly", "SameSite=Lax", "Max-Age="] {
+                    assert!(cookie.contains(attribute), "{cookie} has {attribute}");
+                }
+            }
+            let page = get(&m.origin.url(route), &[("cookie", &cookie_header_of(&signed))]);
+            assert_eq!(page.status(), 200, "{route}");
+            assert!(page.headers()["cache-control"].to_str().expect("cc").starts_with("private"));
+            assert_eq!(page.bytes().expect("body").to_vec(), s.content(route));
+        }
+        // Cookie form.
+        let page = get(&m.origin.url(&s.lesson), &[("cookie", &cookie_header)]);
+        assert_eq!(page.status(), 200);
+        let etag = page.headers()["etag"].to_str().expect("etag").to_owned();
+        // Range and 304 work with a grant.
+        let part = get(&m.origin.url(&s.lesson), &[("cookie", &cookie_header), ("range", "bytes=0-99")]);
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.bytes().expect("part").to_vec(), s.content(&s.lesson)[..100].to_vec());
+        let not_modified =
+            get(&m.origin.url(&s.lesson), &[("cookie", &cookie_header), ("if-none-match", &etag)]);
+        assert_eq!(not_modified.status(), 304);
+        // ... and never without one, even right after (the check comes before the cache).
+        assert_eq!(get(&m.origin.url(&s.lesson), &[]).status(), 403);
     }
-    // Cookie form.
-    let cookie_header: String =
-        cookies.iter().map(|c| c.split(';').next().expect("pair")).collect::<Vec<_>>().join("; ");
-    let page = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header)]);
-    assert_eq!(page.status(), 200);
-    let etag = page.headers()["etag"].to_str().expect("etag").to_owned();
-    // Range and 304 work with a grant.
-    let part = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header), ("range", "bytes=0-99")]);
-    assert_eq!(part.status(), 206);
-    assert_eq!(part.bytes().expect("part").to_vec(), s.content(&s.lesson)[..100].to_vec());
-    let not_modified = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header), ("if-none-match", &etag)]);
-    assert_eq!(not_modified.status(), 304);
-    // ... and never without one, even right after (the check comes before the cache).
-    assert_eq!(get(&s.origin.url(&s.lesson), &[]).status(), 403);
 }
 
 #[test]
@@ -221,7 +280,7 @@ fn a_minted_grant_verifies_with_openssl_and_an_openssl_grant_opens_the_page() {
     assert_eq!(String::from_utf8_lossy(&verified.stdout).trim(), "Verified OK");
 
     // The reverse: openssl signs a policy with the EC key; edge-origin accepts it.
-    let policy = course_policy(ENROLLED).to_json();
+    let policy = course_policy(BASE, ENROLLED).to_json();
     std::fs::write(dir.join("mine.json"), &policy).expect("write");
     openssl(&["dgst", "-sha256", "-sign", "ec.pem", "-out", "mine.sig", "mine.json"], dir);
     let signature = std::fs::read(dir.join("mine.sig")).expect("sig");
@@ -230,7 +289,9 @@ fn a_minted_grant_verifies_with_openssl_and_an_openssl_grant_opens_the_page() {
         encode_cf_base64(policy.as_bytes()),
         encode_cf_base64(&signature)
     );
-    let page = get(&s.origin.url(&format!("{}?{grant}", s.lesson)), &[]);
+    let signed = get(&s.origin.url(&format!("{}?{grant}", s.lesson)), &[]);
+    assert_eq!(signed.status(), 302, "a page opened by a signed URL sets the grant as cookies");
+    let page = get(&s.origin.url(&s.lesson), &[("cookie", &cookie_header_of(&signed))]);
     assert_eq!(page.status(), 200);
     assert_eq!(page.bytes().expect("body").to_vec(), s.content(&s.lesson));
 }
@@ -238,6 +299,13 @@ fn a_minted_grant_verifies_with_openssl_and_an_openssl_grant_opens_the_page() {
 #[test]
 fn every_bad_grant_is_refused() {
     let s = setup();
+    for m in s.modes() {
+        every_bad_grant_is_refused_by(&s, &m);
+    }
+}
+
+fn every_bad_grant_is_refused_by(s: &Setup, m: &Mode<'_>) {
+    let course_policy = |prefix: &str| course_policy(&m.base, prefix);
     let t = now();
     let valid = s.grant(&course_policy(ENROLLED), "K1RSA");
     let policy_b64 = query_param(&valid, "Policy").to_owned();
@@ -290,7 +358,7 @@ fn every_bad_grant_is_refused() {
     let mut accepted = Vec::new();
     for (name, query, cookie) in &cases {
         let url =
-            if query.is_empty() { s.origin.url(&lesson) } else { s.origin.url(&format!("{lesson}?{query}")) };
+            if query.is_empty() { m.origin.url(&lesson) } else { m.origin.url(&format!("{lesson}?{query}")) };
         let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
         let response = get(&url, &headers);
         let status = response.status().as_u16();
@@ -307,14 +375,16 @@ fn every_bad_grant_is_refused() {
         format!("/courses/python-foundations/%2e%2e/data-structures/{rest}"),
         format!("/courses/python-foundations/%252e%252e/data-structures/{rest}"),
     ] {
-        let status = raw_status(&s.origin.base, &format!("{trick}?{public_grant}"));
+        let status = raw_status(&m.origin.base, &format!("{trick}?{public_grant}"));
         if status != 400 && status != 403 {
             accepted.push(format!("{trick}: {status}"));
         }
     }
-    assert!(accepted.is_empty(), "bad grants let in: {accepted:?}");
+    assert!(accepted.is_empty(), "bad grants let in by {}: {accepted:?}", m.base);
     // The valid grant itself opens the lesson (so the refusals above are about the tampering).
-    assert_eq!(get(&s.origin.url(&format!("{lesson}?{valid}")), &[]).status(), 200);
+    let signed = get(&m.origin.url(&format!("{lesson}?{valid}")), &[]);
+    assert_eq!(signed.status(), 302);
+    assert_eq!(get(&m.origin.url(&lesson), &[("cookie", &cookie_header_of(&signed))]).status(), 200);
 }
 
 #[test]
@@ -327,7 +397,10 @@ fn through_varnish_an_enrolled_page_is_never_served_without_a_grant() {
     let query = answer["query"].as_str().expect("query");
     let granted = varnish.url(&format!("{}?{query}", s.lesson));
     for _ in 0..2 {
-        let page = get(&granted, &[]);
+        let signed = get(&granted, &[]);
+        assert_eq!(signed.status(), 302, "the signed URL's cookies are never cached at the edge");
+        assert_eq!(signed.headers().get_all("set-cookie").iter().count(), 4);
+        let page = get(&varnish.url(&s.lesson), &[("cookie", &cookie_header_of(&signed))]);
         assert_eq!(page.status(), 200);
         assert_eq!(page.bytes().expect("body").to_vec(), s.content(&s.lesson));
     }
@@ -340,4 +413,111 @@ fn through_varnish_an_enrolled_page_is_never_served_without_a_grant() {
         );
         assert!(anonymous.bytes().expect("body").as_ref() != s.content(&s.lesson).as_slice());
     }
+}
+
+/// Raw HTTP/1.1: the status of `request` (everything before the blank line) sent as is.
+fn raw_request(base: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    stream.write_all(format!("{request}\r\nConnection: close\r\n\r\n").as_bytes()).expect("send");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    (text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0), text)
+}
+
+/// The bypass: a grant for one course (here a public one, as `course sign` could
+/// give) plus a Host header that carries a path made the origin match the grant against
+/// `http://<Host><path>`, which opened another course. No Host, absolute-form target or
+/// doubled header may carry the checked URL anywhere else.
+#[test]
+fn a_grant_for_one_course_never_opens_another_through_the_host_header() {
+    let s = setup();
+    let public_grant = s.grant(&course_policy("http://learn.test", "/courses/python-foundations/"), "K1RSA");
+    let cookie = format!(
+        "CloudFront-Policy={}; CloudFront-Signature={}; CloudFront-Key-Pair-Id=K1RSA; CloudFront-Hash-Algorithm=SHA256",
+        query_param(&public_grant, "Policy"),
+        query_param(&public_grant, "Signature")
+    );
+    let enrolled = format!("{}?{public_grant}", s.lesson);
+    let mut let_in = Vec::new();
+    for origin in [&s.origin, &s.by_host] {
+        for host in [
+            "learn.test/courses/python-foundations/x",
+            "learn.test/courses/python-foundations/",
+            "learn.test?/courses/python-foundations/",
+            "learn.test#",
+            "x@learn.test",
+            "learn.test:80/courses/python-foundations/x",
+            "learn.test\t",
+            "learn.test /courses/python-foundations/x",
+            "learn.test%2fcourses%2fpython-foundations%2fx",
+        ] {
+            for (target, extra) in
+                [(enrolled.as_str(), String::new()), (s.lesson.as_str(), format!("\r\nCookie: {cookie}"))]
+            {
+                let (status, _) =
+                    raw_request(&origin.base, &format!("GET {target} HTTP/1.1\r\nHost: {host}{extra}"));
+                // A Host that carries a path is malformed (400); any other refusal is a 403.
+                let expected: &[u16] =
+                    if host.trim().contains(['/', '?', '#', '@', ' ']) { &[400] } else { &[400, 403] };
+                if !expected.contains(&status) {
+                    let_in.push(format!("{} Host {host:?} {target}: {status}", origin.base));
+                }
+            }
+        }
+        // Two Host headers, or none, are refused outright (RFC 9112 section 3.2).
+        let (twice, _) = raw_request(&origin.base, &format!("GET {enrolled} HTTP/1.1\r\nHost: learn.test\r\nHost: learn.test/courses/python-foundations/x"));
+        let (none, _) = raw_request(&origin.base, &format!("GET {enrolled} HTTP/1.1"));
+        assert_eq!((twice, none), (400, 400), "{}", origin.base);
+        // An absolute-form target that smuggles a path in its authority.
+        let (smuggled, _) = raw_request(
+            &origin.base,
+            &format!(
+                "GET http://learn.test/courses/python-foundations/x{enrolled} HTTP/1.1\r\nHost: learn.test"
+            ),
+        );
+        assert!(smuggled == 403 || smuggled == 404 || smuggled == 400, "{}: {smuggled}", origin.base);
+    }
+    assert!(let_in.is_empty(), "host tricks not refused: {let_in:#?}");
+    // And the grant still does what it is for.
+    assert_eq!(get(&s.by_host.url("/courses/python-foundations/"), &[]).status(), 200);
+}
+
+/// Without `--public-url`, an absolute-form target names the authority (RFC 9112 section
+/// 3.2.2: the Host header is then ignored): a grant is checked against the target's host.
+#[test]
+fn an_absolute_form_target_is_checked_against_its_own_authority() {
+    let s = setup();
+    let grant = s.grant(&course_policy("http://learn.test", ENROLLED), "K1RSA");
+    let target = |host: &str| format!("http://{host}{}?{grant}", s.lesson);
+    let (for_learn, _) =
+        raw_request(&s.by_host.base, &format!("GET {} HTTP/1.1\r\nHost: other.test", target("learn.test")));
+    assert_eq!(for_learn, 302, "the target's authority is the one checked, not the Host header");
+    let (for_other, _) =
+        raw_request(&s.by_host.base, &format!("GET {} HTTP/1.1\r\nHost: learn.test", target("other.test")));
+    assert_eq!(for_other, 403, "a grant for learn.test does not open other.test's page");
+    // With --public-url the configured host is what grants name, whatever the request says.
+    let (configured, _) =
+        raw_request(&s.origin.base, &format!("GET {} HTTP/1.1\r\nHost: learn.test", target("other.test")));
+    assert_eq!(configured, 302);
+}
+
+/// A grant refused only because it names another host (`localhost` vs `127.0.0.1`) says
+/// so where an operator looks: the origin's log.
+#[test]
+fn a_host_mismatch_is_named_in_the_log() {
+    let s = setup();
+    let port = s.by_host.base.rsplit(':').next().expect("port");
+    let grant = s.grant(&course_policy(&format!("http://localhost:{port}"), ENROLLED), "K1RSA");
+    let refused = get(&s.by_host.url(&format!("{}?{grant}", s.lesson)), &[]);
+    assert_eq!(refused.status(), 403);
+    let log = s.by_host.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("grant refused") && l.contains("host mismatch") && l.contains("localhost")),
+        "{log}"
+    );
 }

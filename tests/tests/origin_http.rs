@@ -157,3 +157,26 @@ fn health_and_readiness() {
     assert_eq!(page.status(), 503);
     assert!(!header(&page, "retry-after").is_empty());
 }
+
+/// Errors are about one request: no cache may keep them as the route's answer for a year.
+#[test]
+fn error_answers_never_carry_the_routes_caching() {
+    let f = start();
+    let (video, route) =
+        f.manifest.routes.iter().find(|(r, _)| r.ends_with(".webm")).expect("the sample has a webm video");
+    let beyond = get(&f.origin.url(video), &[("range", &format!("bytes={}-", route.size))]);
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(header(&beyond, "cache-control"), "no-store", "a 416 is not the immutable video");
+    let backwards = get(&f.origin.url(video), &[("range", "bytes=0-0, -0")]);
+    assert!(backwards.status() == 200 || backwards.status() == 206);
+
+    let post = client().post(f.origin.url(video)).send().expect("post");
+    assert_eq!(post.status(), 405);
+    assert_eq!(header(&post, "cache-control"), "no-store");
+    let bad = client().get(f.origin.url(&format!("{video}%00"))).send().expect("get");
+    assert_eq!(bad.status(), 400);
+    assert_eq!(header(&bad, "cache-control"), "no-store");
+    let missing = get(&f.origin.url(&format!("{video}x")), &[]);
+    assert_eq!(missing.status(), 404);
+    assert_eq!(header(&missing, "cache-control"), "public, max-age=10, s-maxage=60");
+}

@@ -27,7 +27,9 @@ fn start_with(origin_args: &[&str]) -> Fixture {
     build_ok(&sample_content(), store.path());
     let (_, manifest) = live_manifest(store.path());
     let origin = Origin::start(store.path(), origin_args);
-    let varnish = Varnish::start(&origin.base);
+    // The operator gives Varnish the same origin-verify secret as the origin.
+    let secret = origin_args.windows(2).find(|w| w[0] == "--origin-verify-secret").map_or("", |w| w[1]);
+    let varnish = Varnish::start_behind_cdn(&origin.base, secret);
     Fixture { varnish, origin, manifest, _store: store }
 }
 
@@ -201,6 +203,23 @@ fn enrolled_pages_the_cdn_vouched_for_are_only_served_to_the_cdn() {
 
     assert_eq!(f.varnish.purge(ENROLLED), 200);
     assert_eq!(x_cache(&get(&f.varnish.url(ENROLLED), &cdn)), "MISS", "PURGE reaches the CDN's copy too");
+}
+
+/// Objects vary on X-Origin-Verify; a client sending its own values must not make Varnish
+/// keep one more copy of a page per value (nor pass them to the origin).
+#[test]
+fn forged_origin_verify_values_are_dropped_at_the_edge() {
+    let f = start_with(&["--origin-verify-secret", "cdn-s3cret"]);
+    let mut misses = 0;
+    for n in 0..8 {
+        let response = get(&f.varnish.url(LESSON), &[("x-origin-verify", &format!("forged-{n}"))]);
+        assert_eq!(response.status(), 200);
+        misses += usize::from(x_cache(&response) == "MISS");
+    }
+    assert_eq!(misses, 1, "one cached copy for every forged value");
+    assert_eq!(fetches_after(&f.origin, LESSON, 1), 1);
+    let plain = get(&f.varnish.url(LESSON), &[]);
+    assert_eq!(x_cache(&plain), "HIT", "and it is the copy everyone gets");
 }
 
 #[test]

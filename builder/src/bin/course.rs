@@ -47,6 +47,9 @@ struct BuildArgs {
     /// Print how long each phase of the build took.
     #[arg(long)]
     timings: bool,
+    /// Largest lesson, TOML or instructions file the build reads, e.g. 4MiB.
+    #[arg(long, default_value = "4MiB", value_parser = edge_origin::config::parse_bytes)]
+    max_source_size: u64,
 }
 
 /// Where the S3 store is.
@@ -141,6 +144,15 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// Check grants for enrolled courses as production does (with a local key made for
+        /// the preview; signed URLs to try are printed), instead of opening them.
+        #[arg(long)]
+        enforce_grants: bool,
+    },
+    /// Manage the key pairs that sign grants.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Upload the release to S3 atomically and invalidate exactly what changed.
     Publish {
@@ -244,16 +256,51 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new key pair (ECDSA P-256 by default) and print how to use it.
+    New {
+        /// Where to write `<id>.pem` and `<id>.pub.pem`.
+        #[arg(long, default_value = "keys")]
+        out: PathBuf,
+        /// The key pair id (CloudFront's public key id); default: a random one.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, value_enum, default_value = "p256")]
+        algorithm: builder::keys::Algorithm,
+    },
+}
+
 impl BuildArgs {
     fn options(&self) -> BuildOptions {
-        BuildOptions { content: self.content.clone(), out: self.out.clone(), channel: self.channel.clone() }
+        BuildOptions {
+            content: self.content.clone(),
+            out: self.out.clone(),
+            channel: self.channel.clone(),
+            max_source_bytes: self.max_source_size,
+        }
     }
 }
+
+/// Unused files listed by name after a build (the rest are counted).
+const UNPUBLISHED_SHOWN: usize = 20;
 
 fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
     match build(&args.options()) {
         Ok(report) => {
             say!("{report}");
+            if !report.unpublished.is_empty() {
+                eprintln!(
+                    "warning: {} file(s) that no page uses were not published:",
+                    report.unpublished.len()
+                );
+                for path in report.unpublished.iter().take(UNPUBLISHED_SHOWN) {
+                    eprintln!("  {}", path.display());
+                }
+                if report.unpublished.len() > UNPUBLISHED_SHOWN {
+                    eprintln!("  ... and {} more", report.unpublished.len() - UNPUBLISHED_SHOWN);
+                }
+            }
             if args.timings {
                 for (phase, took) in &report.phases {
                     say!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0);
@@ -392,13 +439,31 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { build, listen } => run_build(build).and_then(|()| {
+        Command::Serve { build, listen, enforce_grants } => run_build(build).and_then(|()| {
             let config = edge_origin::Config::local(build.out.clone(), build.channel.clone(), *listen);
-            edge_origin::run_blocking(config).map_err(|err| {
+            let served = if *enforce_grants {
+                builder::preview::serve_enforcing_grants(config, &build.out)
+            } else {
+                edge_origin::run_blocking(config)
+            };
+            served.map_err(|err| {
                 eprintln!("error: {err:#}");
                 ExitCode::from(2)
             })
         }),
+        Command::Keys { command: KeysCommand::New { out, id, algorithm } } => {
+            let id = id.clone().unwrap_or_else(builder::keys::random_id);
+            match builder::keys::new_pair(out, &id, *algorithm) {
+                Ok(keys) => {
+                    say!("{keys}");
+                    Ok(())
+                }
+                Err(err) => {
+                    eprintln!("error: {err:#}");
+                    Err(ExitCode::from(2))
+                }
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
