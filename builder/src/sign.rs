@@ -22,18 +22,35 @@ pub struct Signed {
     pub expires: u64,
 }
 
+/// A prefix a grant may name: `http(s)://host[:port]/` then whole path segments ending in
+/// `/`, with nothing a policy would read as a wildcard (`*`, `?`) and no query, fragment,
+/// user, `.`/`..` segment or percent-encoding.
+fn check_url_prefix(url_prefix: &str) -> anyhow::Result<()> {
+    let example = "e.g. https://learn.example.org/courses/py1/";
+    let Some((scheme, rest)) = url_prefix.split_once("://") else {
+        anyhow::bail!("--url-prefix must be an http(s) URL, {example}");
+    };
+    if scheme != "https" && scheme != "http" {
+        anyhow::bail!("--url-prefix must be an http(s) URL, {example}");
+    }
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if edge_origin::authority::normalise(authority).is_none() {
+        anyhow::bail!("--url-prefix {url_prefix:?}: `{authority}` is not a host[:port], {example}");
+    }
+    if !path.ends_with('/') {
+        anyhow::bail!("--url-prefix must end with `/` so the grant covers whole path segments");
+    }
+    if !bundle::paths::is_route(path) || path.contains(['*', '?', '#']) {
+        anyhow::bail!("--url-prefix {url_prefix:?}: the path must be plain segments (no `*`, `?`, `#`, `%`, `.` or `..`)");
+    }
+    Ok(())
+}
+
 pub fn sign(options: &SignOptions<'_>) -> anyhow::Result<Signed> {
     let pem = std::fs::read_to_string(options.key)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", options.key.display()))?;
     let key = SigningKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", options.key.display()))?;
-    let Some(rest) =
-        options.url_prefix.strip_prefix("https://").or(options.url_prefix.strip_prefix("http://"))
-    else {
-        anyhow::bail!("--url-prefix must be an http(s) URL, e.g. https://learn.example.org/courses/py1/");
-    };
-    if !rest.contains('/') || !options.url_prefix.ends_with('/') {
-        anyhow::bail!("--url-prefix must end with `/` so the grant covers whole path segments");
-    }
+    check_url_prefix(options.url_prefix)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let expires = now + options.ttl.as_secs();
     let policy = Policy {
@@ -44,4 +61,32 @@ pub fn sign(options: &SignOptions<'_>) -> anyhow::Result<Signed> {
     };
     let issued = sign_custom(&policy, &key, options.key_pair_id, HashAlgorithm::Sha256);
     Ok(Signed { url: format!("{}?{}", options.url_prefix, issued.query), issued, expires })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url_prefix;
+
+    #[test]
+    fn url_prefixes() {
+        for ok in
+            ["https://learn.test/courses/py1/", "http://127.0.0.1:8080/courses/a/", "https://learn.test/"]
+        {
+            assert!(check_url_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "learn.test/courses/a/",
+            "ftp://learn.test/a/",
+            "https://learn.test/courses/a",
+            "https://u@learn.test/courses/a/",
+            "https://learn.test/courses/*/",
+            "https://learn.test/courses/a?/",
+            "https://learn.test/courses/../b/",
+            "https://learn.test/courses/%2e/",
+            "https://learn.test",
+            "https://learn.test:99999/a/",
+        ] {
+            assert!(check_url_prefix(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -134,3 +134,66 @@ fn sample_pages_load_cleanly_in_chromium() {
         .iter()
         .any(|f| f.as_str().unwrap_or("").contains("/labs/")));
 }
+
+/// A signed URL opened in a browser: the first page sets the grant as cookies for the course
+/// and drops it from the address bar, so the page's own links (which never carry the query)
+/// keep working, with their images, while grants are enforced as in production.
+#[test]
+fn a_signed_url_opens_the_whole_course_in_chromium() {
+    require_tool("chromium", "apt-get install -y chromium");
+    let browser_dir = root().join("tests/browser");
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let keys = tempfile::tempdir().expect("tempdir");
+    let made = Command::new(e2e::bin("course"))
+        .args(["keys", "new", "--id", "KBROWSER", "--out"])
+        .arg(keys.path())
+        .output()
+        .expect("course keys new");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let trust = format!("KBROWSER={}", keys.path().join("KBROWSER.pub.pem").display());
+    let origin = Origin::start(store.path(), &["--trusted-key", &trust]);
+    let signed = Command::new(e2e::bin("course"))
+        .args(["sign", "--key-pair-id", "KBROWSER", "--ttl", "10m", "--key"])
+        .arg(keys.path().join("KBROWSER.pem"))
+        .arg("--url-prefix")
+        .arg(format!("{}/courses/data-structures/", origin.base))
+        .output()
+        .expect("course sign");
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let url = String::from_utf8_lossy(&signed.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("url: ").map(str::to_owned))
+        .expect("a signed URL");
+    let query = url.split_once('?').expect("query").1.to_owned();
+    let start = "/courses/data-structures/stacks/";
+    let next = "/courses/data-structures/queues/";
+
+    let spec = json!([{
+        "path": format!("{start}?{query}"),
+        "actions": ["location.href = document.querySelector('link[rel=next]').href"],
+        "settle_ms": 1500,
+        "checks": {
+            "the next lesson opened from its plain link": format!("location.pathname === '{next}' && location.search === ''"),
+            "its content is there": "document.querySelector('main h1') !== null",
+            "its images loaded": "[...document.images].length > 0 && [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        }
+    }]);
+    let spec_file = store.path().join("signed-spec.json");
+    std::fs::write(&spec_file, serde_json::to_vec_pretty(&spec).expect("json")).expect("write spec");
+    let output = Command::new("node")
+        .current_dir(&browser_dir)
+        .arg("check-pages.mjs")
+        .arg(&origin.base)
+        .arg(&spec_file)
+        .output()
+        .expect("run node");
+    assert!(output.status.success(), "browser run failed: {}", String::from_utf8_lossy(&output.stderr));
+    let results: Value = serde_json::from_slice(&output.stdout).expect("browser results are JSON");
+    let page = &results[0];
+    assert_eq!(page["status"], 200, "{page:#}");
+    assert_eq!(page["problems"], json!([]), "{page:#}\n{}", origin.log());
+    for (check, ok) in page["checks"].as_object().expect("checks") {
+        assert_eq!(ok, &Value::Bool(true), "{check}: {page:#}\n{}", origin.log());
+    }
+}
