@@ -6,48 +6,33 @@
 //!
 //! Only lessons that contain raw HTML pay for it. HTML the build generates itself
 //! (highlighted code, quizzes, animations, labs) is kept out of the sanitiser as numbered
-//! placeholders and put back afterwards, so the theme's partials are not second-guessed.
+//! placeholder elements and put back afterwards, so the theme's partials are not
+//! second-guessed. A placeholder is an element, not text, so it survives only where an
+//! element stands (never inside an attribute an author left open), and it carries a number
+//! chosen per process, so an author cannot write one.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
-/// A private-use character around a number: text no sanitiser touches, and that Markdown
-/// authors do not type.
-const MARK: char = '\u{E000}';
+/// Unguessable by authors, and never in the output (every placeholder is replaced or dropped).
+fn nonce() -> u64 {
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| std::collections::hash_map::RandomState::new().build_hasher().finish())
+}
 
 /// The stand-in for the `n`th piece of generated HTML.
 pub fn placeholder(n: usize) -> String {
-    format!("{MARK}{n}{MARK}")
+    format!("<span data-generated=\"{}-{n}\"></span>", nonce())
 }
 
 /// Sanitises `html`, then puts the `generated` pieces back where their placeholders are.
 pub fn clean(html: &str, generated: &[String]) -> String {
-    let cleaned = sanitizer().clean(html).to_string();
-    if generated.is_empty() {
-        return cleaned;
+    let mut cleaned = sanitizer().clean(html).to_string();
+    for (n, piece) in generated.iter().enumerate() {
+        cleaned = cleaned.replacen(&placeholder(n), piece, 1);
     }
-    let mut out = String::with_capacity(cleaned.len() + generated.iter().map(String::len).sum::<usize>());
-    let mut rest = cleaned.as_str();
-    while let Some(start) = rest.find(MARK) {
-        let after = &rest[start + MARK.len_utf8()..];
-        let piece = after
-            .find(MARK)
-            .and_then(|end| Some((end, after[..end].parse::<usize>().ok()?)))
-            .and_then(|(end, n)| Some((end, generated.get(n)?)));
-        match piece {
-            Some((end, html)) => {
-                out.push_str(&rest[..start]);
-                out.push_str(html);
-                rest = &after[end + MARK.len_utf8()..];
-            }
-            None => {
-                out.push_str(&rest[..start + MARK.len_utf8()]);
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    cleaned
 }
 
 fn sanitizer() -> &'static ammonia::Builder<'static> {
@@ -62,6 +47,7 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
             // What pulldown-cmark itself writes: table alignment and task-list checkboxes.
             .add_tag_attributes("th", ["style"])
             .add_tag_attributes("td", ["style"])
+            .add_tag_attributes("span", ["data-generated"])
             .add_tags(["input"])
             .add_tag_attributes("input", ["type", "checked", "disabled"])
             .attribute_filter(|element, attribute, value| match (element, attribute) {
@@ -71,6 +57,10 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
                     aligned.then_some(value.into())
                 }
                 ("input", "type") => (value == "checkbox").then_some(value.into()),
+                // Only the build's own placeholders (see `placeholder`) keep this attribute.
+                ("span", "data-generated") => {
+                    value.starts_with(&format!("{}-", nonce())).then_some(value.into())
+                }
                 _ => Some(value.into()),
             });
         builder
@@ -110,7 +100,16 @@ mod tests {
         let html = format!("<p>before</p>{}<script>x</script>", placeholder(0));
         let out = clean(&html, &generated);
         assert_eq!(out, format!("<p>before</p>{}", generated[0]));
-        // A stray or unknown placeholder is left as text.
-        assert_eq!(clean(&format!("a{}b", placeholder(7)), &generated), format!("a{}b", placeholder(7)));
+        // An author's imitation is not a placeholder, and keeps no such attribute.
+        let forged = clean("<span data-generated=\"1-0\"></span>", &generated);
+        assert!(!forged.contains("quiz") && !forged.contains("data-generated"), "{forged}");
+    }
+
+    #[test]
+    fn a_placeholder_inside_an_open_attribute_is_dropped_not_expanded() {
+        let generated = vec!["<b title=\"x\" onclick=\"evil()\">code</b>".to_owned()];
+        let html = format!("<div title=\"\n{}\n\">text</div>", placeholder(0));
+        let out = clean(&html, &generated);
+        assert!(!out.contains("onclick"), "{out}");
     }
 }

@@ -430,6 +430,7 @@ fn raw_html_in_lessons_is_sanitised() {
              <img src=\"x.png\" onerror=\"alert(1)\"> <a href=\"javascript:alert(2)\">tricky</a>\n\n\
              <iframe src=\"https://evil.example/\"></iframe><object data=\"x.swf\"></object>\n\n\
              <details><summary>Hint</summary>Use <code>range</code>.</details>\n\n\
+             <div title=\"\n\n```text\n\" onmouseover=\"xss9()\n```\n\n\">x</div>\n\n\
              ```quiz\n[[questions]]\nprompt = \"Which? <script>alert(3)</script><b>bold</b>\"\nchoices = [\"a\", \"b\"]\nanswer = 0\n```\n"
         )
     });
@@ -438,7 +439,9 @@ fn raw_html_in_lessons_is_sanitised() {
     let (_, manifest) = live_manifest(store.path());
     let html = String::from_utf8(object(store.path(), &manifest, "/courses/python-foundations/loops/"))
         .expect("utf-8");
-    for gone in ["alert(", "onerror", "javascript:", "<iframe src=\"https://evil", "<object"] {
+    for gone in
+        ["alert(", "onerror", "javascript:", "<iframe src=\"https://evil", "<object", "onmouseover=\""]
+    {
         assert!(!html.contains(gone), "{gone} survived");
     }
     for kept in ["<kbd>Ctrl</kbd>", "<details><summary>Hint</summary>", "<b>bold</b>", "class=\"quiz"] {
