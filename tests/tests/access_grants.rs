@@ -521,3 +521,56 @@ fn a_host_mismatch_is_named_in_the_log() {
         "{log}"
     );
 }
+
+/// `course serve --enforce-grants`: the local preview closes enrolled courses as production
+/// does, and prints a signed URL per enrolled course that opens it.
+#[test]
+fn course_serve_can_enforce_grants_locally() {
+    use std::io::{BufRead, BufReader};
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(e2e::bin("course"))
+        .args(["serve", "--enforce-grants", "--listen", "127.0.0.1:0", "--content"])
+        .arg(sample_content())
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("course serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let _serving = Killed(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut base = None;
+    let mut signed = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while signed.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(1)) else { continue };
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            base = rest.split_whitespace().next().map(|b| b.trim_end_matches('/').to_owned());
+        }
+        if line.trim_start().starts_with("http") && line.contains(ENROLLED) && line.contains("Policy=") {
+            signed = Some(line.trim().to_owned());
+        }
+    }
+    let base = base.expect("course serve printed its address");
+    let signed = signed.expect("course serve printed a signed URL for the enrolled course");
+    assert!(signed.starts_with(&format!("{base}{ENROLLED}?")), "{signed}");
+    let lesson = format!("{base}/courses/data-structures/stacks/");
+    assert_eq!(get(&lesson, &[]).status(), 403, "enrolled lessons are closed");
+    assert_eq!(get(&format!("{base}/courses/python-foundations/"), &[]).status(), 200);
+    let opened = get(&signed, &[]);
+    assert_eq!(opened.status(), 302);
+    assert_eq!(get(&lesson, &[("cookie", &cookie_header_of(&opened))]).status(), 200);
+}
