@@ -37,7 +37,7 @@ const NO_STORE: &str = "no-store";
 /// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                    media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; \
-                   base-uri 'self'; frame-ancestors 'self'";
+                   base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 
 pub struct State {
     pub current: Arc<Current>,

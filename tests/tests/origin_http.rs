@@ -30,6 +30,8 @@ fn pages_assets_and_cache_headers() {
     assert!(header(&page, "cache-control").contains("stale-if-error="));
     assert_eq!(header(&page, "x-content-type-options"), "nosniff");
     assert!(header(&page, "content-security-policy").contains("default-src 'self'"));
+    // Lab apps share the origin: nothing may post a form to another one.
+    assert!(header(&page, "content-security-policy").contains("form-action 'self'"));
     assert!(header(&page, "etag").starts_with('"'));
 
     let asset =
