@@ -18,6 +18,8 @@ use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
 use rayon::prelude::*;
 
+pub use crate::uses::{AssetId, Uses};
+
 use crate::cache::FileHashes;
 use crate::diagnostics::Diagnostics;
 use crate::relpath;
@@ -102,41 +104,6 @@ struct SourceKey {
     key: ObjectKey,
     size: u64,
 }
-
-/// Something a page can use besides theme files: what [`Assets::outputs`] publishes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AssetId {
-    /// Course or lab media, by content-relative path.
-    File(String),
-    /// An animation, by its name in `animations/`.
-    Animation(String),
-    /// A lab's app bundle and starter zip, by lab slug.
-    Lab(String),
-}
-
-impl AssetId {
-    /// One word for the page cache's line format (names never hold spaces).
-    pub fn token(&self) -> String {
-        match self {
-            AssetId::File(rel) => format!("f:{rel}"),
-            AssetId::Animation(name) => format!("a:{name}"),
-            AssetId::Lab(slug) => format!("l:{slug}"),
-        }
-    }
-
-    pub fn from_token(token: &str) -> Option<AssetId> {
-        let (kind, name) = token.split_once(':')?;
-        match kind {
-            "f" => Some(AssetId::File(name.to_owned())),
-            "a" => Some(AssetId::Animation(name.to_owned())),
-            "l" => Some(AssetId::Lab(name.to_owned())),
-            _ => None,
-        }
-    }
-}
-
-/// What one page (or lab instructions) used.
-pub type Uses = BTreeSet<AssetId>;
 
 /// A single file, or a folder published as a whole under a tree-hash prefix.
 #[derive(Debug)]

@@ -25,6 +25,8 @@ use crate::store;
 use crate::theme::Theme;
 use crate::tree::ContentRoot;
 
+pub use crate::size::human_bytes;
+
 /// Route of the not-found page.
 pub const NOT_FOUND_ROUTE: &str = "/404.html";
 /// Route of the page shown when an enrolled-only page is asked for without a valid grant.
@@ -104,14 +106,6 @@ impl fmt::Display for BuildReport {
         )?;
         let note = if self.channel_moved { "" } else { " (unchanged, already live)" };
         write!(f, "release {}{note}", self.release)
-    }
-}
-
-pub fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} B"),
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use bundle::ObjectKey;
 
-use crate::assets::AssetId;
+use crate::uses::AssetId;
 use rustc_hash::FxHashMap as HashMap;
 use sha2::{Digest, Sha256};
 

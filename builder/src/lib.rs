@@ -21,10 +21,12 @@ pub mod publish;
 pub mod relpath;
 pub mod sanitize;
 pub mod sign;
+pub mod size;
 pub mod store;
 pub mod switch;
 pub mod theme;
 pub mod tree;
+pub mod uses;
 
 pub use build::{build, BuildError, BuildOptions, BuildReport};
 pub use diagnostics::ContentError;

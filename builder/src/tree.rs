@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{Diagnostics, LineIndex};
+use crate::size::human_bytes;
 
 /// Largest lesson, TOML or instructions file read, unless configured otherwise: far above
 /// any real lesson, far below what would exhaust the builder's memory.
@@ -180,8 +181,8 @@ impl ContentRoot {
         if size > self.max_source_bytes {
             let msg = format!(
                 "file is {}, over the {} limit for text the build parses (course build --max-source-size)",
-                crate::build::human_bytes(size),
-                crate::build::human_bytes(self.max_source_bytes)
+                human_bytes(size),
+                human_bytes(self.max_source_bytes)
             );
             diags.at(path, 1, 1, msg);
             return None;

@@ -296,7 +296,8 @@ fn a_public_syllabus_and_preview_lessons_open_without_a_grant_with_their_media()
 /// Every way a symlink could bring a file from outside the content root into a release.
 #[test]
 fn symlinks_that_leave_the_content_root_are_errors_and_nothing_is_published() {
-    let cases: Vec<(&str, Box<dyn Fn(&Site)>)> = vec![
+    type MakeLink = Box<dyn Fn(&Site)>;
+    let cases: Vec<(&str, MakeLink)> = vec![
         (
             "labs/regex-playground/app",
             Box::new(|s: &Site| {
