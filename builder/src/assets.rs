@@ -159,6 +159,9 @@ pub struct Assets {
     theme_outputs: Vec<Output>,
     /// Content-relative path of course/lab media -> the file.
     files: BTreeMap<String, SourceKey>,
+    /// Media that a browser would run as a document on the site's origin (HTML, XML,
+    /// JavaScript): never published; a page that uses one is a content error.
+    active: BTreeMap<String, PathBuf>,
     animations: BTreeMap<String, Animation>,
     labs: BTreeMap<String, LabFiles>,
 }
@@ -185,6 +188,11 @@ impl Assets {
     /// The URL of course or lab media `rel` (content-relative) on a page of `scope`.
     pub fn file_url(&self, scope: &Access, rel: &str) -> Option<String> {
         self.files.get(rel).map(|file| fingerprinted_url(scope, rel, &file.key))
+    }
+
+    /// Whether `rel` is media that would run as code on the site's origin (see `active`).
+    pub fn is_active(&self, rel: &str) -> bool {
+        self.active.contains_key(rel)
     }
 
     /// The animation `name` as a page of `scope` shows it.
@@ -293,6 +301,7 @@ impl Assets {
                 unused.push(file.path.clone());
             }
         }
+        unused.extend(self.active.values().cloned());
         for (name, animation) in &self.animations {
             if !used.contains(&AssetId::Animation(name.clone())) {
                 match &animation.payload {
@@ -527,12 +536,26 @@ fn collect_media(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, a
             if rel.ends_with(".md") || rel.ends_with(".toml") || in_lab_bundle {
                 continue;
             }
-            if require_url_safe(diags, &path, &rel) {
+            if runs_as_code(&rel) {
+                assets.active.insert(rel, path);
+            } else if require_url_safe(diags, &path, &rel) {
                 media.push((rel, path));
             }
         }
     }
     assets.files.extend(keys_of(diags, hashes, media));
+}
+
+/// Files a browser opens as a document that can run scripts with the site's cookies (or
+/// that are scripts): as course media they would let any author run code on every
+/// student's session. Interactive pages belong in a lab; SVG stays media (the origin sends
+/// it with a sandboxing CSP, and pages show it in `<img>`, where scripts never run).
+fn runs_as_code(rel: &str) -> bool {
+    let ext = rel.rsplit_once('.').map_or("", |(_, ext)| ext).to_ascii_lowercase();
+    matches!(
+        ext.as_str(),
+        "html" | "htm" | "xhtml" | "xht" | "shtml" | "js" | "mjs" | "cjs" | "xml" | "xsl" | "xslt"
+    )
 }
 
 fn collect_animations(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, assets: &mut Assets) {

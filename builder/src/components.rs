@@ -204,12 +204,16 @@ impl Components<'_> {
                         );
                         err(offset, msg);
                     }
-                    questions.push(QuestionView {
-                        prompt: inline_html(&q.prompt),
-                        choices: q.choices.iter().map(|c| inline_html(c)).collect(),
-                        answer: q.answer,
-                        explanation: q.explanation.as_deref().map(inline_html),
-                    });
+                    let mut inline = |text: &str| {
+                        inline_html(text).unwrap_or_else(|msg| {
+                            err(offset, msg);
+                            String::new()
+                        })
+                    };
+                    let prompt = inline(&q.prompt);
+                    let choices = q.choices.iter().map(|c| inline(c)).collect();
+                    let explanation = q.explanation.as_deref().map(&mut inline);
+                    questions.push(QuestionView { prompt, choices, answer: q.answer, explanation });
                 }
                 counters.quiz += 1;
                 let quiz = QuizView { id: counters.quiz.to_string(), title: block.title, questions };

@@ -66,22 +66,49 @@ fn options() -> Options {
         | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
-/// Renders inline Markdown (a quiz prompt or choice) without the wrapping paragraph; raw
-/// HTML in it is sanitised as in lessons.
-pub fn inline_html(text: &str) -> String {
+/// Renders inline Markdown (a quiz prompt, choice or explanation) without the wrapping
+/// paragraph, with the same rules as lessons: heading attributes dropped, link and image
+/// schemes checked (`Err` names the first bad one), raw HTML sanitised.
+pub fn inline_html(text: &str) -> Result<String, String> {
     let mut html = String::new();
-    let events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
+    let mut events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
     let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    for event in &mut events {
+        match event {
+            Event::Start(Tag::Heading { attrs, .. }) => attrs.clear(),
+            Event::Start(Tag::Link { link_type: LinkType::Email, .. }) => {}
+            Event::Start(Tag::Link { dest_url, .. }) => scheme_allowed(dest_url, "link")?,
+            Event::Start(Tag::Image { dest_url, .. }) => scheme_allowed(dest_url, "image")?,
+            _ => {}
+        }
+    }
     pulldown_cmark::html::push_html(&mut html, events.into_iter());
     if raw {
         html = sanitize::clean(&html, &[]);
     }
     let trimmed = html.trim_end();
-    match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
+    Ok(match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
         Some(inner) if !inner.contains("<p>") => inner.to_owned(),
         _ => trimmed.to_owned(),
+    })
+}
+
+/// A URL with a scheme may only be a web, mail or phone link (or, for an image, a `data:`
+/// one): `javascript:` and friends are content errors, never published.
+fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
+    let Some(scheme) = relpath::scheme(dest) else { return Ok(()) };
+    let allowed = ["http", "https", "mailto", "tel"].contains(&scheme.as_str())
+        || (what == "image" && scheme == "data");
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!("{what} with a `{scheme}:` URL is not allowed (use http:, https:, mailto: or tel:)"))
     }
 }
+
+/// Most raw HTML one lesson may hold: sanitising deeply nested HTML costs time quadratic
+/// in its depth, and real lessons use a few kilobytes at most.
+pub const MAX_RAW_HTML: usize = 64 << 10;
 
 /// Heading text to an id: lowercase, letters and digits kept, spaces and `-` to `-`.
 pub fn slugify(text: &str) -> String {
@@ -109,7 +136,25 @@ impl MarkdownEnv<'_> {
         let body = &source.text[body_offset..];
         let mut events: Vec<(Event<'_>, Range<usize>)> =
             Parser::new_ext(body, options()).into_offset_iter().collect();
-        let raw_html = events.iter().any(|(e, _)| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+        let raw_bytes: usize = events
+            .iter()
+            .map(|(e, _)| match e {
+                Event::Html(h) | Event::InlineHtml(h) => h.len(),
+                _ => 0,
+            })
+            .sum();
+        let raw_html = raw_bytes > 0;
+        if raw_bytes > MAX_RAW_HTML {
+            let first = events.iter().find(|(e, _)| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+            let at = body_offset + first.map_or(0, |(_, r)| r.start);
+            let msg = format!(
+                "the lesson holds {} of raw HTML, over the {} limit (put it in a lab, or use Markdown)",
+                crate::size::human_bytes(raw_bytes as u64),
+                crate::size::human_bytes(MAX_RAW_HTML as u64)
+            );
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            events.retain(|(e, _)| !matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+        }
         let toc = self.assign_heading_ids(&mut events);
         let mut page = Page { scope, uses: Uses::new() };
         // With raw HTML to sanitise, generated HTML waits outside as numbered placeholders.
@@ -202,9 +247,13 @@ impl MarkdownEnv<'_> {
     }
 
     /// Gives every heading an id (its own `{#id}` or a slug of its text, made unique) and
-    /// returns the h2/h3 table of contents.
+    /// returns the h2/h3 table of contents. Other heading attributes (`{key=value}`) are
+    /// dropped: they would put author-chosen attributes (`onclick`, `data-*` the theme's
+    /// scripts read) on the page; `{.class}` stays.
     fn assign_heading_ids(&self, events: &mut [(Event<'_>, Range<usize>)]) -> Vec<TocEntry> {
-        let mut used = BTreeSet::new();
+        let mut used = HashSet::default();
+        // The next suffix to try per base, so many equal headings stay linear.
+        let mut next_suffix: HashMap<String, usize> = HashMap::default();
         let mut toc = Vec::new();
         for i in 0..events.len() {
             let Event::Start(Tag::Heading { level, id, .. }) = &events[i].0 else { continue };
@@ -219,13 +268,19 @@ impl MarkdownEnv<'_> {
             }
             let base = id.as_ref().map_or_else(|| slugify(&text), |id| id.to_string());
             let mut unique = base.clone();
-            let mut n = 1;
-            while !used.insert(unique.clone()) {
-                unique = format!("{base}-{n}");
-                n += 1;
+            if !used.insert(unique.clone()) {
+                let n = next_suffix.entry(base.clone()).or_insert(1);
+                loop {
+                    unique = format!("{base}-{n}");
+                    *n += 1;
+                    if used.insert(unique.clone()) {
+                        break;
+                    }
+                }
             }
-            if let Event::Start(Tag::Heading { id, .. }) = &mut events[i].0 {
+            if let Event::Start(Tag::Heading { id, attrs, .. }) = &mut events[i].0 {
                 *id = Some(CowStr::from(unique.clone()));
+                attrs.clear();
             }
             if level == 2 || level == 3 {
                 toc.push(TocEntry { level, id: unique, text });
@@ -287,6 +342,14 @@ impl MarkdownEnv<'_> {
         }
         let (path, suffix) = relpath::split_suffix(dest);
         let target = relpath::join(relpath::parent(&source.rel), path);
+        if let Some(target) = target.as_ref().filter(|t| self.assets.is_active(t)) {
+            let msg = format!(
+                "{what} to `{target}`: HTML, XML and JavaScript files are not published as course media \
+                 (they would run as code on the site); make it a lab"
+            );
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            return dest.to_owned();
+        }
         if let Some((target, url)) =
             target.as_ref().and_then(|t| Some((t, self.assets.file_url(page.scope, t)?)))
         {
@@ -331,6 +394,28 @@ mod tests {
 
     #[test]
     fn inline() {
-        assert_eq!(inline_html("a `b` *c*"), "a <code>b</code> <em>c</em>");
+        assert_eq!(inline_html("a `b` *c*").as_deref(), Ok("a <code>b</code> <em>c</em>"));
+        assert!(inline_html("[a](javascript:alert(1))").is_err());
+        assert!(inline_html("![i](vbscript:x)").is_err());
+        let heading = inline_html("x\n\n# Head {onclick=alert(6) .note}").expect("renders");
+        assert!(!heading.contains("onclick") && heading.contains("class=\"note\""), "{heading}");
+        let raw = inline_html("<b>ok</b><script>x</script>").expect("renders");
+        assert_eq!(raw, "<b>ok</b>");
+    }
+
+    #[test]
+    fn many_equal_headings_get_unique_ids_in_linear_time() {
+        let diags = Diagnostics::default();
+        let links =
+            LinkTargets { lessons: HashMap::default(), routes: HashSet::default(), broken: BTreeSet::new() };
+        let assets = Assets::default();
+        let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+        let text = "# a {#a-1 onclick=x}\n\n".to_owned() + &"# a\n\n".repeat(20_000);
+        let source = SourceFile { rel: "x.md".into(), shown: "x.md".into(), text };
+        // Trying a, a-1, a-2... afresh for every heading took minutes here (quadratic).
+        let page = env.render(&source, 0, &Access::Public);
+        assert!(page.html.contains("id=\"a-20000\"") && !page.html.contains("id=\"a-20001\""));
+        assert_eq!(page.html.matches("id=\"a-1\"").count(), 1, "the explicit id stays unique");
+        assert!(!page.html.contains("onclick"));
     }
 }

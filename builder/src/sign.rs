@@ -43,14 +43,28 @@ fn check_url_prefix(url_prefix: &str) -> anyhow::Result<()> {
     if !bundle::paths::is_route(path) || path.contains(['*', '?', '#']) {
         anyhow::bail!("--url-prefix {url_prefix:?}: the path must be plain segments (no `*`, `?`, `#`, `%`, `.` or `..`)");
     }
+    // A grant opens one course (or part of one), never the whole site.
+    let course = path.strip_prefix("/courses/").and_then(|rest| rest.split('/').next()).unwrap_or_default();
+    if !bundle::paths::is_slug(course) {
+        anyhow::bail!("--url-prefix {url_prefix:?} must be within one course: .../courses/<course>/");
+    }
     Ok(())
 }
+
+/// Longest grant `course sign` issues: offline grants are for a class or an exam, not a term.
+pub const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn sign(options: &SignOptions<'_>) -> anyhow::Result<Signed> {
     let pem = std::fs::read_to_string(options.key)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", options.key.display()))?;
     let key = SigningKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", options.key.display()))?;
     check_url_prefix(options.url_prefix)?;
+    if !bundle::grant::is_valid_key_pair_id(options.key_pair_id) {
+        anyhow::bail!("--key-pair-id {:?}: use 1 to 128 of A-Z a-z 0-9 - _", options.key_pair_id);
+    }
+    if options.ttl < Duration::from_secs(1) || options.ttl > MAX_TTL {
+        anyhow::bail!("--ttl must be between 1s and 7 days");
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let expires = now + options.ttl.as_secs();
     let policy = Policy {
@@ -69,9 +83,11 @@ mod tests {
 
     #[test]
     fn url_prefixes() {
-        for ok in
-            ["https://learn.test/courses/py1/", "http://127.0.0.1:8080/courses/a/", "https://learn.test/"]
-        {
+        for ok in [
+            "https://learn.test/courses/py1/",
+            "http://127.0.0.1:8080/courses/a/",
+            "https://learn.test/courses/a/b/",
+        ] {
             assert!(check_url_prefix(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -84,7 +100,9 @@ mod tests {
             "https://learn.test/courses/../b/",
             "https://learn.test/courses/%2e/",
             "https://learn.test",
-            "https://learn.test:99999/a/",
+            "https://learn.test/",
+            "https://learn.test/labs/",
+            "https://learn.test:99999/courses/a/",
         ] {
             assert!(check_url_prefix(bad).is_err(), "{bad}");
         }

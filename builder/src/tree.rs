@@ -13,6 +13,9 @@ use crate::size::human_bytes;
 /// any real lesson, far below what would exhaust the builder's memory.
 pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 4 << 20;
 
+/// Reading a FIFO would block the build forever; a socket or device is no content either.
+const NOT_REGULAR: &str = "not a regular file or folder (a FIFO, socket or device): it is not read";
+
 /// The content root, as given (for messages) and resolved (for containment checks).
 pub struct ContentRoot {
     pub shown: PathBuf,
@@ -55,7 +58,7 @@ impl ContentRoot {
                 false
             }
             Err(err) if path.is_symlink() => {
-                diags.at(path, 1, 1, format!("broken or looping symbolic link: {err}"));
+                diags.at(path, 1, 1, link_error(&err));
                 false
             }
             // A missing file is its reader's to report.
@@ -84,7 +87,15 @@ impl ContentRoot {
             diags.at(entry.path(), 1, 1, msg);
             return false;
         }
-        !entry.path_is_symlink() || self.contains(diags, entry.path())
+        if entry.path_is_symlink() && !self.contains(diags, entry.path()) {
+            return false;
+        }
+        let kind = entry.file_type();
+        if !kind.is_file() && !kind.is_dir() {
+            diags.at(entry.path(), 1, 1, NOT_REGULAR);
+            return false;
+        }
+        true
     }
 
     /// The directories and files directly inside `dir` (links resolved), sorted by name;
@@ -154,7 +165,8 @@ impl ContentRoot {
                 let msg = if err.loop_ancestor().is_some() {
                     "symbolic link loop: it is not followed".to_owned()
                 } else if path.is_symlink() {
-                    "broken symbolic link: it leads to nothing".to_owned()
+                    err.io_error()
+                        .map_or_else(|| "broken symbolic link: it leads to nothing".to_owned(), link_error)
                 } else {
                     format!("cannot read: {err}")
                 };
@@ -172,6 +184,10 @@ impl ContentRoot {
             return None;
         }
         let size = match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                diags.at(path, 1, 1, NOT_REGULAR);
+                return None;
+            }
             Ok(meta) => meta.len(),
             Err(err) => {
                 diags.at(path, 1, 1, format!("cannot read: {err}"));
@@ -205,6 +221,16 @@ impl ContentRoot {
                 None
             }
         }
+    }
+}
+
+/// What is wrong with a symlink that does not resolve.
+fn link_error(err: &std::io::Error) -> String {
+    // ELOOP: too many levels of symbolic links.
+    if err.raw_os_error() == Some(40) {
+        "symbolic link loop: it is not followed".to_owned()
+    } else {
+        "broken symbolic link: it leads to nothing".to_owned()
     }
 }
 
@@ -272,6 +298,32 @@ mod tests {
         let errors: Vec<String> = diags.take().iter().map(ToString::to_string).collect();
         assert!(errors[0].ends_with("bad.md:2:3: file is not valid UTF-8 text"), "{errors:?}");
         assert!(errors[1].contains("big.md:1:1: file is 2.0 KiB, over the 1.0 KiB limit"), "{errors:?}");
+    }
+
+    #[test]
+    fn fifos_are_errors_not_a_hang() {
+        let (_dir, diags, root) = root_with(|content, _| {
+            let status = std::process::Command::new("mkfifo").arg(content.join("media/x.svg")).status();
+            assert!(status.is_ok_and(|s| s.success()), "mkfifo");
+            let status = std::process::Command::new("mkfifo").arg(content.join("site.toml")).status();
+            assert!(status.is_ok_and(|s| s.success()), "mkfifo");
+        });
+        assert!(root.files_under(&diags, &root.shown.join("media")).is_empty());
+        assert!(root.read_text(&diags, &root.shown.join("site.toml")).is_none());
+        let errors = diags.take();
+        assert_eq!(errors.len(), 2);
+        assert!(errors.iter().all(|e| e.message.contains("not a regular file")), "{errors:?}");
+    }
+
+    #[test]
+    fn a_link_loop_is_named_a_loop() {
+        let (_dir, diags, root) = root_with(|content, _| {
+            symlink(content.join("media/b.svg"), content.join("media/a.svg")).expect("link");
+            symlink(content.join("media/a.svg"), content.join("media/b.svg")).expect("link");
+        });
+        assert!(root.files_under(&diags, &root.shown.join("media")).is_empty());
+        let errors = diags.take();
+        assert!(!errors.is_empty() && errors.iter().all(|e| e.message.contains("loop")), "{errors:?}");
     }
 
     #[test]

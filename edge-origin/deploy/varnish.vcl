@@ -48,8 +48,11 @@ sub vcl_recv {
         req.http.Cookie ~ "(^|;)\s*CloudFront-(Policy|Signature|Key-Pair-Id)=") {
         return (pass);
     }
-    # The site is static: other cookies (analytics etc.) must not split or bypass the cache.
+    # The site is static: other cookies (analytics etc.) must not split or bypass the cache,
+    # and no query string changes an answer (the origin ignores them), so none may make
+    # the cache keep one more copy of a page (`?cb=1`, `?cb=2`...).
     unset req.http.Cookie;
+    set req.url = regsub(req.url, "\?.*$", "");
 
     call normalise_encoding;
 
@@ -97,6 +100,14 @@ sub normalise_encoding {
     } else {
         set req.http.Accept-Encoding = req.http.X-Encoding;
     }
+}
+
+# One site per edge: the cache key is the URL alone, so a client cannot multiply cached
+# copies of a page by sending Host values (the origin's answers do not depend on Host, and
+# requests with grants, which it checks against the host, are passed, never cached).
+sub vcl_hash {
+    hash_data(req.url);
+    return (lookup);
 }
 
 sub vcl_backend_fetch {

@@ -95,7 +95,8 @@ pub fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError
         }
         Some(_) => return Err(IssueError::BadRequest("ttl must be seconds or a duration string".into())),
     };
-    if ttl.is_zero() || ttl > MAX_TTL {
+    // Whole seconds: a grant's expiry and its cookies' Max-Age have no smaller unit.
+    if ttl < Duration::from_secs(1) || ttl > MAX_TTL {
         return Err(IssueError::BadRequest(format!("ttl must be between 1s and {}s", MAX_TTL.as_secs())));
     }
     Ok(ttl)

@@ -34,6 +34,9 @@ const PRIVATE: &str = "private, max-age=60";
 /// student's browser keeps it as long as any immutable file.
 const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
 const NO_STORE: &str = "no-store";
+/// An SVG opened on its own is a document: no scripts (a sandbox), only its own styles and
+/// images. Inside `<img>`, where pages show it, scripts never run anyway.
+const SVG_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
 /// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                    media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; \
@@ -155,13 +158,9 @@ where
             return plain(StatusCode::BAD_REQUEST, &format!("expected {{student, course, ttl}}: {err}"))
         }
     };
-    let course_exists = state.current.get().is_some_and(|release| {
-        release
-            .manifest
-            .routes
-            .get(&format!("/courses/{}/", request.course))
-            .is_some_and(|r| r.access != Access::Public)
-    });
+    // A course is enrolled when any of its routes needs a grant (its syllabus may be public).
+    let course_exists =
+        state.current.get().is_some_and(|release| release.enrolled_courses.contains(&request.course));
     match issuer.issue(&request, &base, course_exists) {
         Ok(issued) => {
             tracing::info!(
@@ -280,6 +279,22 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
     if let Some((route_path, route)) = found {
         // Enrolled-only content: the grant is checked before the cache is even consulted.
         let shared = match &route.access {
+            // A public page of an enrolled course (its syllabus, a preview lesson) opened with a
+            // signed URL still hands the grant over as cookies, for the rest of the course.
+            Access::Public if route.is_page && req.uri().query().is_some_and(has_grant_params) => {
+                if let Some(slug) = release.enrolled_course_of(route_path) {
+                    if let Ok(Admission::ByGrant) =
+                        state.access.admit(req, route_path, client_ip, authority.as_deref())
+                    {
+                        if let Some(redirect) =
+                            url_grant_redirect(state, req, route, slug, authority.as_deref())
+                        {
+                            return redirect;
+                        }
+                    }
+                }
+                true
+            }
             Access::Public => true,
             Access::Course(_) if !state.enforce_grants => false,
             Access::Course(slug) => {
@@ -350,6 +365,11 @@ fn url_grant_redirect<B>(
     Some(response)
 }
 
+/// Whether a query string carries signed-URL parameters.
+fn has_grant_params(query: &str) -> bool {
+    query.split('&').any(|pair| pair.starts_with("Signature=") || pair.starts_with("Key-Pair-Id="))
+}
+
 /// The theme's 403 page (never cached anywhere).
 async fn forbidden<B>(state: &State, release: &Release, req: &Request<B>) -> Response<Body> {
     match release.manifest.forbidden.as_ref().and_then(|f| release.served.get(f)) {
@@ -416,6 +436,9 @@ async fn serve_route<B>(
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding.token()));
     }
     security_headers(&mut headers);
+    if route.is_svg {
+        headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(SVG_CSP));
+    }
 
     if status == StatusCode::OK && header_str(header::IF_NONE_MATCH).is_some_and(|h| if_none_match(h, etag)) {
         return response(StatusCode::NOT_MODIFIED, headers, Bytes::new());

@@ -24,6 +24,9 @@ pub struct Served {
     pub access: Access,
     /// A page students open (stable HTML), as opposed to a file a page uses.
     pub is_page: bool,
+    /// SVG: shown in `<img>` by pages, but a document that could run scripts when opened
+    /// on its own, so it is sent with a sandboxing CSP.
+    pub is_svg: bool,
     pub identity: Representation,
     /// The precompressed variants the route has, for content negotiation.
     pub available: Vec<Encoding>,
@@ -57,6 +60,7 @@ fn served(route: &Route) -> Served {
         cache: route.cache,
         access: route.access.clone(),
         is_page: route.cache == CacheClass::Stable && route.content_type.starts_with("text/html"),
+        is_svg: route.content_type.starts_with("image/svg+xml"),
         identity: representation(&route.object, route.size),
         available: route.encodings.keys().copied().collect(),
         br: variant(Encoding::Br),

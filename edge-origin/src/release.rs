@@ -24,12 +24,28 @@ pub struct Release {
     pub id_header: http::HeaderValue,
     /// Every route's response parts, by route path.
     pub served: HashMap<String, Served>,
+    /// Slugs of the courses some of whose routes need a grant.
+    pub enrolled_courses: std::collections::HashSet<String>,
 }
 
 impl Release {
     pub fn new(id: ReleaseId, manifest: Manifest) -> Self {
         let id_header = http::HeaderValue::from_str(id.as_str()).expect("release ids are hex digits");
-        Release { served: prepare(&manifest), id, manifest, id_header }
+        let enrolled_courses = manifest
+            .routes
+            .values()
+            .filter_map(|route| match &route.access {
+                bundle::Access::Course(slug) => Some(slug.clone()),
+                bundle::Access::Public => None,
+            })
+            .collect();
+        Release { served: prepare(&manifest), id, manifest, id_header, enrolled_courses }
+    }
+
+    /// The enrolled course whose prefix `/courses/<slug>/` holds `path`, if any.
+    pub fn enrolled_course_of(&self, path: &str) -> Option<&str> {
+        let slug = path.strip_prefix("/courses/")?.split('/').next()?;
+        self.enrolled_courses.get(slug).map(String::as_str)
     }
 }
 

@@ -222,6 +222,21 @@ fn forged_origin_verify_values_are_dropped_at_the_edge() {
     assert_eq!(x_cache(&plain), "HIT", "and it is the copy everyone gets");
 }
 
+/// Query strings and Host values do not change a static page: one cached copy serves them all.
+#[test]
+fn query_strings_and_hosts_do_not_multiply_cached_copies() {
+    let f = start();
+    assert_eq!(x_cache(&get(&f.varnish.url(LESSON), &[])), "MISS");
+    for n in 0..6 {
+        let busted = get(&f.varnish.url(&format!("{LESSON}?cb={n}")), &[]);
+        assert_eq!(busted.status(), 200);
+        assert_eq!(x_cache(&busted), "HIT", "?cb={n}");
+        let other_host = get(&f.varnish.url(LESSON), &[("host", &format!("h{n}.test"))]);
+        assert_eq!(x_cache(&other_host), "HIT", "Host h{n}.test");
+    }
+    assert_eq!(fetches_after(&f.origin, LESSON, 1), 1);
+}
+
 #[test]
 fn purge_from_localhost_evicts_every_variant() {
     let f = start();
