@@ -21,8 +21,8 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,6 +67,10 @@ pub struct Exchange {
     responses: AtomicU64,
     /// Head bytes this connection has charged to the budget.
     charged: AtomicUsize,
+    /// The connection task, as last seen reading during a request: woken when the
+    /// response is out, so the wait for the next head (and its timer) starts then even
+    /// if hyper would not read again until the client sends something.
+    reader: Mutex<Option<Waker>>,
 }
 
 impl Exchange {
@@ -79,6 +83,17 @@ impl Exchange {
 
     fn in_request(&self) -> bool {
         self.heads.load(Ordering::Relaxed) != self.responses.load(Ordering::Relaxed)
+    }
+
+    fn response_done(&self) {
+        self.responses.fetch_add(1, Ordering::Relaxed);
+        if let Some(waker) = self.reader().take() {
+            waker.wake();
+        }
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Option<Waker>> {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -233,7 +248,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
         }
         if !this.waiting_for_head() {
             // Body bytes (their own timeout), or a read-ahead while the response is written.
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+            let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+            if poll.is_pending() {
+                let mut reader = this.exchange.reader();
+                if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *reader = Some(cx.waker().clone());
+                }
+            }
+            return poll;
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -347,7 +369,7 @@ impl<B> TrackedBody<B> {
 
 impl<B> Drop for TrackedBody<B> {
     fn drop(&mut self) {
-        self.exchange.responses.fetch_add(1, Ordering::Relaxed);
+        self.exchange.response_done();
     }
 }
 

@@ -12,7 +12,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use bundle::grant::{SigningKey, TrustedKeys, VerifyingKey};
 
@@ -49,9 +49,8 @@ impl Server {
     /// is not there yet: `/_origin/ready` says 503 until it is).
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         let limits = config.limits.clone();
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let listener =
+            listen(config.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let store = Store::open(&config.store, &config.s3, config.store_timeout).await;
         let metrics = Arc::new(Metrics::default());
         let current = Arc::new(Current::new(
@@ -181,6 +180,19 @@ impl Server {
             drop(slot);
         });
     }
+}
+
+/// Connections the kernel queues for accept (it caps this at `net.core.somaxconn`).
+/// tokio's `bind` asks for 128; at the connection cap, or out of descriptors, the queue
+/// is where the rest wait, so it is as deep as nginx's (511) and then some.
+const BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As tokio's `bind` does: a restarted origin can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// hyper's HTTP/1 settings: head size limits (431 beyond them). Its own header-read
