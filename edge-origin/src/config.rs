@@ -470,8 +470,8 @@ fn resolve_limits(args: &Args, file: &FileConfig) -> Result<ConnectionLimits, Co
     if !(1..=10_000).contains(&limits.max_headers) {
         return Err(invalid("max_headers", "must be between 1 and 10000".into()));
     }
-    if limits.header_budget < HEAD_ALLOWANCE {
-        return Err(invalid("header_budget", "must be at least 8KiB".into()));
+    if limits.header_budget < limits.max_header_bytes.max(HEAD_ALLOWANCE) {
+        return Err(invalid("header_budget", "must hold at least one head of max_header_bytes".into()));
     }
     Ok(limits)
 }
@@ -712,6 +712,7 @@ mod tests {
             "max_header_bytes = \"100\"",
             "max_headers = 0",
             "header_budget = \"1KiB\"",
+            "header_budget = \"32KiB\"",
             "trusted_proxies = [\"proxy.example\"]",
             "real_ip_header = \"X Forwarded\"",
         ] {
