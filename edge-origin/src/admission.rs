@@ -200,6 +200,13 @@ mod tests {
     }
 
     #[test]
+    fn the_503_says_its_own_length() {
+        let text = std::str::from_utf8(TOO_MANY).expect("ascii");
+        let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+    }
+
+    #[test]
     fn one_client_is_an_ipv4_address_or_an_ipv6_64() {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         assert_eq!(address_key(ip("198.51.100.7")), ip("198.51.100.7"));
