@@ -150,6 +150,9 @@ where
     };
     let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<crate::conn_guard::BodyTimeout>() => {
+            return plain(StatusCode::REQUEST_TIMEOUT, "request body not received in time")
+        }
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable"),
     };
     let request: GrantRequest = match serde_json::from_slice(&body) {

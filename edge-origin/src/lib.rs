@@ -2,16 +2,21 @@
 
 pub mod access;
 pub mod access_log;
+pub mod admission;
 pub mod authority;
 pub mod cache;
+pub mod client_ip;
 pub mod config;
+pub mod conn_guard;
 pub mod grants;
 pub mod handler;
+pub mod limits;
 pub mod metrics;
 pub mod negotiate;
 pub mod path;
 pub mod prepared;
 pub mod release;
+pub mod secret;
 pub mod server;
 pub mod store;
 

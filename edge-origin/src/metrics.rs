@@ -1,6 +1,8 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -19,6 +21,27 @@ pub struct ReleaseLabel {
     pub release: String,
 }
 
+/// Why a connection was refused or closed by a limit (see `limits.rs`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// Connections refused or closed by a limit, one counter per reason (each shown from the
+/// start, at 0, so dashboards and tests see the series before the first event).
+pub struct LimitCounters {
+    /// More connections from one address than `max_connections_per_ip` (answered 503).
+    pub refused_per_ip: Counter,
+    /// A request head (or a new connection's first one) not complete in `header_timeout`.
+    pub header_timeout: Counter,
+    /// A kept-alive connection with no new request in `idle_timeout`.
+    pub idle_timeout: Counter,
+    /// A response write with no progress in `send_timeout`.
+    pub send_timeout: Counter,
+    /// A read that would take unfinished heads past `header_budget`.
+    pub header_budget: Counter,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<StatusLabel, Counter>,
@@ -30,6 +53,16 @@ pub struct Metrics {
     pub latency: Histogram,
     pub release: Family<ReleaseLabel, Gauge>,
     pub releases_loaded: Counter,
+    /// Channel checks or release loads that failed.
+    pub release_load_failures: Counter,
+    /// Unix time of the last channel check or load that succeeded.
+    pub release_last_success: Gauge<f64, AtomicU64>,
+    pub connections_open: Gauge,
+    pub connections_accepted: Counter,
+    pub accept_errors: Counter,
+    pub limits: LimitCounters,
+    /// Bytes of unfinished request heads charged to the header budget right now.
+    pub header_bytes_in_flight: Gauge,
     /// Counters of the usual statuses, resolved on first use so a request skips the
     /// family's lock and label hashing.
     common: [OnceLock<Counter>; COMMON.len()],
@@ -63,8 +96,65 @@ impl Default for Metrics {
         registry.register("release", "The release being served (value 1)", release.clone());
         let releases_loaded = Counter::default();
         registry.register("releases_loaded", "Releases loaded since start", releases_loaded.clone());
+        let release_load_failures = Counter::default();
+        registry.register(
+            "release_load_failures",
+            "Channel checks or release loads that failed",
+            release_load_failures.clone(),
+        );
+        let release_last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "release_last_success_timestamp_seconds",
+            "Unix time of the last successful channel check or release load",
+            release_last_success.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register("connections_open", "Client connections open now", connections_open.clone());
+        let connections_accepted = Counter::default();
+        registry.register(
+            "connections_accepted",
+            "Client connections accepted",
+            connections_accepted.clone(),
+        );
+        let accept_errors = Counter::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts (e.g. out of file descriptors), retried with backoff",
+            accept_errors.clone(),
+        );
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused by a limit, by reason",
+            refused.clone(),
+        );
+        let closed = Family::<ReasonLabel, Counter>::default();
+        registry.register("connections_closed", "Connections closed by a limit, by reason", closed.clone());
+        let reason = |family: &Family<ReasonLabel, Counter>, reason| {
+            family.get_or_create(&ReasonLabel { reason }).clone()
+        };
+        let limits = LimitCounters {
+            refused_per_ip: reason(&refused, "per_ip"),
+            header_timeout: reason(&closed, "header_timeout"),
+            idle_timeout: reason(&closed, "idle_timeout"),
+            send_timeout: reason(&closed, "send_timeout"),
+            header_budget: reason(&closed, "header_budget"),
+        };
+        let header_bytes_in_flight = Gauge::default();
+        registry.register(
+            "header_bytes_in_flight",
+            "Bytes of unfinished request heads charged to the header budget",
+            header_bytes_in_flight.clone(),
+        );
         Metrics {
             registry,
+            release_load_failures,
+            release_last_success,
+            connections_open,
+            connections_accepted,
+            accept_errors,
+            limits,
+            header_bytes_in_flight,
             requests,
             cache_hits,
             cache_misses,
@@ -94,6 +184,12 @@ impl Metrics {
         self.release.clear();
         self.release.get_or_create(&ReleaseLabel { release: id.to_owned() }).set(1);
         self.releases_loaded.inc();
+    }
+
+    /// Stamps a successful channel check or load with the current time.
+    pub fn release_check_succeeded(&self) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.release_last_success.set(now);
     }
 
     pub fn encode(&self) -> String {
@@ -129,5 +225,13 @@ mod tests {
             assert!(text.contains(&format!("edge_origin_{name}")), "{name}");
         }
         assert!(text.contains("edge_origin_request_duration_seconds_bucket"));
+        for line in [
+            "edge_origin_connections_closed_total{reason=\"header_timeout\"} 0",
+            "edge_origin_connections_refused_total{reason=\"per_ip\"} 0",
+            "edge_origin_release_load_failures_total 0",
+            "edge_origin_release_last_success_timestamp_seconds 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -80,6 +80,9 @@ struct Seen {
 pub struct Current {
     release: ArcSwapOption<Release>,
     seen: Mutex<Seen>,
+    /// The text of the failure last logged, while checks keep failing: a failure that
+    /// repeats every poll is logged once, a different one again, the recovery once.
+    failing: Mutex<Option<String>>,
     store: Store,
     channel: String,
     timeout: Duration,
@@ -88,7 +91,15 @@ pub struct Current {
 
 impl Current {
     pub fn new(store: Store, channel: String, timeout: Duration, metrics: Arc<Metrics>) -> Self {
-        Current { release: ArcSwapOption::empty(), seen: Mutex::default(), store, channel, timeout, metrics }
+        Current {
+            release: ArcSwapOption::empty(),
+            seen: Mutex::default(),
+            failing: Mutex::default(),
+            store,
+            channel,
+            timeout,
+            metrics,
+        }
     }
 
     pub fn get(&self) -> Option<Arc<Release>> {
@@ -113,8 +124,42 @@ impl Current {
 
     /// Reads the channel (conditionally: an unchanged pointer costs no transfer); when it
     /// moved, loads and verifies the new release, then swaps it in. Returns the new id
-    /// when the release changed. `force` re-reads the pointer unconditionally.
+    /// when the release changed. `force` re-reads the pointer unconditionally. Every
+    /// outcome is counted (`release_load_failures_total`, the last success's time) and a
+    /// failure is logged when it first appears.
     pub async fn refresh(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
+        let result = self.check(force).await;
+        self.record(&result);
+        result
+    }
+
+    fn record(&self, result: &Result<Option<ReleaseId>, LoadError>) {
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                self.metrics.release_check_succeeded();
+                if let Some(error) = failing.take() {
+                    tracing::info!(channel = self.channel, was = error, "channel check works again");
+                }
+            }
+            Err(err) => {
+                self.metrics.release_load_failures.inc();
+                let text = err.to_string();
+                if failing.as_deref() != Some(text.as_str()) {
+                    let serving = self.get().map(|r| r.id.to_string());
+                    tracing::warn!(
+                        channel = self.channel,
+                        error = text,
+                        serving = serving.as_deref().unwrap_or("nothing yet"),
+                        "channel check failed; keeping the current release (logged again only if the error changes)"
+                    );
+                    *failing = Some(text);
+                }
+            }
+        }
+    }
+
+    async fn check(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
         let path = channel_path(&self.channel).ok_or_else(|| LoadError::ChannelName(self.channel.clone()))?;
         let validator = if force || self.get().is_none() { None } else { self.seen().validator.clone() };
         let (pointer_bytes, validator) = match self.read(&path, validator.as_deref()).await? {
@@ -150,12 +195,9 @@ impl Current {
     pub async fn follow(self: Arc<Self>, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
-            match self.refresh(false).await {
-                Ok(Some(id)) => tracing::info!(release = %id, channel = self.channel, "now serving release"),
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::warn!(channel = self.channel, error = %err, "channel check failed; keeping the current release")
-                }
+            // Failures are counted and logged (once) by `refresh`.
+            if let Ok(Some(id)) = self.refresh(false).await {
+                tracing::info!(release = %id, channel = self.channel, "now serving release");
             }
         }
     }

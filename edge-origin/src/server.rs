@@ -1,24 +1,31 @@
-//! Accepting connections, and stopping gracefully: on SIGTERM or Ctrl-C no new
-//! connection is taken and in-flight requests finish.
+//! Accepting connections under the limits (`admission.rs`, `conn_guard.rs`), naming
+//! each request's client (`client_ip.rs`), and stopping gracefully: on SIGTERM or Ctrl-C
+//! no new connection is taken and in-flight requests finish.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use bundle::grant::{SigningKey, TrustedKeys, VerifyingKey};
 
 use crate::access::{AccessConfig, AccessControl};
 use crate::access_log::AccessLog;
+use crate::admission::{refuse, AcceptBackoff, ConnectionSlots, Slot};
 use crate::cache::ObjectCache;
+use crate::client_ip::ClientIp;
 use crate::config::{Config, GrantSettings};
+use crate::conn_guard::{Exchange, Guard, GuardedStream, TimedBody, TrackedBody};
 use crate::grants::{Issuer, Rosters};
 use crate::handler::{handle, State};
+use crate::limits::{ConnectionLimits, DEFAULT_MAX_HEADERS};
 use crate::metrics::Metrics;
 use crate::release::Current;
 use crate::store::Store;
@@ -31,15 +38,19 @@ pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
     poll: Duration,
+    client_ip: Arc<ClientIp>,
+    slots: Arc<ConnectionSlots>,
+    guard: Arc<Guard>,
+    http: http1::Builder,
 }
 
 impl Server {
     /// Binds the listener and loads the live release (serving starts even if the channel
     /// is not there yet: `/_origin/ready` says 503 until it is).
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let limits = config.limits.clone();
+        let listener =
+            listen(config.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let store = Store::open(&config.store, &config.s3, config.store_timeout).await;
         let metrics = Arc::new(Metrics::default());
         let current = Arc::new(Current::new(
@@ -48,12 +59,9 @@ impl Server {
             config.store_timeout,
             metrics.clone(),
         ));
-        match current.refresh(true).await {
-            Ok(Some(id)) => tracing::info!(release = %id, store = %config.store, "loaded release"),
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(error = %err, store = %config.store, "no release yet; will keep polling")
-            }
+        // A failure is logged (once) by the follower's bookkeeping in `refresh`.
+        if let Ok(Some(id)) = current.refresh(true).await {
+            tracing::info!(release = %id, store = %config.store, "loaded release");
         }
         let objects = ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone());
         let (access, issuer) = load_grants(&config.grants)?;
@@ -66,17 +74,26 @@ impl Server {
         } else {
             AccessLog::off()
         };
+        let client_ip = Arc::new(ClientIp::new(config.proxies.trusted, config.proxies.real_ip_header));
+        let slots = ConnectionSlots::new(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            client_ip.clone(),
+            metrics.clone(),
+        );
+        let http = http1_builder(&limits);
+        let guard = Arc::new(Guard { limits, metrics: metrics.clone() });
         let state = Arc::new(State {
             current,
             objects,
             metrics,
-            admin_token: config.admin_token,
+            admin_token: config.admin_token.map(|t| t.expose().to_owned()),
             access,
             enforce_grants: config.grants.enforce,
             issuer,
             access_log,
         });
-        Ok(Server { listener, state, poll: config.poll })
+        Ok(Server { listener, state, poll: config.poll, client_ip, slots, guard, http })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -95,27 +112,40 @@ impl Server {
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let follower = tokio::spawn(self.state.current.clone().follow(self.poll));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let graceful = GracefulShutdown::new();
+        let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
-                    let _ = stream.set_nodelay(true);
-                    let state = self.state.clone();
-                    let service = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, req, peer.ip()).await) }
-                    });
-                    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(err) = connection.await {
-                            tracing::debug!(error = %err, "connection ended with an error");
-                        }
-                    });
-                }
+            // At the cap nothing is accepted: the kernel's backlog queues the rest.
+            let permit = tokio::select! {
+                permit = self.slots.free_slot() => permit,
                 () = &mut shutdown => break,
+            };
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(connection) => {
+                    backoff.accepted();
+                    connection
+                }
+                Err(err) => {
+                    drop(permit);
+                    if let Some(delay) = backoff.failed(&err, &self.state.metrics) {
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = &mut shutdown => break,
+                        }
+                    }
+                    continue;
+                }
+            };
+            match self.slots.admit(peer.ip(), permit) {
+                Ok(slot) => self.serve_connection(stream, peer, slot, &graceful),
+                Err(permit) => {
+                    tokio::spawn(refuse(stream, permit));
+                }
             }
         }
         follower.abort();
@@ -127,6 +157,59 @@ impl Server {
         }
         self.state.access_log.flush();
     }
+}
+
+impl Server {
+    /// Serves one admitted connection on its own task, under the guard.
+    fn serve_connection(&self, stream: TcpStream, peer: SocketAddr, slot: Slot, graceful: &GracefulShutdown) {
+        let _ = stream.set_nodelay(true);
+        let exchange = Arc::new(Exchange::default());
+        let io = GuardedStream::new(stream, self.guard.clone(), exchange.clone());
+        let (state, client_ip, guard) = (self.state.clone(), self.client_ip.clone(), self.guard.clone());
+        let service = service_fn(move |req: http::Request<Incoming>| {
+            exchange.head_complete(&guard);
+            // Resolved before the handler runs: the grant check sees the real client.
+            let client = client_ip.resolve(peer.ip(), req.headers());
+            let req = req.map(|body| TimedBody::new(body, guard.limits.body_timeout));
+            let (state, exchange) = (state.clone(), exchange.clone());
+            async move {
+                let response = handle(&state, req, client).await;
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, exchange)))
+            }
+        });
+        let connection = graceful.watch(self.http.serve_connection(TokioIo::new(io), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// Connections the kernel queues for accept (it caps this at `net.core.somaxconn`).
+/// tokio's `bind` asks for 128; at the connection cap, or out of descriptors, the queue
+/// is where the rest wait, so it is as deep as nginx's (511) and then some.
+const BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    // As tokio's `bind` does: a restarted origin can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// hyper's HTTP/1 settings: head size limits (431 beyond them). Its own header-read
+/// timer stays off (it needs `.timer()`): the guard keeps head and idle time apart.
+fn http1_builder(limits: &ConnectionLimits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder.max_header_size(limits.max_header_bytes);
+    // Setting it at all moves header parsing to the heap; hyper's default is the same.
+    if limits.max_headers != DEFAULT_MAX_HEADERS {
+        builder.max_headers(limits.max_headers);
+    }
+    builder
 }
 
 /// Reads the trusted public keys, and the signing key and rosters when issuing is on.
@@ -144,13 +227,13 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
         trusted,
         public_url: settings.public_url.clone(),
         skew: settings.skew,
-        origin_verify_secret: settings.origin_verify_secret.clone(),
+        origin_verify_secret: settings.origin_verify_secret.as_ref().map(|s| s.expose().to_owned()),
     })
     .map_err(anyhow::Error::msg)?;
     let issuer =
         match (&settings.api_key, &settings.signing_key, &settings.signing_key_pair_id, &settings.rosters) {
             (Some(api_key), Some(key), Some(key_pair_id), Some(rosters)) => Some(Issuer {
-                api_key: api_key.clone(),
+                api_key: api_key.expose().to_owned(),
                 key: SigningKey::from_pem(&read(key)?)
                     .map_err(|e| anyhow::anyhow!("key {}: {e}", key.display()))?,
                 key_pair_id: key_pair_id.clone(),

@@ -101,7 +101,26 @@ impl Origin {
 
     /// Like [`Origin::start`], with any store argument and extra environment variables.
     pub fn start_with(store: &std::ffi::OsStr, extra: &[&str], env: &[(&str, String)]) -> Origin {
-        let mut child = Command::new(bin("edge-origin"))
+        Origin::start_under(&[], store, extra, env)
+    }
+
+    /// Like [`Origin::start_with`], run through `wrapper` (e.g. `["prlimit", "--nofile=64:64"]`,
+    /// which execs the origin, so [`Origin::pid`] is still the origin's).
+    pub fn start_under(
+        wrapper: &[&str],
+        store: &std::ffi::OsStr,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Origin {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(bin("edge-origin"));
+                command
+            }
+            None => Command::new(bin("edge-origin")),
+        };
+        let mut child = command
             .arg("--store")
             .arg(store)
             .args(["--listen", "127.0.0.1:0"])
@@ -143,6 +162,15 @@ impl Origin {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `host:port` it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().expect("origin address")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the origin logged so far (access log included). The origin writes its log from
@@ -217,6 +245,35 @@ pub fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
             seed as u8
         })
         .collect()
+}
+
+/// A TCP connection to `addr` from the loopback address `local` (e.g. 127.0.0.2), so tests
+/// can play several clients; std cannot bind before connecting, tokio's socket can.
+pub fn connect_from(
+    local: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        socket.connect(addr).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// A client whose connections come from the loopback address `local`, one fresh
+/// connection per request (so each request is also a new accept).
+pub fn client_from(local: std::net::IpAddr) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(local)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 /// A plain HTTP client that neither follows redirects nor decompresses.
