@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
@@ -533,7 +532,21 @@ fn collect_media(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, a
         for (rel, path) in root.files_under(diags, &root.shown.join(top)) {
             let rel = format!("{top}/{rel}");
             let in_lab_bundle = top == "labs" && matches!(rel.split('/').nth(2), Some("app" | "starter"));
-            if rel.ends_with(".md") || rel.ends_with(".toml") || in_lab_bundle {
+            if in_lab_bundle {
+                continue;
+            }
+            if rel.ends_with(".md") || rel.ends_with(".toml") {
+                // courses/<c>/<lesson>.md, courses/<c>/course.toml, labs/<l>/lab.toml and
+                // labs/<l>/instructions.md are read by the catalogue; any other is ignored.
+                let depth = rel.split('/').count();
+                let read = depth == 3
+                    && (top == "courses" || rel.ends_with("/lab.toml") || rel.ends_with("/instructions.md"));
+                if !read {
+                    diags.warn(
+                        &path,
+                        "the build ignores this file (lessons are courses/<course>/<lesson>.md)",
+                    );
+                }
                 continue;
             }
             if runs_as_code(&rel) {
@@ -650,7 +663,8 @@ fn zip_files(files: &[(String, PathBuf)]) -> std::io::Result<Vec<u8>> {
         .unix_permissions(0o644);
     for (rel, path) in files {
         writer.start_file(rel.as_str(), options).map_err(std::io::Error::other)?;
-        writer.write_all(&std::fs::read(path)?)?;
+        // Streamed: a large starter file is never held in memory twice.
+        std::io::copy(&mut std::fs::File::open(path)?, &mut writer)?;
     }
     Ok(writer.finish().map_err(std::io::Error::other)?.into_inner())
 }

@@ -70,6 +70,8 @@ pub struct BuildReport {
     pub phases: Vec<(&'static str, Duration)>,
     /// Media, animations and labs that no page uses: not published (a warning).
     pub unpublished: Vec<PathBuf>,
+    /// Files the build ignores (Markdown that is no lesson, unknown folders...).
+    pub warnings: Vec<ContentError>,
 }
 
 /// Times the phases of a build, each from the end of the one before.
@@ -153,6 +155,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
         channel_moved: written.channel_moved,
         elapsed: started.elapsed(),
         unpublished: rendered.unpublished,
+        warnings: rendered.warnings,
     })
 }
 
@@ -166,6 +169,7 @@ pub struct Rendered {
     pub phases: Vec<(&'static str, Duration)>,
     /// Sources of assets no page uses (not published).
     pub unpublished: Vec<PathBuf>,
+    pub warnings: Vec<ContentError>,
 }
 
 /// Renders every page (reusing those whose inputs are unchanged) and collects the assets
@@ -222,7 +226,16 @@ pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Resu
     let mut outputs = pages;
     outputs.extend(assets.outputs(&lessons.used));
     let unpublished = assets.unused(&lessons.used);
-    Ok(Rendered { outputs, pages: page_count, pages_rendered, fresh_pages, phases: phases.done, unpublished })
+    let warnings = diags.take_warnings();
+    Ok(Rendered {
+        outputs,
+        pages: page_count,
+        pages_rendered,
+        fresh_pages,
+        phases: phases.done,
+        unpublished,
+        warnings,
+    })
 }
 
 fn page(route: String, html: String, access: Access) -> Output {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostics::Diagnostics;
-use crate::frontmatter::{parse_toml, parse_toml_checked, split};
+use crate::frontmatter::{parse_toml_checked, split};
 use crate::tree::ContentRoot;
 
 /// A content file: its path relative to the content root (with `/`), the path shown in
@@ -49,7 +49,6 @@ pub struct UnplacedBody {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Site {
     pub title: String,
     #[serde(default)]
@@ -127,7 +126,6 @@ pub struct Lab {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CourseToml {
     title: String,
     #[serde(default)]
@@ -174,9 +172,13 @@ struct FrontMatter {
 }
 
 const FRONT_MATTER_KEYS: [&str; 5] = ["title", "summary", "duration", "slug", "preview"];
+// The top-level keys of the TOML files (unknown ones are each an error, see
+// `parse_toml_checked`; nested tables deny theirs).
+const SITE_KEYS: [&str; 3] = ["title", "tagline", "courses"];
+const COURSE_KEYS: [&str; 6] = ["title", "summary", "level", "access", "syllabus", "modules"];
+const LAB_KEYS: [&str; 2] = ["title", "summary"];
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct LabToml {
     title: String,
     #[serde(default)]
@@ -210,11 +212,30 @@ fn entries(
 }
 
 pub fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
+    for entry in root.entries(diags, &root.shown) {
+        let known = if entry.is_dir {
+            matches!(entry.name.as_str(), "courses" | "animations" | "labs" | "theme")
+        } else {
+            entry.name == "site.toml"
+        };
+        if !known {
+            diags.warn(&entry.path, "not part of the site: the build ignores it");
+        }
+    }
     let site_file = read_source(diags, root, "site.toml")?;
-    let site: Site = parse_toml(diags, &site_file.shown, &site_file.text, &site_file.text, 0, "site.toml")?;
+    let site: Site = parse_toml_checked(
+        diags,
+        &site_file.shown,
+        &site_file.text,
+        &site_file.text,
+        0,
+        "site.toml",
+        &SITE_KEYS,
+    )?;
 
     // Courses load in parallel; diagnostics are sorted when taken, so order is stable.
-    let loaded: Vec<(Option<Course>, Broken)> = entries(diags, root, &root.shown.join("courses"), true, None)
+    let course_dirs = entries(diags, root, &root.shown.join("courses"), true, None);
+    let loaded: Vec<(Option<Course>, Broken)> = course_dirs
         .par_iter()
         .map(|slug| {
             let mut broken = Broken::default();
@@ -235,7 +256,8 @@ pub fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
     for listed in &site.courses {
         if courses.iter().any(|c| &c.slug == listed.get_ref()) {
             order.push(listed.get_ref().clone());
-        } else {
+        } else if !course_dirs.contains(listed.get_ref()) {
+            // (A course folder that failed to load has its own errors already.)
             let at = listed.span().start;
             diags.at_offset(
                 &site_file.shown,
@@ -270,8 +292,15 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
         return None;
     }
     let toml_file = read_source(diags, root, &format!("{dir_rel}/course.toml"))?;
-    let meta: CourseToml =
-        parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "course.toml")?;
+    let meta: CourseToml = parse_toml_checked(
+        diags,
+        &toml_file.shown,
+        &toml_file.text,
+        &toml_file.text,
+        0,
+        "course.toml",
+        &COURSE_KEYS,
+    )?;
     let enrolled = meta.access == AccessToml::Enrolled;
     // Until a lesson says otherwise, what its body uses belongs to the course's scope.
     let scope = if enrolled { Access::Course(slug.to_owned()) } else { Access::Public };
@@ -361,7 +390,12 @@ fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -
         Ok(parts) => parts,
         Err((at, why)) => {
             diags.at_offset(&source.shown, &source.text, at, why);
-            return Loaded::Nothing;
+            // With no front matter at all, the whole file is a body worth checking.
+            return if source.text.starts_with("+++") {
+                Loaded::Nothing
+            } else {
+                Loaded::BodyOnly(source, 0)
+            };
         }
     };
     let body_offset = parts.body_offset;
@@ -418,7 +452,15 @@ fn load_lab(diags: &Diagnostics, root: &ContentRoot, slug: &str) -> Option<Lab> 
         return None;
     }
     let toml_file = read_source(diags, root, &format!("{dir_rel}/lab.toml"))?;
-    let meta: LabToml = parse_toml(diags, &toml_file.shown, &toml_file.text, &toml_file.text, 0, "lab.toml")?;
+    let meta: LabToml = parse_toml_checked(
+        diags,
+        &toml_file.shown,
+        &toml_file.text,
+        &toml_file.text,
+        0,
+        "lab.toml",
+        &LAB_KEYS,
+    )?;
     if !root.shown.join(&dir_rel).join("app/index.html").is_file() {
         diags.at(&toml_file.shown, 1, 1, format!("lab has no app: {dir_rel}/app/index.html is missing"));
         return None;

@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::assets::{AssetId, Assets, Uses};
 use crate::catalogue::SourceFile;
 use crate::diagnostics::Diagnostics;
-use crate::frontmatter::parse_toml;
+use crate::frontmatter::parse_toml_checked;
 use crate::markdown::{inline_html, MarkdownEnv, Page};
 use crate::theme::Theme;
 
@@ -107,8 +107,9 @@ pub struct Counters {
     animation: usize,
 }
 
+/// Unknown keys of the blocks are reported one by one (`parse_toml_checked`), so the
+/// blocks' own structs do not deny them.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct QuizBlock {
     #[serde(default)]
     title: Option<String>,
@@ -141,7 +142,6 @@ struct QuestionView {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct AnimationBlock {
     src: Spanned<String>,
     #[serde(default)]
@@ -162,7 +162,6 @@ struct AnimationView {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct LabBlock {
     src: Spanned<String>,
     #[serde(default)]
@@ -185,7 +184,8 @@ impl Components<'_> {
         let err = |offset: usize, msg: String| self.diags.at_offset(file, text, at + offset, msg);
         let html = match kind {
             "quiz" => {
-                let block: QuizBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                let block: QuizBlock =
+                    parse_toml_checked(self.diags, file, text, code, at, &what, &["title", "questions"])?;
                 if block.questions.is_empty() {
                     err(0, "a quiz needs at least one [[questions]]".into());
                     return None;
@@ -220,7 +220,8 @@ impl Components<'_> {
                 self.theme.render("partials/quiz.html", minijinja::context! { quiz })
             }
             "animation" => {
-                let block: AnimationBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                let block: AnimationBlock =
+                    parse_toml_checked(self.diags, file, text, code, at, &what, &["src", "caption", "loop"])?;
                 let Some(found) = self.assets.animation(page.scope, block.src.get_ref()) else {
                     let msg = format!("animation `{}` does not exist in animations/", block.src.get_ref());
                     err(block.src.span().start, msg);
@@ -239,7 +240,8 @@ impl Components<'_> {
                 self.theme.render("partials/animation.html", minijinja::context! { animation })
             }
             "lab" => {
-                let block: LabBlock = parse_toml(self.diags, file, text, code, at, &what)?;
+                let block: LabBlock =
+                    parse_toml_checked(self.diags, file, text, code, at, &what, &["src", "height"])?;
                 let found = self
                     .labs
                     .get(block.src.get_ref())

@@ -45,6 +45,8 @@ impl<'a> LineIndex<'a> {
 #[derive(Default)]
 pub struct Diagnostics {
     errors: Mutex<Vec<ContentError>>,
+    /// What the build ignores or leaves out without failing (shown, never fatal).
+    warnings: Mutex<Vec<ContentError>>,
 }
 
 impl Diagnostics {
@@ -61,6 +63,21 @@ impl Diagnostics {
     pub fn at(&self, file: &Path, line: usize, col: usize, message: impl Into<String>) {
         let message = one_line(&message.into());
         self.push(ContentError { file: file.to_owned(), line, col, message });
+    }
+
+    /// A warning about `file` (at 1:1): the build goes on.
+    pub fn warn(&self, file: &Path, message: impl Into<String>) {
+        let message = one_line(&message.into());
+        let warning = ContentError { file: file.to_owned(), line: 1, col: 1, message };
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
+    }
+
+    /// The warnings, sorted and deduplicated.
+    pub fn take_warnings(&self) -> Vec<ContentError> {
+        let mut warnings = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+        warnings.sort();
+        warnings.dedup();
+        warnings
     }
 
     pub fn is_empty(&self) -> bool {

@@ -10,8 +10,9 @@ use crate::diagnostics::{Diagnostics, LineIndex};
 use crate::size::human_bytes;
 
 /// Largest lesson, TOML or instructions file read, unless configured otherwise: far above
-/// any real lesson, far below what would exhaust the builder's memory.
-pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 4 << 20;
+/// any real lesson (the generated ones are 6-14 KB), and small enough that a pathological
+/// one (a megabyte of nested `>` quotes) costs hundreds of megabytes, not gigabytes.
+pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 1 << 20;
 
 /// Reading a FIFO would block the build forever; a socket or device is no content either.
 const NOT_REGULAR: &str = "not a regular file or folder (a FIFO, socket or device): it is not read";

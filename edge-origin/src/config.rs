@@ -73,6 +73,9 @@ pub struct GrantSettings {
     pub signing_key: Option<PathBuf>,
     pub signing_key_pair_id: Option<String>,
     pub rosters: Option<PathBuf>,
+    /// Sign issued grants with an RSA key anyway (the `rsa` crate's signing is not
+    /// constant-time, RUSTSEC-2023-0071); by default only P-256 keys sign online.
+    pub allow_rsa_signing: bool,
 }
 
 impl Default for GrantSettings {
@@ -87,6 +90,7 @@ impl Default for GrantSettings {
             signing_key: None,
             signing_key_pair_id: None,
             rosters: None,
+            allow_rsa_signing: false,
         }
     }
 }
@@ -174,6 +178,9 @@ pub struct Args {
     /// Enrollment rosters: TOML `[courses] <slug> = ["student", ...]`, re-read on change.
     #[arg(long, env = "EDGE_ORIGIN_ROSTERS")]
     pub rosters: Option<PathBuf>,
+    /// Let --signing-key be an RSA key (its signing is not constant-time: RUSTSEC-2023-0071).
+    #[arg(long)]
+    pub allow_rsa_signing: bool,
     /// Local preview for authors: enrolled-only courses open without a grant. Never in production.
     #[arg(long)]
     pub preview: bool,
@@ -242,6 +249,8 @@ struct FileConfig {
     signing_key: Option<PathBuf>,
     signing_key_pair_id: Option<String>,
     rosters: Option<PathBuf>,
+    #[serde(default)]
+    allow_rsa_signing: bool,
     access_log: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
@@ -366,7 +375,12 @@ impl Args {
             signing_key: self.signing_key.or(file.signing_key),
             signing_key_pair_id: self.signing_key_pair_id.or(file.signing_key_pair_id),
             rosters: self.rosters.or(file.rosters),
+            allow_rsa_signing: self.allow_rsa_signing || file.allow_rsa_signing,
         };
+        let ids = grants.trusted_keys.iter().map(|(id, _)| id).chain(&grants.signing_key_pair_id);
+        if let Some(bad) = ids.into_iter().find(|id| !bundle::grant::is_valid_key_pair_id(id)) {
+            return Err(invalid("key pair id", format!("{bad:?}: use 1 to 128 of A-Z a-z 0-9 - _")));
+        }
         let issuing = [
             grants.api_key.is_some(),
             grants.signing_key.is_some(),

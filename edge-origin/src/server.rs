@@ -230,15 +230,32 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
         origin_verify_secret: settings.origin_verify_secret.as_ref().map(|s| s.expose().to_owned()),
     })
     .map_err(anyhow::Error::msg)?;
+    if !settings.trusted_keys.is_empty() && settings.public_url.is_none() {
+        tracing::warn!(
+            "no --public-url: grants are checked against each request's own host; in production set \
+             --public-url to the site's address so a grant for another host sharing the key opens nothing here"
+        );
+    }
     let issuer =
         match (&settings.api_key, &settings.signing_key, &settings.signing_key_pair_id, &settings.rosters) {
-            (Some(api_key), Some(key), Some(key_pair_id), Some(rosters)) => Some(Issuer {
-                api_key: api_key.expose().to_owned(),
-                key: SigningKey::from_pem(&read(key)?)
-                    .map_err(|e| anyhow::anyhow!("key {}: {e}", key.display()))?,
-                key_pair_id: key_pair_id.clone(),
-                rosters: Rosters::new(rosters.clone()),
-            }),
+            (Some(api_key), Some(key_path), Some(key_pair_id), Some(rosters)) => {
+                let key = SigningKey::from_pem(&read(key_path)?)
+                    .map_err(|e| anyhow::anyhow!("key {}: {e}", key_path.display()))?;
+                if key.is_rsa() && !settings.allow_rsa_signing {
+                    anyhow::bail!(
+                        "--signing-key {} is an RSA key: signing with it online is not constant-time \
+                         (RUSTSEC-2023-0071); use a P-256 key (`course keys new`), or pass \
+                         --allow-rsa-signing to accept the risk",
+                        key_path.display()
+                    );
+                }
+                Some(Issuer {
+                    api_key: api_key.expose().to_owned(),
+                    key,
+                    key_pair_id: key_pair_id.clone(),
+                    rosters: Rosters::new(rosters.clone()),
+                })
+            }
             _ => None,
         };
     Ok((access, issuer))

@@ -86,6 +86,8 @@ fn setup() -> Setup {
         "K1RSA",
         "--rosters",
         &rosters,
+        // The RSA key signs here so openssl can check the grants it mints.
+        "--allow-rsa-signing",
     ];
     let mut with_public_url = args.to_vec();
     with_public_url.extend(["--public-url", BASE]);
@@ -256,6 +258,13 @@ fn grants_only_for_enrolled_students_and_authenticated_callers() {
         .send()
         .expect("post");
     assert_eq!(bad_ttl.status(), 400);
+    let sub_second = client()
+        .post(s.origin.url("/_origin/grants"))
+        .bearer_auth("lms-api-key")
+        .body("{\"student\":\"alice\",\"course\":\"data-structures\",\"ttl\":\"0.5s\"}")
+        .send()
+        .expect("post");
+    assert_eq!(sub_second.status(), 400, "a grant lasts whole seconds");
 
     // Removing a student from the roster stops new grants at once.
     assert_eq!(s.request_grant("carol", "data-structures").status(), 200);
@@ -573,4 +582,93 @@ fn course_serve_can_enforce_grants_locally() {
     let opened = get(&signed, &[]);
     assert_eq!(opened.status(), 302);
     assert_eq!(get(&lesson, &[("cookie", &cookie_header_of(&opened))]).status(), 200);
+}
+
+/// Online issuing defaults to P-256: an RSA signing key needs an explicit opt-in, and bad
+/// key pair ids are refused at start, not at the first grant.
+#[test]
+fn the_origin_refuses_rsa_signing_and_bad_key_ids_unless_told() {
+    let s = setup();
+    let key = |name: &str| s.key(name).display().to_string();
+    let start = |extra: &[&str]| {
+        let mut args = vec![
+            "--store".to_owned(),
+            s.store.path().display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--api-key".into(),
+            "k".into(),
+            "--rosters".into(),
+            key("rosters.toml"),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut child = Command::new(e2e::bin("edge-origin"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run edge-origin");
+        // A refusal exits at once; one that starts is killed (and the test then fails).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait_with_output().expect("output")
+    };
+    let rsa = start(&["--signing-key", &key("rsa.pem"), "--signing-key-pair-id", "K1RSA"]);
+    assert!(!rsa.status.success());
+    let stderr = String::from_utf8_lossy(&rsa.stderr);
+    assert!(stderr.contains("RSA") && stderr.contains("--allow-rsa-signing"), "{stderr}");
+    let bad_id = start(&["--signing-key", &key("ec.pem"), "--signing-key-pair-id", "K1;x"]);
+    assert!(!bad_id.status.success());
+    assert!(String::from_utf8_lossy(&bad_id.stderr).contains("key pair id"));
+    let bad_trust = start(&["--trusted-key", &format!("K\"x={}", key("ec_pub.pem"))]);
+    assert!(!bad_trust.status.success());
+}
+
+/// An enrolled course whose course page is public: the grants API still issues grants for
+/// it, and its signed URL (which names the course page) still hands the grant over.
+#[test]
+fn a_public_syllabus_keeps_grants_working() {
+    let s = setup();
+    let content = tempfile::tempdir().expect("tempdir");
+    e2e::copy_tree(&sample_content(), content.path());
+    let toml = content.path().join("courses/data-structures/course.toml");
+    let text = std::fs::read_to_string(&toml).expect("course.toml");
+    std::fs::write(
+        &toml,
+        text.replace("access = \"enrolled\"", "access = \"enrolled\"\nsyllabus = \"public\""),
+    )
+    .expect("write");
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(content.path(), store.path());
+    let origin = Origin::start(
+        store.path(),
+        &[
+            "--trusted-key",
+            &format!("K1RSA={}", s.key("rsa_pub.pem").display()),
+            "--public-url",
+            BASE,
+            "--api-key",
+            "lms-api-key",
+            "--signing-key",
+            &s.key("ec.pem").display().to_string(),
+            "--signing-key-pair-id",
+            "K2EC",
+            "--rosters",
+            &s.key("rosters.toml").display().to_string(),
+            "--trusted-key",
+            &format!("K2EC={}", s.key("ec_pub.pem").display()),
+        ],
+    );
+    assert_eq!(get(&origin.url(ENROLLED), &[]).status(), 200, "the syllabus is public");
+    let issued = request_grant(&origin, "alice", "data-structures");
+    assert_eq!(issued.status(), 200, "the course is still enrolled-only");
+    let answer: serde_json::Value = serde_json::from_slice(&issued.bytes().expect("body")).expect("json");
+    let query = answer["query"].as_str().expect("query");
+    let signed = get(&origin.url(&format!("{ENROLLED}?{query}")), &[]);
+    assert_eq!(signed.status(), 302, "the public course page still hands the grant over");
+    assert_eq!(get(&origin.url(&s.lesson), &[("cookie", &cookie_header_of(&signed))]).status(), 200);
+    assert_eq!(get(&origin.url(&s.lesson), &[]).status(), 403);
 }

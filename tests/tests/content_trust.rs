@@ -405,15 +405,15 @@ fn names_the_build_cannot_serve_are_errors_not_silently_skipped() {
 #[test]
 fn oversized_sources_are_errors_unless_allowed() {
     let site = Site::new();
-    let big = format!("+++\ntitle = \"Big\"\n+++\n{}", "All work and no play. ".repeat(250_000));
+    let big = format!("+++\ntitle = \"Big\"\n+++\n{}", "All work and no play. ".repeat(60_000));
     std::fs::write(site.path("courses/data-structures/stacks.md"), &big).expect("write");
     let store = tempfile::tempdir().expect("tempdir");
     let output = course_build(&site.content(), store.path());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("stacks.md:1:1: file is 5.2 MiB, over the 4.0 MiB limit"), "{stderr}");
+    assert!(stderr.contains("stacks.md:1:1: file is 1.3 MiB, over the 1.0 MiB limit"), "{stderr}");
     let allowed = Command::new(bin("course"))
-        .args(["build", "--max-source-size", "8MiB", "--content"])
+        .args(["build", "--max-source-size", "2MiB", "--content"])
         .arg(site.content())
         .arg("--out")
         .arg(store.path())
@@ -450,4 +450,106 @@ fn raw_html_in_lessons_is_sanitised() {
     }
     // The lab frames and code highlighting the build generates are untouched.
     assert!(html.contains("<pre") && html.contains("<span"), "highlighted code stays");
+}
+
+/// Author files that a browser would run as code on the site (HTML, XML, JavaScript) are
+/// never course media, and SVG, which pages show in `<img>`, is served with a sandbox so
+/// opening it on its own runs nothing. Heading attributes cannot smuggle attributes the
+/// theme's scripts read.
+#[test]
+fn author_files_cannot_run_code_on_the_site() {
+    let site = Site::new();
+    std::fs::write(site.path("courses/python-foundations/media/evil.html"), "<script src=x.js></script>")
+        .expect("write");
+    std::fs::write(site.path("courses/python-foundations/media/evil.js"), "alert(1)").expect("write");
+    site.edit("courses/python-foundations/loops.md", |t| {
+        format!("{t}\n[page](media/evil.html) [js](media/evil.js)\n")
+    });
+    let store = tempfile::tempdir().expect("tempdir");
+    let output = course_build(&site.content(), store.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("are not published as course media").count(), 2, "{stderr}");
+
+    let site = Site::new();
+    std::fs::write(site.path("courses/python-foundations/media/notes.html"), "<p>never linked</p>")
+        .expect("write");
+    site.edit("courses/python-foundations/loops.md", |t| {
+        format!(
+            "{t}\n## Recap {{DATA-LOTTIE-SRC=x data-lottie-player=/assets/evil.js onclick=alert(1) .note}}\n"
+        )
+    });
+    build_ok(&site.content(), store.path());
+    let (_, manifest) = live_manifest(store.path());
+    assert!(!manifest.routes.keys().any(|r| r.contains("notes")), "unused HTML is not published");
+    let html = String::from_utf8(object(store.path(), &manifest, "/courses/python-foundations/loops/"))
+        .expect("utf-8");
+    let at = html.find("id=\"recap\"").expect("the heading");
+    let tag = &html[html[..at].rfind('<').expect("tag start")..at + html[at..].find('>').expect("tag end")];
+    assert!(!tag.contains("lottie") && !tag.contains("onclick"), "{tag}");
+    assert!(tag.contains("class=\"note\""), "classes stay: {tag}");
+
+    let origin = Origin::start(store.path(), &[]);
+    let svg =
+        manifest.routes.keys().find(|r| r.ends_with(".svg") && r.starts_with("/assets/")).expect("an svg");
+    let response = get(&origin.url(svg), &[]);
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+}
+
+/// What the build ignores it says it ignores: stray Markdown, unknown folders and files.
+#[test]
+fn ignored_files_are_named_in_warnings() {
+    let site = Site::new();
+    std::fs::write(site.path("courses/data-structures/media/draft.md"), "+++\ntitle = \"x\"\n+++\n")
+        .expect("write");
+    std::fs::create_dir_all(site.path("drafts")).expect("mkdir");
+    std::fs::write(site.path("notes.txt"), "todo").expect("write");
+    let store = tempfile::tempdir().expect("tempdir");
+    let output = course_build(&site.content(), store.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for name in [
+        "media/draft.md:1:1: the build ignores this file",
+        "drafts:1:1: not part of the site",
+        "notes.txt:1:1: not part of the site",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with("warning: ") && l.contains(name)),
+            "{name} in\n{stderr}"
+        );
+    }
+}
+
+/// A FIFO where a lesson should be would block a build forever: it is an error.
+#[test]
+fn a_fifo_is_an_error_not_a_hang() {
+    let site = Site::new();
+    std::fs::remove_file(site.path("courses/data-structures/stacks.md")).expect("rm");
+    let made =
+        Command::new("mkfifo").arg(site.path("courses/data-structures/stacks.md")).status().expect("mkfifo");
+    assert!(made.success());
+    let store = tempfile::tempdir().expect("tempdir");
+    let output = course_build(&site.content(), store.path());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stacks.md:1:1: not a regular file"), "{stderr}");
+}
+
+/// `course sign` issues course-sized, short grants only.
+#[test]
+fn course_sign_refuses_site_wide_or_endless_grants() {
+    let keys = Keys::new();
+    let sign = |prefix: &str, ttl: &str| {
+        Command::new(bin("course"))
+            .args(["sign", "--key-pair-id", "KTEST", "--url-prefix", prefix, "--ttl", ttl, "--key"])
+            .arg(keys.dir.path().join("KTEST.pem"))
+            .output()
+            .expect("course sign")
+    };
+    assert!(sign("https://learn.test/courses/a/", "15m").status.success());
+    assert!(!sign("https://learn.test/", "15m").status.success(), "a grant for the whole site");
+    assert!(!sign("https://learn.test/courses/a/", "0s").status.success());
+    assert!(!sign("https://learn.test/courses/a/", "100000y").status.success());
 }

@@ -47,8 +47,8 @@ struct BuildArgs {
     /// Print how long each phase of the build took.
     #[arg(long)]
     timings: bool,
-    /// Largest lesson, TOML or instructions file the build reads, e.g. 4MiB.
-    #[arg(long, default_value = "4MiB", value_parser = edge_origin::config::parse_bytes)]
+    /// Largest lesson, TOML or instructions file the build reads, e.g. 1MiB.
+    #[arg(long, default_value = "1MiB", value_parser = edge_origin::config::parse_bytes)]
     max_source_size: u64,
 }
 
@@ -289,6 +289,9 @@ fn run_build(args: &BuildArgs) -> Result<(), ExitCode> {
     match build(&args.options()) {
         Ok(report) => {
             say!("{report}");
+            for warning in &report.warnings {
+                eprintln!("warning: {warning}");
+            }
             if !report.unpublished.is_empty() {
                 eprintln!(
                     "warning: {} file(s) that no page uses were not published:",

@@ -72,6 +72,11 @@ impl SigningKey {
         Ok(SigningKey(inner))
     }
 
+    /// Whether this is an RSA key (whose signing here is not constant-time).
+    pub fn is_rsa(&self) -> bool {
+        matches!(self.0, SigningInner::Rsa(_))
+    }
+
     /// Signs `message` (the policy JSON bytes): RSASSA-PKCS1-v1_5, or ECDSA P-256 with a DER
     /// signature. Deterministic for both (RFC 6979 nonces for ECDSA).
     ///
