@@ -98,6 +98,11 @@ fn sigterm_finishes_in_flight_requests_then_exits() {
     copy_tree(&root().join("tests/fixtures/minimal"), content.path());
     let big = e2e::pseudo_random(24 << 20, 0x9e37_79b9_7f4a_7c15);
     std::fs::write(content.path().join("animations/big.webm"), &big).expect("write big video");
+    // Only what a page uses is published.
+    let lesson = content.path().join("courses/demo/intro.md");
+    let text = std::fs::read_to_string(&lesson).expect("lesson");
+    std::fs::write(&lesson, format!("{text}\n```animation\nsrc = \"big.webm\"\n```\n"))
+        .expect("write lesson");
     let store = tempfile::tempdir().expect("tempdir");
     build_ok(content.path(), store.path());
     let (_, manifest) = live_manifest(store.path());
