@@ -218,6 +218,7 @@ pub async fn gc(
         );
     }
 
+    crate::publish::pause_at("gc-planned").await?;
     // A flip while planning could make a planned object live again.
     for (channel, release) in &history.live {
         let now = read_pointer(&at, channel).await?.map(|p| p.release);

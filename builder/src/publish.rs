@@ -17,7 +17,8 @@
 //!    which is why the claims exist), and read it back.
 //!
 //! `COURSE_PUBLISH_FAIL_AFTER=objects|manifest|verify` makes [`publish`] fail after that
-//! step (for fault-injection tests).
+//! step, and `COURSE_PUBLISH_PAUSE=<step>:<file>` makes it (or `course gc`) stop at a step
+//! until `<file>` exists ([`pause_at`]): fault-injection and interleaving tests.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Read};
@@ -55,6 +56,10 @@ const MAX_ATTEMPTS: u32 = 5;
 const STALE_CLAIM: Duration = Duration::from_secs(60);
 /// The environment variable that injects a failure after a step (tests).
 pub const FAIL_AFTER_ENV: &str = "COURSE_PUBLISH_FAIL_AFTER";
+/// The environment variable that pauses at a step (tests): `<step>:<file>`.
+pub const PAUSE_ENV: &str = "COURSE_PUBLISH_PAUSE";
+/// How long a pause waits for its file before failing the run.
+const PAUSE_LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -384,6 +389,7 @@ async fn flip_claimed(
 ) -> anyhow::Result<()> {
     let next = state.sequence() + 1;
     let claims = at.list(claims_dir).await?;
+    pause_at("claims-listed").await?;
     let mine = claims.iter().find(|c| c.name == format!("{release}.json")).and_then(|c| c.modified);
     let mut rivals: Vec<ReleaseId> = claims
         .iter()
@@ -426,6 +432,7 @@ async fn flip_claimed(
     };
     let bytes = pointer.to_bytes();
     let key = at.key(pointer_path);
+    pause_at("checked").await?;
     let mut put = at
         .client
         .put_object()
@@ -475,6 +482,35 @@ struct Upload {
     size: u64,
     content_type: String,
     encoding: Option<&'static str>,
+}
+
+/// With `COURSE_PUBLISH_PAUSE=<step>:<file>` naming this step: creates `<file>.reached` and
+/// waits until `<file>` exists (at most [`PAUSE_LIMIT`]), so a test can act at exactly this
+/// point of a publish (or gc) and then let it go on. Steps: `listed` (after the first
+/// listing of the store's objects), `claims-listed` (after listing the claims of the
+/// flip's sequence), `checked` (before the pointer write), `gc-planned` (gc, before it
+/// deletes anything).
+pub(crate) async fn pause_at(step: &str) -> anyhow::Result<()> {
+    let Ok(spec) = std::env::var(PAUSE_ENV) else { return Ok(()) };
+    let Some((at, file)) = spec.split_once(':') else {
+        bail!("{PAUSE_ENV}={spec:?}: expected <step>:<file>");
+    };
+    if at != step {
+        return Ok(());
+    }
+    let go = PathBuf::from(file);
+    let reached = PathBuf::from(format!("{file}.reached"));
+    std::fs::write(&reached, std::process::id().to_string())
+        .with_context(|| format!("{PAUSE_ENV}: writing {}", reached.display()))?;
+    tracing::info!(step, file, "paused");
+    let deadline = Instant::now() + PAUSE_LIMIT;
+    while !go.exists() {
+        if Instant::now() > deadline {
+            bail!("{PAUSE_ENV}: paused at `{step}` for {PAUSE_LIMIT:?}, and {file} never appeared");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 fn fail_after(step: &str) -> anyhow::Result<()> {
@@ -613,6 +649,7 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
 
     let remote: HashMap<String, u64> =
         at.list("objects/").await?.into_iter().map(|l| (l.name, l.size)).collect();
+    pause_at("listed").await?;
     let (present, missing): (Vec<Upload>, Vec<Upload>) =
         needed.into_iter().partition(|u| remote.get(u.key.as_str()) == Some(&u.size));
     let skipped = present.len();
