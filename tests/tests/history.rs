@@ -275,6 +275,7 @@ fn gc_spares_what_a_release_uploaded_while_it_planned_names() {
         let lost: Vec<String> = keys_of(&third_m).difference(&after).cloned().collect();
         assert!(lost.is_empty(), "gc deleted objects the new release names: {lost:?}");
         assert!(revived.iter().all(|k| !plan.delete.contains(k)), "the plan spared them");
+        assert!(plan.spared >= revived.len(), "spared {} of {}", plan.spared, revived.len());
         assert!(after.is_superset(&keys_of(&second_m)), "the live release is whole");
         assert!(has_manifest(&client, &third).await);
     });

@@ -405,6 +405,7 @@ fn objects_deleted_after_the_listing_are_uploaded_again_before_the_flip() {
         std::env::remove_var(PAUSE_ENV);
         summary("publish with objects deleted under it", &report);
         assert!(report.flipped);
+        assert_eq!(report.restored, victims.len(), "exactly the deleted objects went up again");
         assert_eq!(live(&client, "site").await.as_deref(), Some(second.as_str()));
         for key in &victims {
             let head = client.head_object().bucket(BUCKET).key(format!("site/objects/{key}")).send().await;
