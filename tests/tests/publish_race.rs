@@ -132,6 +132,48 @@ fn a_stalled_flip_is_never_overtaken_by_a_smaller_release_id() {
     assert_eq!(claims(&garage, 2), vec![format!("{a}.json")], "B withdrew its claim");
 }
 
+/// A publisher stalls after its checks for longer than claims stay alive (60 s): a rival
+/// rightly takes its claim for a dead publisher's, ignores it and wins. When the stalled
+/// one wakes, its lease (10 s from its claim) has run out: it must not write (before, it
+/// did, silently replacing the rival's release), but start again, find the pointer moved
+/// and fail naming the rival. Takes over a minute by nature.
+#[test]
+fn a_flip_stalled_past_its_lease_never_writes() {
+    let garage = Garage::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), base.path());
+    let out = Running::start("first", &publish_args(&garage, base.path()), &garage.env())
+        .finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    let (a_store, a) = variant(base.path(), "stalled");
+    let (b_store, b) = variant(base.path(), "rival");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, reached) = pause_files(dir.path(), "a-go");
+    let mut publisher_a =
+        start_publish("A", &garage, a_store.path(), Some(format!("checked:{}", go.display())));
+    wait_for_file(&reached, Duration::from_secs(120), &mut publisher_a);
+    std::thread::sleep(Duration::from_secs(62));
+    let b_out = start_publish("B", &garage, b_store.path(), None).finish(Duration::from_secs(120));
+    assert!(b_out.success, "B ignores the stale claim and wins: {}", show(&b_out));
+    assert!(b_out.stdout.contains(&format!("release {b} (was {first}): now live")), "{}", show(&b_out));
+
+    std::fs::write(&go, b"go").expect("let A go on");
+    let a_out = publisher_a.finish(Duration::from_secs(120));
+    eprintln!("{}\n{}", show(&a_out), show(&b_out));
+    assert!(!a_out.success, "A's lease ran out, so it must not write: {}", show(&a_out));
+    assert!(a_out.stderr.contains("lease ran out"), "{}", show(&a_out));
+    assert!(
+        a_out.stderr.contains("another publish to channel live won") && a_out.stderr.contains(&b),
+        "{}",
+        show(&a_out)
+    );
+    let live = pointer(&garage);
+    assert_eq!((live["release"].as_str(), live["sequence"].as_u64()), (Some(b.as_str()), Some(2)));
+    assert_eq!(claims(&garage, 2), vec![format!("{b}.json")], "the winner deleted the stale claim");
+    assert_ne!(a, b);
+}
+
 /// Five publishers of five different releases start from the same pointer (all paused
 /// after reading it, then let go at once), three rounds in a row: each round exactly one
 /// wins, every other one fails naming it, the winners form the chain of `previous`

@@ -77,6 +77,8 @@ const LEASE: Duration = Duration::from_secs(10);
 /// How long rivals may keep a flip backing off before it gives up: more than a live
 /// rival's lease, so only a dead (or stuck) rival makes it give up.
 const GIVE_UP: Duration = Duration::from_secs(20);
+/// Lease expiries after which a flip gives up (the store is too slow for the lease).
+const MAX_LEASE_EXPIRIES: u32 = 3;
 /// The first back-off, doubled after every collision up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
@@ -118,28 +120,44 @@ pub(crate) async fn flip(
     release: &ReleaseId,
     start: &PointerState,
 ) -> anyhow::Result<Flipped> {
-    let began = Instant::now();
     let mut backoff = BACKOFF_FIRST;
+    let mut rivals_since: Option<Instant> = None;
+    let mut lease_expiries = 0;
     loop {
         let retry = match attempt(at, channel, release, start).await? {
             Ok(flipped) => return Ok(flipped),
             Err(retry) => retry,
         };
+        if let Retry::LeaseExpired(took) = &retry {
+            tracing::warn!(%release, ?took, lease = ?LEASE, "the lease ran out before the pointer write: not writing");
+        }
+        // A fresh read first: if another flip won meanwhile, that is the answer.
+        if let Some(done) = unless_moved(channel, release, start, &at.read_pointer(channel).await?)? {
+            return Ok(done);
+        }
         let next = start.sequence() + 1;
-        if began.elapsed() > GIVE_UP {
-            bail!(match retry {
-                Retry::Rival(rival) => format!(
-                    "another publish to channel {channel} is in progress: release {rival} claimed sequence \
-                     {next} and has neither flipped nor withdrawn for {GIVE_UP:?}; the channel was not changed \
-                     by this publish of {release}. If no other publish is running, its claim is ignored once \
-                     it is {STALE_CLAIM:?} old: re-run then"
-                ),
-                Retry::LeaseExpired(took) => format!(
-                    "the store is too slow to flip channel {channel} safely: claiming and checking took \
-                     {took:.1?}, more than the {LEASE:?} lease; the channel was not changed by this publish of \
-                     {release}"
-                ),
-            });
+        match &retry {
+            Retry::Rival(rival) => {
+                if rivals_since.get_or_insert_with(Instant::now).elapsed() > GIVE_UP {
+                    bail!(
+                        "another publish to channel {channel} is in progress: release {rival} (the last rival \
+                         seen) claimed sequence {next}, and for {GIVE_UP:?} rival claims kept this publish of \
+                         {release} backing off without the channel moving; the channel was not changed by this \
+                         publish. If no other publish is running (one died while flipping), its claim is ignored \
+                         once it is {STALE_CLAIM:?} old: re-run then"
+                    );
+                }
+            }
+            Retry::LeaseExpired(took) => {
+                lease_expiries += 1;
+                if lease_expiries >= MAX_LEASE_EXPIRIES {
+                    bail!(
+                        "the store is too slow to flip channel {channel} safely: claiming and checking took \
+                         {took:.1?}, more than the {LEASE:?} lease, {lease_expiries} times; the channel was not \
+                         changed by this publish of {release}"
+                    );
+                }
+            }
         }
         let delay = jitter(backoff);
         match &retry {
@@ -147,17 +165,12 @@ pub(crate) async fn flip(
                 %release, %rival, sequence = next, ?delay,
                 "another publish claimed the same sequence: backing off"
             ),
-            Retry::LeaseExpired(took) => tracing::warn!(
-                %release, sequence = next, ?took, ?delay,
-                "the lease ran out before the pointer write: backing off"
-            ),
+            Retry::LeaseExpired(_) => {
+                tracing::info!(%release, sequence = next, ?delay, "starting the flip again after a lost lease")
+            }
         }
         tokio::time::sleep(delay).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
-        // A fresh read: if the rival won meanwhile, there is no point in claiming again.
-        if let Some(done) = unless_moved(channel, release, start, &at.read_pointer(channel).await?)? {
-            return Ok(done);
-        }
     }
 }
 
