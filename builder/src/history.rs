@@ -244,7 +244,7 @@ pub async fn gc(
         .collect();
     if !appeared.is_empty() {
         let mut spare: BTreeSet<String> = BTreeSet::new();
-        for (release, read) in read_manifests(&at, appeared).await? {
+        for (release, read) in read_manifests(&at, appeared.clone()).await? {
             match read {
                 Ok(Some(manifest)) => spare.extend(manifest.objects().iter().map(|k| format!("objects/{k}"))),
                 // Deleted again since the listing: it names nothing any more.
@@ -260,8 +260,16 @@ pub async fn gc(
         plan.delete.retain(|key| !spare.contains(key));
         plan.spared = before - plan.delete.len();
         plan.bytes = plan.delete.iter().map(|key| sizes.get(key).copied().unwrap_or_default()).sum();
-        remaining.extend(spare.iter().filter_map(|k| k.strip_prefix("objects/")?.parse::<ObjectKey>().ok()));
+        // What stays now: the spared objects that are in the store.
+        remaining.extend(
+            spare
+                .iter()
+                .filter(|k| sizes.contains_key(*k))
+                .filter_map(|k| k.strip_prefix("objects/")?.parse::<ObjectKey>().ok()),
+        );
         plan.manifests = incomplete(&stored, &kept, &manifests, &remaining, young);
+        // A manifest written again (an old release being published again) stays too.
+        plan.manifests.retain(|release| !appeared.contains(release));
         tracing::info!(spared = plan.spared, "gc spared the objects of releases uploaded while it planned");
     }
 

@@ -656,7 +656,7 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
         tracing::warn!(
             objects = gone.len(),
             first = %gone[0].key,
-            "objects disappeared from the store since it was listed (a concurrent gc?): uploading them again"
+            "objects disappeared from the store since they were looked up (a concurrent gc?): uploading them again"
         );
         upload_all(&at, &gone, options, false).await.context("uploading objects that disappeared again")?;
         let still = not_stored(&at, &gone, 0, options.concurrency).await.context("verifying the release")?;

@@ -219,6 +219,49 @@ fn history_lists_every_flip_and_gc_deletes_only_what_old_releases_name() {
     });
 }
 
+/// Publishes `first` then `second` to `live`, starts a real gc (keep 0, no grace) and,
+/// while it is paused after planning, runs a publish of `during` that stops after its
+/// manifest (as if gc had caught it mid-publish); returns the gc's plan and the objects
+/// in the store after it.
+fn gc_while_publishing(
+    garage: &Garage,
+    rt: &tokio::runtime::Runtime,
+    stores: [&Path; 3],
+    planned: &BTreeSet<String>,
+) -> (GcPlan, BTreeSet<String>) {
+    let [first, second, during] = stores;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, go_reached) = (dir.path().join("go"), dir.path().join("go.reached"));
+    rt.block_on(async {
+        let client = garage.client().await;
+        for store in [first, second] {
+            publish(&options(garage, store, "live")).await.expect("publish");
+        }
+        let dry = gc(&client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, true).await.expect("dry run");
+        assert!(planned.iter().all(|k| dry.delete.contains(k)), "gc plans to delete {planned:?}");
+
+        std::env::set_var(PAUSE_ENV, format!("gc-planned:{}", go.display()));
+        let gc_client = client.clone();
+        let collecting = tokio::spawn(async move {
+            gc(&gc_client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, false).await
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !go_reached.exists() {
+            assert!(std::time::Instant::now() < deadline, "gc never finished planning");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::env::set_var(FAIL_AFTER_ENV, "manifest");
+        let err = publish(&options(garage, during, "live")).await.expect_err("injected");
+        std::env::remove_var(FAIL_AFTER_ENV);
+        assert!(format!("{err:#}").contains("manifest"), "{err:#}");
+        std::fs::write(&go, b"go").expect("let gc go on");
+        let plan = collecting.await.expect("the gc task").expect("gc");
+        std::env::remove_var(PAUSE_ENV);
+        show("gc while a publish uploaded", &plan);
+        (plan, remote_objects(&client).await)
+    })
+}
+
 /// gc plans, then (before it deletes anything) a publish uploads a new release whose
 /// manifest names objects the plan would delete: old objects that only an old release
 /// named (here: the unedited `loops` page, which the new release has again). gc re-lists
@@ -237,46 +280,32 @@ fn gc_spares_what_a_release_uploaded_while_it_planned_names() {
         .collect();
     assert!(!revived.is_empty(), "the third release names objects only the first one had");
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (go, go_reached) = (dir.path().join("go"), dir.path().join("go.reached"));
-    rt.block_on(async {
-        let client = garage.client().await;
-        for store in [&first_store, &second_store] {
-            publish(&options(&garage, store.path(), "live")).await.expect("publish");
-        }
-        let dry = gc(&client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, true).await.expect("dry run");
-        assert!(
-            revived.iter().all(|k| dry.delete.contains(k)),
-            "gc plans to delete the first release's objects"
-        );
+    let stores = [first_store.path(), second_store.path(), third_store.path()];
+    let (plan, after) = gc_while_publishing(&garage, &rt, stores, &revived);
+    let lost: Vec<String> = third_keys.difference(&after).cloned().collect();
+    assert!(lost.is_empty(), "gc deleted objects the new release names: {lost:?}");
+    assert!(revived.iter().all(|k| !plan.delete.contains(k)), "the plan spared them");
+    assert!(plan.spared >= revived.len(), "spared {} of {}", plan.spared, revived.len());
+    assert!(after.is_superset(&second_keys), "the live release is whole");
+    rt.block_on(async { assert!(has_manifest(&garage.client().await, &third).await) });
+}
 
-        std::env::set_var(PAUSE_ENV, format!("gc-planned:{}", go.display()));
-        let gc_client = client.clone();
-        let collecting = tokio::spawn(async move {
-            gc(&gc_client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, false).await
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !go_reached.exists() {
-            assert!(std::time::Instant::now() < deadline, "gc never finished planning");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // A publish of the third release gets as far as its manifest.
-        std::env::set_var(FAIL_AFTER_ENV, "manifest");
-        let err = publish(&options(&garage, third_store.path(), "live")).await.expect_err("injected");
-        std::env::remove_var(FAIL_AFTER_ENV);
-        assert!(format!("{err:#}").contains("manifest"), "{err:#}");
-        assert!(has_manifest(&client, &third).await);
-        std::fs::write(&go, b"go").expect("let gc go on");
-        let plan = collecting.await.expect("the gc task").expect("gc");
-        std::env::remove_var(PAUSE_ENV);
-        show("gc while a publish uploaded", &plan);
+/// Like the above, with an old release published again (a manifest already in the store,
+/// which gc planned to delete along with the objects only it names): the publish writes
+/// its manifest again, so gc sees it as new, and spares both.
+#[test]
+fn gc_spares_an_old_release_published_again_while_it_planned() {
+    let (_guard, garage, rt) = start();
+    let (first_store, first, first_m) = build(None);
+    let (second_store, _second, second_m) = build(Some("A second release."));
+    let second_keys = keys_of(&second_m);
+    let only_first: BTreeSet<String> = keys_of(&first_m).difference(&second_keys).cloned().collect();
+    assert!(!only_first.is_empty());
 
-        let after = remote_objects(&client).await;
-        let lost: Vec<String> = keys_of(&third_m).difference(&after).cloned().collect();
-        assert!(lost.is_empty(), "gc deleted objects the new release names: {lost:?}");
-        assert!(revived.iter().all(|k| !plan.delete.contains(k)), "the plan spared them");
-        assert!(plan.spared >= revived.len(), "spared {} of {}", plan.spared, revived.len());
-        assert!(after.is_superset(&keys_of(&second_m)), "the live release is whole");
-        assert!(has_manifest(&client, &third).await);
-    });
+    let stores = [first_store.path(), second_store.path(), first_store.path()];
+    let (plan, after) = gc_while_publishing(&garage, &rt, stores, &only_first);
+    let lost: Vec<String> = keys_of(&first_m).difference(&after).cloned().collect();
+    assert!(lost.is_empty(), "gc deleted objects of the release being published again: {lost:?}");
+    assert!(!plan.manifests.contains(&first), "its manifest stays: {:?}", plan.manifests);
+    rt.block_on(async { assert!(has_manifest(&garage.client().await, &first).await) });
 }
