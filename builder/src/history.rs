@@ -4,11 +4,12 @@
 //! as `channels/<channel>.claims/<sequence>/<release>.json`; those claims, up to the
 //! sequence of the channel pointer `channels/<channel>.json`, are the channel's history.
 //! Claims above the pointer's sequence are flips in progress or lost, and are not history.
-//! Where one sequence holds several claims (a publisher that died between claiming and
-//! flipping), the pointer's own release wins at its sequence, and elsewhere the smallest
-//! release id whose manifest exists (the rule the flip itself applies). A pointer written
-//! before claims existed (no claim at its sequence) still shows as one entry, dated by
-//! the pointer's `published_at`.
+//! A flip that loses withdraws its claim and the winner deletes the stale claims it saw,
+//! so a sequence normally holds one claim; where it holds several (a withdrawal that
+//! failed, a publisher that died after the winner's look), the pointer's own release wins
+//! at its sequence, and elsewhere the smallest release id whose manifest exists, which may
+//! misname that one old entry. A pointer written before claims existed (no claim at its
+//! sequence) still shows as one entry, dated by the pointer's `published_at`.
 //!
 //! **Garbage collection.** [`gc`] keeps, for every channel, its live release and the
 //! releases of its last `keep` distinct history entries, plus any release whose manifest
@@ -20,15 +21,20 @@
 //! a manifest but missing objects could otherwise be rolled back to and serve 404s/503s;
 //! without its manifest, `flip_channel` refuses it and a re-publish restores it whole.
 //! Manifests of releases that are not kept but whose objects are all still present stay
-//! (they are small and still complete). Claims are never deleted: the history keeps
+//! (they are small and still complete). gc never deletes claims: the history keeps
 //! listing collected releases, with 0 routes and 0 objects once their manifest is gone.
 //!
 //! Safety: nothing is deleted when the plan has more objects than `max_delete` (the whole
 //! run aborts), when a kept release's manifest is missing or corrupt, or when a channel
-//! moved while planning. Running gc while a publish is between listing the store's objects
-//! and uploading its manifest can still remove an object that publish counted on; its
-//! verify step does not re-check such objects, so run gc when no publish is running (or
-//! re-publish afterwards, which uploads whatever is missing).
+//! moved while planning. A publish running alongside is safe once its manifest is in the
+//! store: right before deleting, gc lists `releases/` again and spares every object named
+//! by a manifest that appeared (or was written again) since it planned; and a publish
+//! uploads its manifest before it checks that every object it names is there, re-uploads
+//! what is missing, and only then flips. What remains is a window as long as gc's own
+//! deletion requests: a manifest uploaded after gc's second listing whose publish checks
+//! its objects before gc's deletions land. Its live release then misses those objects
+//! (the origin answers 502 for them) until a re-publish uploads them again; run gc when
+//! no publish is running to rule that out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -80,6 +86,9 @@ pub struct GcPlan {
     /// Releases whose manifests (`releases/<id>.json`) are deleted because they lose, or
     /// already lost, an object (sorted).
     pub manifests: Vec<ReleaseId>,
+    /// Objects the plan had that a release uploaded while gc was planning names (spared;
+    /// only a real run looks again, right before deleting).
+    pub spared: usize,
 }
 
 /// An S3 client for history and gc: the store's client settings with more patient
@@ -170,8 +179,10 @@ pub async fn gc(
 
     let mut plan = GcPlan { keep: kept.iter().cloned().collect(), ..GcPlan::default() };
     let mut remaining: BTreeSet<ObjectKey> = BTreeSet::new();
+    let mut listed_objects: Vec<(String, u64)> = Vec::new();
     for listed in at.list("objects/").await? {
         let Ok(key) = listed.name.parse::<ObjectKey>() else { continue };
+        listed_objects.push((format!("objects/{key}"), listed.size));
         if referenced.contains(&key) {
             remaining.insert(key);
         } else if young(listed.modified) {
@@ -184,19 +195,7 @@ pub async fn gc(
     }
     plan.delete.sort();
 
-    // Manifests of releases that are not kept and are (or would be) incomplete.
-    for (release, modified) in &stored {
-        if kept.contains(release) || young(*modified) {
-            continue;
-        }
-        if let Some(Ok(Some(manifest))) = manifests.get(release) {
-            if manifest.objects().iter().any(|key| !remaining.contains(*key)) {
-                plan.manifests.push(release.clone());
-            }
-        }
-    }
-    plan.manifests.sort();
-
+    plan.manifests = incomplete(&stored, &kept, &manifests, &remaining, young);
     tracing::info!(
         keep = plan.keep.len(),
         delete = plan.delete.len(),
@@ -218,6 +217,7 @@ pub async fn gc(
         );
     }
 
+    crate::publish::pause_at("gc-planned").await?;
     // A flip while planning could make a planned object live again.
     for (channel, release) in &history.live {
         let now = read_pointer(&at, channel).await?.map(|p| p.release);
@@ -229,10 +229,76 @@ pub async fn gc(
         }
     }
 
+    // A publish may have uploaded its manifest since `releases/` was listed (a new one, or
+    // one written again): everything it names stays, so a publish whose manifest is in the
+    // store loses nothing it counted on (it checks every object again before its flip).
+    let listed_before: BTreeSet<(&ReleaseId, Option<SystemTime>)> =
+        stored.iter().map(|(r, m)| (r, *m)).collect();
+    let appeared: Vec<ReleaseId> = at
+        .list("releases/")
+        .await?
+        .into_iter()
+        .filter_map(|l| Some((l.name.strip_suffix(".json")?.parse::<ReleaseId>().ok()?, l.modified)))
+        .filter(|(id, modified)| !listed_before.contains(&(id, *modified)))
+        .map(|(id, _)| id)
+        .collect();
+    if !appeared.is_empty() {
+        let mut spare: BTreeSet<String> = BTreeSet::new();
+        for (release, read) in read_manifests(&at, appeared.clone()).await? {
+            match read {
+                Ok(Some(manifest)) => spare.extend(manifest.objects().iter().map(|k| format!("objects/{k}"))),
+                // Deleted again since the listing: it names nothing any more.
+                Ok(None) => {}
+                Err(err) => bail!(
+                    "release {release} was uploaded while gc was planning and its manifest is unreadable \
+                     ({err}): nothing was deleted"
+                ),
+            }
+        }
+        let before = plan.delete.len();
+        let sizes: HashMap<String, u64> = listed_objects.iter().cloned().collect();
+        plan.delete.retain(|key| !spare.contains(key));
+        plan.spared = before - plan.delete.len();
+        plan.bytes = plan.delete.iter().map(|key| sizes.get(key).copied().unwrap_or_default()).sum();
+        // What stays now: the spared objects that are in the store.
+        remaining.extend(
+            spare
+                .iter()
+                .filter(|k| sizes.contains_key(*k))
+                .filter_map(|k| k.strip_prefix("objects/")?.parse::<ObjectKey>().ok()),
+        );
+        plan.manifests = incomplete(&stored, &kept, &manifests, &remaining, young);
+        // A manifest written again (an old release being published again) stays too.
+        plan.manifests.retain(|release| !appeared.contains(release));
+        tracing::info!(spared = plan.spared, "gc spared the objects of releases uploaded while it planned");
+    }
+
     let manifest_keys: Vec<String> = plan.manifests.iter().map(release_path).collect();
     at.delete_all(&manifest_keys).await.context("deleting release manifests")?;
     at.delete_all(&plan.delete).await.context("deleting objects")?;
     Ok(plan)
+}
+
+/// The releases (sorted) whose manifests are deleted: not kept, not young, and naming an
+/// object that is not in `remaining` (lost already, or about to be).
+fn incomplete(
+    stored: &[(ReleaseId, Option<SystemTime>)],
+    kept: &BTreeSet<ReleaseId>,
+    manifests: &HashMap<ReleaseId, Read>,
+    remaining: &BTreeSet<ObjectKey>,
+    young: impl Fn(Option<SystemTime>) -> bool,
+) -> Vec<ReleaseId> {
+    let mut incomplete: Vec<ReleaseId> = stored
+        .iter()
+        .filter(|(release, modified)| !kept.contains(release) && !young(*modified))
+        .filter(|(release, _)| match manifests.get(release) {
+            Some(Ok(Some(manifest))) => manifest.objects().iter().any(|key| !remaining.contains(*key)),
+            _ => false,
+        })
+        .map(|(release, _)| release.clone())
+        .collect();
+    incomplete.sort();
+    incomplete
 }
 
 impl Location<'_> {

@@ -5,7 +5,10 @@
 //! were removed are invalidated, each in its `/dir`, `/dir/` and `/dir/index.html` forms;
 //! immutable routes (fingerprinted assets, tree-hash bundles) never are, since their URLs
 //! change with their bytes. Past a budget, the paths collapse into the narrowest wildcards
-//! that cover them. [`invalidate`] then sends the plan to each [`Target`]:
+//! that cover them. [`plan_since`] does the same for the union of the diffs from several
+//! old releases (caches may hold pages of each while an earlier invalidation is
+//! unfinished, see [`crate::publish::pending`]). [`invalidate`] then sends the plan to each
+//! [`Target`]:
 //!
 //! - origins first ([`Target::Notify`]: `POST /_origin/invalidate`), so they serve the
 //!   new release before any cache refetches from them;
@@ -68,22 +71,56 @@ pub fn route_forms(route: &str) -> Vec<String> {
 /// them (a budget of 0 is taken as 1). `old` is `None` on a channel's first publish, when
 /// no cache can hold anything of it: nothing to invalidate.
 pub fn plan(old: Option<&Manifest>, new: &Manifest, budget: usize) -> Plan {
-    let Some(old) = old else {
-        return Plan::default();
-    };
-    // A route the caches may hold an outdated answer for: it was a stable page and is now
-    // gone or answered differently (other bytes, type, access or encodings).
-    let changed_routes: Vec<String> = old
-        .routes
-        .iter()
-        .filter(|(_, was)| was.cache == CacheClass::Stable)
-        .filter(|(route, was)| new.routes.get(*route) != Some(*was))
-        .map(|(route, _)| route.clone())
-        .collect();
+    match old {
+        Some(old) => plan_since(&[Old::Release(old)], new, budget),
+        None => Plan::default(),
+    }
+}
+
+/// A release whose pages caches may still hold.
+#[derive(Clone, Copy, Debug)]
+pub enum Old<'a> {
+    Release(&'a Manifest),
+    /// Its manifest is gone (collected): any page may differ from it.
+    Unknown,
+}
+
+/// The paths a CDN must drop so it serves `new`, whichever of `olds` its caches hold
+/// pages of: the union of the diffs, collapsed past `budget` as [`plan`] does. An
+/// [`Old::Unknown`] makes it `/*`, standing for every stable route of `new` (what a purge
+/// sends, since Varnish has no wildcard purge).
+pub fn plan_since(olds: &[Old<'_>], new: &Manifest, budget: usize) -> Plan {
+    let mut changed: BTreeSet<String> = BTreeSet::new();
+    for old in olds {
+        match old {
+            Old::Release(old) => changed.extend(changed_routes(old, new)),
+            Old::Unknown => {
+                changed.extend(
+                    new.routes
+                        .iter()
+                        .filter(|(_, r)| r.cache == CacheClass::Stable)
+                        .map(|(route, _)| route.clone()),
+                );
+                let changed_routes: Vec<String> = changed.into_iter().collect();
+                return Plan { paths: vec!["/*".to_owned()], changed_routes, wildcards: 1 };
+            }
+        }
+    }
+    let changed_routes: Vec<String> = changed.into_iter().collect();
     let groups = collapse(&changed_routes, budget.max(1));
     let paths: BTreeSet<String> = groups.iter().flat_map(Group::paths).collect();
     let wildcards = paths.iter().filter(|p| p.ends_with('*')).count();
     Plan { paths: paths.into_iter().collect(), changed_routes, wildcards }
+}
+
+/// The routes the caches may hold an outdated answer for: stable pages of `old` that are
+/// gone from `new` or answered differently (other bytes, type, access or encodings).
+fn changed_routes<'a>(old: &'a Manifest, new: &'a Manifest) -> impl Iterator<Item = String> + 'a {
+    old.routes
+        .iter()
+        .filter(|(_, was)| was.cache == CacheClass::Stable)
+        .filter(|(route, was)| new.routes.get(*route) != Some(*was))
+        .map(|(route, _)| route.clone())
 }
 
 /// A set of changed routes and how they are invalidated.
@@ -789,6 +826,34 @@ mod tests {
         edit(&mut new, "/courses/py/l1/");
         assert_eq!(plan(Some(&old), &new, 2).paths, strings(&["/courses/py/l1", "/courses/py/l1/*"]));
         assert_eq!(plan(Some(&old), &new, 1).paths, strings(&["/courses/py/*"]));
+    }
+
+    #[test]
+    fn a_plan_since_several_releases_is_the_union_of_their_diffs() {
+        let a = catalogue();
+        let mut b = a.clone();
+        edit(&mut b, "/courses/py/l1/");
+        let mut c = b.clone();
+        edit(&mut c, "/courses/ds/l2/");
+        let p = plan_since(&[Old::Release(&a), Old::Release(&b)], &c, 100);
+        assert_eq!(p.changed_routes, strings(&["/courses/ds/l2/", "/courses/py/l1/"]));
+        assert_eq!(p.paths.len(), 6);
+        assert_eq!(p, plan(Some(&a), &c, 100), "here b's diff is part of a's");
+        assert!(plan_since(&[], &c, 100).is_empty());
+    }
+
+    #[test]
+    fn an_unknown_old_release_invalidates_every_page() {
+        let a = catalogue();
+        let mut b = a.clone();
+        edit(&mut b, "/courses/py/l1/");
+        let p = plan_since(&[Old::Release(&a), Old::Unknown], &b, 100);
+        assert_eq!(p.paths, strings(&["/*"]));
+        assert_eq!(p.wildcards, 1);
+        let stable = b.routes.values().filter(|r| r.cache == CacheClass::Stable).count();
+        assert_eq!(p.changed_routes.len(), stable, "a purge sends every page");
+        // "/" and "/404.html" have two forms and one; every other page three.
+        assert_eq!(purge_paths(&p).len(), 3 + 3 * (stable - 2), "every form of every page");
     }
 
     #[test]

@@ -4,22 +4,35 @@
 //! Order of work, so a failure at any step leaves the live channel untouched and a re-run
 //! only does what is left:
 //! 1. read the local channel pointer, its manifest (checked against its id) and stat
-//!    every object it names;
-//! 2. read the remote channel pointer (sequence `N` and ETag) and list remote `objects/`;
-//! 3. upload the missing objects concurrently, streamed from disk (multipart above the
+//!    every object it names; meanwhile read the remote channel pointer (sequence `N` and
+//!    ETag) and the manifest of the release it serves. Objects that release names are in
+//!    the store (gc never collects a live release; step 4 confirms it); the others are
+//!    looked up, a HEAD each when few, by one listing of `objects/` when many (16
+//!    listings at once, one per first hex digit of the keys);
+//! 2. upload the missing objects concurrently, streamed from disk (multipart above the
 //!    threshold), each with its SHA-256 checksum, content type and immutable caching;
-//! 4. upload `releases/<id>.json` (the exact local bytes);
-//! 5. verify that every object the manifest names is in the bucket;
-//! 6. flip `channels/<channel>.json` last: claim sequence `N+1`
-//!    (`channels/<channel>.claims/<N+1>/<release>.json`), list the claims (the smallest
-//!    release id wins), re-read the pointer (its sequence must still be `N`), then write it
-//!    with `If-Match` on the ETag read in step 2 (honoured by AWS S3; Garage ignores it,
-//!    which is why the claims exist), and read it back.
+//! 3. upload `releases/<id>.json` (the exact local bytes), also when it is there already,
+//!    so a concurrent `course gc` that planned before sees it as new (see
+//!    [`crate::history`]);
+//! 4. verify, right before the flip, that **every** object the manifest names is in the
+//!    store with its size: the uploaded ones and the skipped ones, which a concurrent gc
+//!    may have deleted since step 1 (an old object no kept release named; this release is
+//!    not kept until it is live). One listing of `objects/` when that takes fewer
+//!    requests than a HEAD per object. Anything missing is uploaded again from the local
+//!    bytes (and checked), and the manifest too;
+//! 5. flip `channels/<channel>.json` last ([`flip`]: claim the sequence `N+1`, back off
+//!    from any rival claim, re-read the pointer, record the invalidation owed
+//!    ([`pending`]), write with `If-Match` within a lease, read back); a publish whose
+//!    pointer moved meanwhile fails naming the release that won, and never overwrites it.
 //!
 //! `COURSE_PUBLISH_FAIL_AFTER=objects|manifest|verify` makes [`publish`] fail after that
-//! step (for fault-injection tests).
+//! step, and `COURSE_PUBLISH_PAUSE=<step>:<file>` makes it (or `course gc`) stop at a step
+//! until `<file>` exists ([`pause_at`]): fault-injection and interleaving tests.
 
-use std::collections::{BTreeMap, HashMap};
+mod flip;
+pub mod pending;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +51,9 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use self::flip::Flipped;
+use self::pending::Pending;
+
 /// Default number of uploads in flight.
 pub const DEFAULT_CONCURRENCY: usize = 16;
 /// Default size above which objects are uploaded in parts.
@@ -50,11 +66,12 @@ const MAX_PARTS: u64 = 10_000;
 pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// Attempts per request (standard retry mode: backoff on throttling and 5xx).
 const MAX_ATTEMPTS: u32 = 5;
-/// Claims older than this (relative to our own claim, by the store's clock) belong to a
-/// publisher that died between claiming and flipping, and are ignored.
-const STALE_CLAIM: Duration = Duration::from_secs(60);
 /// The environment variable that injects a failure after a step (tests).
 pub const FAIL_AFTER_ENV: &str = "COURSE_PUBLISH_FAIL_AFTER";
+/// The environment variable that pauses at a step (tests): `<step>:<file>`.
+pub const PAUSE_ENV: &str = "COURSE_PUBLISH_PAUSE";
+/// How long a pause waits for its file before failing the run.
+const PAUSE_LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -87,11 +104,18 @@ pub struct PublishReport {
     pub uploaded: usize,
     /// Objects already in the store.
     pub skipped: usize,
+    /// Objects the check before the flip found missing (a concurrent gc deleted them after
+    /// the publish had looked them up), uploaded again.
+    pub restored: usize,
     /// Bytes of the uploaded objects (in a dry run: that would be uploaded).
     pub bytes_uploaded: u64,
     pub elapsed: Duration,
     /// Whether the channel moved (false in a dry run or when the release was already live).
     pub flipped: bool,
+    /// The invalidation the release is owed ([`pending`]): what this publish's flip
+    /// recorded (in a dry run: would record), or what an earlier run left unfinished when
+    /// the release was already live. `None`: nothing to invalidate.
+    pub owed: Option<Pending>,
 }
 
 /// The channel pointer as the publisher writes it: [`Channel`] plus a sequence number
@@ -182,9 +206,31 @@ impl Location<'_> {
     /// Every key under `path` (a store-relative folder ending in `/`), relative to it, with
     /// its size and modification time (ListObjectsV2, all pages).
     pub(crate) async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
+        self.list_from(path, "").await
+    }
+
+    /// Every object under `objects/` by key, with its size: 16 listings at once, one per
+    /// first hex digit of the keys (object keys are lowercase hex): the same requests as
+    /// one listing, in parallel.
+    async fn list_objects(&self) -> anyhow::Result<HashMap<String, u64>> {
+        let shards = (0..16u32).map(|digit| {
+            let digit = char::from_digit(digit, 16).expect("a hex digit").to_string();
+            async move { self.list_from("objects/", &digit).await }
+        });
+        let listed = futures::future::try_join_all(shards).await?;
+        Ok(listed.into_iter().flatten().map(|l| (l.name, l.size)).collect())
+    }
+
+    /// Like [`Location::list`], of the keys under `path` that start with `start`.
+    async fn list_from(&self, path: &str, start: &str) -> anyhow::Result<Vec<Listed>> {
         let full = self.key(path);
-        let mut pages =
-            self.client.list_objects_v2().bucket(self.bucket).prefix(&full).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(self.bucket)
+            .prefix(format!("{full}{start}"))
+            .into_paginator()
+            .send();
         let mut listed = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| anyhow!("listing s3://{}/{full}: {}", self.bucket, describe(&e)))?;
@@ -198,6 +244,19 @@ impl Location<'_> {
             }
         }
         Ok(listed)
+    }
+
+    /// Deletes `path` (nothing to do when it is not there).
+    async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        let key = self.key(path);
+        self.client
+            .delete_object()
+            .bucket(self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| anyhow!("DELETE s3://{}/{key}: {}", self.bucket, describe(&e)))?;
+        Ok(())
     }
 
     async fn read_pointer(&self, channel: &str) -> anyhow::Result<PointerState> {
@@ -303,9 +362,11 @@ pub async fn read_channel(
 }
 
 /// Flips the channel to `release` (which must already be uploaded), with the same race
-/// detection as [`publish`]; used by rollback and promote. `expected_current` is the
+/// protection as [`publish`]; used by rollback and promote. `expected_current` is the
 /// release the caller believes is live (`None`: the channel must not exist yet); the flip
-/// fails if the channel serves something else.
+/// fails if the channel serves something else. Returns the invalidation the release is
+/// owed ([`pending`]): recorded by this flip, or left by an earlier run when `release` was
+/// live already.
 pub async fn flip_channel(
     client: &Client,
     bucket: &str,
@@ -313,7 +374,7 @@ pub async fn flip_channel(
     channel: &str,
     release: &ReleaseId,
     expected_current: Option<&ReleaseId>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Pending>> {
     let at = Location { client, bucket, prefix };
     let state = at.read_pointer(channel).await?;
     if state.release() != expected_current {
@@ -327,144 +388,20 @@ pub async fn flip_channel(
         bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first");
     }
     if state.release() == Some(release) {
-        return Ok(());
+        return pending::read(&at, channel, release).await;
     }
-    flip(&at, channel, release, &state).await
+    match flip::flip(&at, channel, release, &state).await? {
+        Flipped::Moved { owed, .. } => Ok(owed),
+        Flipped::AlreadyLive => pending::read(&at, channel, release).await,
+    }
 }
 
 fn show(release: Option<&ReleaseId>) -> String {
     release.map_or_else(|| "nothing (no channel)".to_owned(), ToString::to_string)
 }
 
-#[derive(Serialize)]
-struct Claim<'a> {
-    release: &'a ReleaseId,
-    sequence: u64,
-    claimed_at: String,
-}
-
 fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-/// Moves the channel from `state` (as read earlier) to `release`: claim, check, write,
-/// read back.
-async fn flip(
-    at: &Location<'_>,
-    channel: &str,
-    release: &ReleaseId,
-    state: &PointerState,
-) -> anyhow::Result<()> {
-    let pointer_path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
-    let next = state.sequence() + 1;
-    let claims_dir = format!("channels/{channel}.claims/{next}/");
-    let claim = Claim { release, sequence: next, claimed_at: now_rfc3339() };
-    let claim_bytes = serde_json::to_vec_pretty(&claim).context("serialising the claim")?;
-    let claim_path = format!("{claims_dir}{release}.json");
-    at.put_small(&claim_path, claim_bytes, "no-store").await?;
-    let result = flip_claimed(at, channel, release, state, &pointer_path, &claims_dir).await;
-    if result.is_err() {
-        // A lost or failed flip withdraws its claim, so it does not hold up the next
-        // publish for the stale-claim period.
-        let key = at.key(&claim_path);
-        if let Err(err) = at.client.delete_object().bucket(at.bucket).key(&key).send().await {
-            tracing::warn!(key, error = %describe(&err), "withdrawing a claim failed");
-        }
-    }
-    result
-}
-
-async fn flip_claimed(
-    at: &Location<'_>,
-    channel: &str,
-    release: &ReleaseId,
-    state: &PointerState,
-    pointer_path: &str,
-    claims_dir: &str,
-) -> anyhow::Result<()> {
-    let next = state.sequence() + 1;
-    let claims = at.list(claims_dir).await?;
-    let mine = claims.iter().find(|c| c.name == format!("{release}.json")).and_then(|c| c.modified);
-    let mut rivals: Vec<ReleaseId> = claims
-        .iter()
-        .filter(|c| match (mine, c.modified) {
-            (Some(mine), Some(theirs)) => {
-                mine.duration_since(theirs).ok().is_none_or(|age| age <= STALE_CLAIM)
-            }
-            _ => true,
-        })
-        .filter_map(|c| c.name.strip_suffix(".json")?.parse::<ReleaseId>().ok())
-        .filter(|r| r != release)
-        .collect();
-    rivals.sort();
-    if let Some(winner) = rivals.first().filter(|w| *w < release) {
-        bail!(
-            "another publish to channel {channel} is in progress/has won: release {winner} also claimed \
-             sequence {next} (the smallest release id wins); the channel was not changed by this publish \
-             of {release}; re-run to publish on top of the new live release"
-        );
-    }
-
-    let now = at.read_pointer(channel).await?;
-    if now.sequence() != state.sequence() || now.release() != state.release() {
-        bail!(
-            "another publish to channel {channel} is in progress/has won: the channel moved from {} \
-             (sequence {}) to {} (sequence {}) while publishing {release}; the channel was not changed \
-             by this publish",
-            show(state.release()),
-            state.sequence(),
-            show(now.release()),
-            now.sequence()
-        );
-    }
-
-    let pointer = Pointer {
-        release: release.clone(),
-        previous: state.release().cloned(),
-        published_at: now_rfc3339(),
-        sequence: next,
-    };
-    let bytes = pointer.to_bytes();
-    let key = at.key(pointer_path);
-    let mut put = at
-        .client
-        .put_object()
-        .bucket(at.bucket)
-        .key(&key)
-        .content_type("application/json")
-        .cache_control("no-cache")
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .checksum_sha256(base64_sha256(&bytes))
-        .body(ByteStream::from(bytes));
-    put = match &state.etag {
-        Some(etag) => put.if_match(etag),
-        // Only create: honoured by AWS S3 (and ignored where unsupported).
-        None => put.if_none_match("*"),
-    };
-    if let Err(err) = put.send().await {
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        if matches!(status, Some(412 | 409)) {
-            bail!(
-                "another publish to channel {channel} is in progress/has won: the pointer changed \
-                 before it could be written (HTTP {}); the channel was not changed by this publish",
-                status.unwrap_or_default()
-            );
-        }
-        bail!("PUT s3://{}/{key}: {}", at.bucket, describe(&err));
-    }
-
-    // Read back: on a store that ignores If-Match, a publisher racing within the last
-    // milliseconds may have overwritten us; whoever reads the final pointer agrees on it.
-    let after = at.read_pointer(channel).await?;
-    if after.release() != Some(release) {
-        bail!(
-            "another publish to channel {channel} has won: the channel now serves {} (sequence {}), \
-             written just after this publish of {release}",
-            show(after.release()),
-            after.sequence()
-        );
-    }
-    Ok(())
 }
 
 /// One object to upload.
@@ -475,6 +412,35 @@ struct Upload {
     size: u64,
     content_type: String,
     encoding: Option<&'static str>,
+}
+
+/// With `COURSE_PUBLISH_PAUSE=<step>:<file>` naming this step: creates `<file>.reached` and
+/// waits until `<file>` exists (at most [`PAUSE_LIMIT`]), so a test can act at exactly this
+/// point of a publish (or gc) and then let it go on. Steps: `listed` (once the publish
+/// knows which objects the store has), `claims-listed` (after the flip listed the claims of
+/// its sequence), `checked` (the flip's last point before its lease check and pointer
+/// write), `gc-planned` (gc, before it looks again and deletes).
+pub(crate) async fn pause_at(step: &str) -> anyhow::Result<()> {
+    let Ok(spec) = std::env::var(PAUSE_ENV) else { return Ok(()) };
+    let Some((at, file)) = spec.split_once(':') else {
+        bail!("{PAUSE_ENV}={spec:?}: expected <step>:<file>");
+    };
+    if at != step {
+        return Ok(());
+    }
+    let go = PathBuf::from(file);
+    let reached = PathBuf::from(format!("{file}.reached"));
+    std::fs::write(&reached, std::process::id().to_string())
+        .with_context(|| format!("{PAUSE_ENV}: writing {}", reached.display()))?;
+    tracing::info!(step, file, "paused");
+    let deadline = Instant::now() + PAUSE_LIMIT;
+    while !go.exists() {
+        if Instant::now() > deadline {
+            bail!("{PAUSE_ENV}: paused at `{step}` for {PAUSE_LIMIT:?}, and {file} never appeared");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 fn fail_after(step: &str) -> anyhow::Result<()> {
@@ -585,68 +551,186 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
     let StoreSpec::S3 { bucket, prefix } = &options.store else {
         bail!("publish needs an S3 store (s3://bucket/prefix), not {}", options.store);
     };
-    if channel_path(&options.channel).is_none() {
-        bail!("bad channel name {:?}: a-z, 0-9 and inner -", options.channel);
+    let channel = options.channel.as_str();
+    if channel_path(channel).is_none() {
+        bail!("bad channel name {channel:?}: a-z, 0-9 and inner -");
     }
-    let (release, manifest_bytes, manifest) = read_local(&options.from, &options.channel)?;
+    let (release, manifest_bytes, manifest) = read_local(&options.from, channel)?;
+    let client = upload_client(&options.s3).await;
+    let at = Location { client: &client, bucket, prefix };
 
-    // Every object the release needs, checked present locally with the size it names.
-    let mut needed = Vec::new();
-    for (key, (size, content_type, encoding)) in objects_of(&manifest) {
-        let path = options.from.join(object_path(&key));
+    // At once: the local objects (each checked present with the size the manifest names),
+    // and the remote pointer with the manifest it serves.
+    let (from, objects) = (options.from.clone(), objects_of(&manifest));
+    let local = tokio::task::spawn_blocking(move || {
+        let checked = local_uploads(&from, objects);
+        tracing::debug!(elapsed = ?started.elapsed(), "checked the local objects");
+        checked
+    });
+    let pointer = async {
+        let state = at.read_pointer(channel).await?;
+        let serves = match state.release() {
+            Some(live) if *live != release => at.read_manifest(live).await.ok().flatten(),
+            Some(_) => Some(manifest.clone()),
+            None => None,
+        };
+        anyhow::Ok((state, serves))
+    };
+    let (needed, pointer) = tokio::join!(local, pointer);
+    let needed = needed.context("checking the local objects")??;
+    let (start_state, previous_manifest) = pointer?;
+
+    // What to upload. The live release's objects are in the store (gc never collects a
+    // live release) and the check before the flip confirms it; the others are looked up,
+    // by a HEAD each when few, by one listing when many (a first publish).
+    let live_objects: HashSet<&ObjectKey> =
+        previous_manifest.as_ref().map(|m| m.objects().into_iter().collect()).unwrap_or_default();
+    let stored_estimate = live_objects.len();
+    let unknown: Vec<&Upload> = needed.iter().filter(|u| !live_objects.contains(&u.key)).collect();
+    let absent: HashSet<ObjectKey> = not_stored(&at, &unknown, stored_estimate, options.concurrency)
+        .await
+        .context("looking up the release's objects in the store")?
+        .into_iter()
+        .map(|u| u.key.clone())
+        .collect();
+    drop(live_objects);
+    tracing::debug!(elapsed = ?started.elapsed(), looked_up = unknown.len(), "looked up the objects");
+    pause_at("listed").await?;
+    let (missing, present): (Vec<Upload>, Vec<Upload>) =
+        needed.into_iter().partition(|u| absent.contains(&u.key));
+    let plan_bytes: u64 = missing.iter().map(|u| u.size).sum();
+    tracing::info!(release = %release, upload = missing.len(), bytes = plan_bytes, skipped = present.len(), "publish plan");
+    let live_already = start_state.release() == Some(&release);
+    let mut report = PublishReport {
+        release: release.clone(),
+        previous: start_state.release().cloned(),
+        previous_manifest,
+        manifest: manifest.clone(),
+        uploaded: missing.len(),
+        skipped: present.len(),
+        restored: 0,
+        bytes_uploaded: plan_bytes,
+        elapsed: Duration::ZERO,
+        flipped: false,
+        owed: None,
+    };
+    if options.dry_run {
+        report.owed = if live_already {
+            pending::read(&at, channel, &release).await?
+        } else {
+            pending::plan_record(&at, channel, &release, start_state.release()).await?
+        };
+        report.elapsed = started.elapsed();
+        return Ok(report);
+    }
+
+    // Objects.
+    let uploads: Vec<&Upload> = missing.iter().collect();
+    upload_all(&at, &uploads, options, true).await?;
+    tracing::debug!(elapsed = ?started.elapsed(), "uploaded the objects");
+    fail_after("objects")?;
+
+    // The manifest: written again when it is there already, unless the release is live,
+    // so a gc that planned before this publish sees it as new and spares its objects.
+    let manifest_path = release_path(&release);
+    let manifest_size = manifest_bytes.len() as u64;
+    if !live_already || at.head_size(&manifest_path).await? != Some(manifest_size) {
+        at.put_small(&manifest_path, manifest_bytes.clone(), IMMUTABLE_CACHE_CONTROL).await?;
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "uploaded the manifest");
+    fail_after("manifest")?;
+
+    // Verify every object the release names, skipped ones too: a gc running alongside may
+    // have deleted one since step 1. Whatever is gone goes up again before the flip.
+    let every: Vec<&Upload> = present.iter().chain(&missing).collect();
+    let (gone, manifest_stored) = tokio::join!(
+        not_stored(&at, &every, stored_estimate.max(every.len()), options.concurrency),
+        at.head_size(&manifest_path)
+    );
+    let gone = gone.context("verifying the release")?;
+    if manifest_stored.context("verifying the release")? != Some(manifest_size) {
+        tracing::warn!(release = %release, "the release manifest disappeared from the store: uploading it again");
+        at.put_small(&manifest_path, manifest_bytes, IMMUTABLE_CACHE_CONTROL).await?;
+    }
+    if !gone.is_empty() {
+        tracing::warn!(
+            objects = gone.len(),
+            first = %gone[0].key,
+            "objects disappeared from the store since they were looked up (a concurrent gc?): uploading them again"
+        );
+        upload_all(&at, &gone, options, false).await.context("uploading objects that disappeared again")?;
+        let still = not_stored(&at, &gone, 0, options.concurrency).await.context("verifying the release")?;
+        if let Some(lost) = still.first() {
+            bail!(
+                "verifying the release: {} objects are still not in the store after uploading them again \
+                 (first: {}); the channel was not changed",
+                still.len(),
+                lost.key
+            );
+        }
+        report.restored = gone.len();
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "verified the release");
+    fail_after("verify")?;
+
+    // The flip, last.
+    if live_already {
+        report.owed = pending::read(&at, channel, &release).await?;
+    } else {
+        match flip::flip(&at, channel, &release, &start_state).await? {
+            Flipped::Moved { replaced, owed } => {
+                // The flip only replaces the pointer this publish started from; should that
+                // ever differ, the invalidation is planned against what was replaced.
+                if replaced != report.previous {
+                    report.previous_manifest = match &replaced {
+                        Some(r) => at.read_manifest(r).await.ok().flatten(),
+                        None => None,
+                    };
+                    report.previous = replaced;
+                }
+                report.flipped = true;
+                report.owed = owed;
+            }
+            Flipped::AlreadyLive => report.owed = pending::read(&at, channel, &release).await?,
+        }
+    }
+    report.elapsed = started.elapsed();
+    tracing::debug!(elapsed = ?report.elapsed, "flipped");
+    Ok(report)
+}
+
+/// Every object of the release, checked present locally with the size the manifest names.
+fn local_uploads(
+    from: &Path,
+    objects: BTreeMap<ObjectKey, (u64, String, Option<&'static str>)>,
+) -> anyhow::Result<Vec<Upload>> {
+    let mut needed = Vec::with_capacity(objects.len());
+    for (key, (size, content_type, encoding)) in objects {
+        let path = from.join(object_path(&key));
         let meta = std::fs::metadata(&path).with_context(|| format!("object {key} is missing locally"))?;
         if meta.len() != size {
             bail!("local object {} is {} bytes, the manifest says {size}", path.display(), meta.len());
         }
         needed.push(Upload { key, path, size, content_type, encoding });
     }
+    Ok(needed)
+}
 
-    let client = upload_client(&options.s3).await;
-    let at = Location { client: &client, bucket, prefix };
-    let start_state = at.read_pointer(&options.channel).await?;
-    let previous = start_state.release().cloned();
-    let previous_manifest = match &previous {
-        Some(p) if *p != release => at.read_manifest(p).await.ok().flatten(),
-        Some(_) => Some(manifest.clone()),
-        None => None,
-    };
-
-    let remote: HashMap<String, u64> =
-        at.list("objects/").await?.into_iter().map(|l| (l.name, l.size)).collect();
-    let (present, missing): (Vec<Upload>, Vec<Upload>) =
-        needed.into_iter().partition(|u| remote.get(u.key.as_str()) == Some(&u.size));
-    let skipped = present.len();
-    let plan_bytes: u64 = missing.iter().map(|u| u.size).sum();
-    tracing::info!(
-        release = %release,
-        upload = missing.len(),
-        bytes = plan_bytes,
-        skipped,
-        "publish plan"
-    );
-
-    let report = |uploaded: usize, bytes_uploaded: u64, flipped: bool| PublishReport {
-        release: release.clone(),
-        previous: previous.clone(),
-        previous_manifest: previous_manifest.clone(),
-        manifest: manifest.clone(),
-        uploaded,
-        skipped,
-        bytes_uploaded,
-        elapsed: started.elapsed(),
-        flipped,
-    };
-    if options.dry_run {
-        return Ok(report(missing.len(), plan_bytes, false));
-    }
-
-    // Objects.
-    let progress = Progress::new(options.progress, missing.len(), plan_bytes);
+/// Uploads `uploads` concurrently (a progress bar or log lines when `progress`); on a
+/// failure, the error says how many went up.
+async fn upload_all(
+    at: &Location<'_>,
+    uploads: &[&Upload],
+    options: &PublishOptions,
+    progress: bool,
+) -> anyhow::Result<()> {
+    let total_bytes = uploads.iter().map(|u| u.size).sum();
+    let progress = Progress::new(progress && options.progress, uploads.len(), total_bytes);
     let failed = AtomicBool::new(false);
     let threshold = options.multipart_threshold.max(1);
-    let mut uploads = futures::stream::iter(missing.iter())
+    let mut results = futures::stream::iter(uploads.iter().copied())
         .map(|upload| {
-            let (at, failed, progress) = (&at, &failed, &progress);
+            let (failed, progress) = (&failed, &progress);
             async move {
                 if failed.load(Ordering::Relaxed) {
                     return Ok(false);
@@ -670,7 +754,7 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
         })
         .buffer_unordered(options.concurrency.max(1));
     let (mut uploaded, mut first_error) = (0usize, None);
-    while let Some(result) = uploads.next().await {
+    while let Some(result) = results.next().await {
         match result {
             Ok(true) => uploaded += 1,
             Ok(false) => {}
@@ -679,66 +763,48 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
             }
         }
     }
-    drop(uploads);
+    drop(results);
     progress.finish();
-    if let Some(err) = first_error {
-        return Err(err.context(format!(
+    match first_error {
+        Some(err) => Err(err.context(format!(
             "uploading objects failed ({uploaded} of {} uploaded; the channel was not changed, re-run to \
              upload the rest)",
-            missing.len()
-        )));
+            uploads.len()
+        ))),
+        None => Ok(()),
     }
-    let bytes_uploaded: u64 = missing.iter().map(|u| u.size).sum();
-    fail_after("objects")?;
-
-    // The manifest (immutable: written only when absent).
-    let manifest_path = release_path(&release);
-    if at.head_size(&manifest_path).await? != Some(manifest_bytes.len() as u64) {
-        at.put_small(&manifest_path, manifest_bytes, IMMUTABLE_CACHE_CONTROL).await?;
-    }
-    fail_after("manifest")?;
-
-    // Verify: listed objects were checked by size; uploaded ones are checked now, by one
-    // listing of objects/ (a request per 1,000 keys) when that takes fewer requests than a
-    // HEAD per upload: HEADs were a fifth of a 35,000-object first publish.
-    let list_requests = (remote.len() + missing.len()) / LIST_PAGE + 1;
-    let checks: Vec<anyhow::Result<()>> = if missing.len() > list_requests {
-        let listed: HashMap<String, u64> =
-            at.list("objects/").await?.into_iter().map(|l| (l.name, l.size)).collect();
-        missing
-            .iter()
-            .map(|upload| check_uploaded(upload, listed.get(upload.key.as_str()).copied()))
-            .collect()
-    } else {
-        futures::stream::iter(missing.iter())
-            .map(|upload| {
-                let at = &at;
-                async move { check_uploaded(upload, at.head_size(&object_path(&upload.key)).await?) }
-            })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await
-    };
-    checks.into_iter().collect::<anyhow::Result<Vec<()>>>().context("verifying the release")?;
-    fail_after("verify")?;
-
-    // The flip, last.
-    if start_state.release() == Some(&release) {
-        return Ok(report(uploaded, bytes_uploaded, false));
-    }
-    flip(&at, &options.channel, &release, &start_state).await?;
-    Ok(report(uploaded, bytes_uploaded, true))
 }
 
-/// Keys per ListObjectsV2 page: more uploads than listing pages are verified by a listing.
+/// Keys per ListObjectsV2 page: more objects than listing pages are verified by a listing.
 const LIST_PAGE: usize = 1000;
 
-fn check_uploaded(upload: &Upload, stored_size: Option<u64>) -> anyhow::Result<()> {
-    match stored_size {
-        Some(size) if size == upload.size => Ok(()),
-        Some(size) => bail!("uploaded object {} is {size} bytes, expected {}", upload.key, upload.size),
-        None => bail!("uploaded object {} is not in the store", upload.key),
+/// The objects of `uploads` that the store does not hold with their size: by one
+/// [`Location::list_objects`] (about `stored / 1000` requests, at least one per shard)
+/// when that takes fewer requests than a HEAD per object, by HEADs otherwise.
+async fn not_stored<'u>(
+    at: &Location<'_>,
+    uploads: &[&'u Upload],
+    stored: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<&'u Upload>> {
+    let list_requests = stored / LIST_PAGE + 16;
+    if uploads.len() > list_requests {
+        let listed = at.list_objects().await?;
+        return Ok(uploads.iter().copied().filter(|u| listed.get(u.key.as_str()) != Some(&u.size)).collect());
     }
+    let sizes: Vec<anyhow::Result<(&Upload, Option<u64>)>> = futures::stream::iter(uploads.iter().copied())
+        .map(|upload| async move { Ok((upload, at.head_size(&object_path(&upload.key)).await?)) })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut gone = Vec::new();
+    for checked in sizes {
+        let (upload, size) = checked?;
+        if size != Some(upload.size) {
+            gone.push(upload);
+        }
+    }
+    Ok(gone)
 }
 
 async fn upload_single(at: &Location<'_>, upload: &Upload) -> anyhow::Result<()> {

@@ -1,5 +1,7 @@
 //! `course rollback` and `course promote`: channel pointer flips (no upload) followed by
-//! the same invalidation a publish does.
+//! the same invalidation a publish does, planned from the pending-invalidation record
+//! ([`crate::publish::pending`]). Switching to the release that is live already flips
+//! nothing, and finishes the invalidation an earlier run left unfinished, if any.
 
 use anyhow::{anyhow, bail};
 use bundle::manifest::release_id_of;
@@ -7,8 +9,8 @@ use bundle::paths::release_path;
 use bundle::{Manifest, ReleaseId};
 use edge_origin::store::{S3Options, StoreSpec};
 
-use crate::invalidate::{self, InvalidationReport, Plan, Target};
-use crate::publish::{flip_channel, read_channel, upload_client};
+use crate::invalidate::{InvalidationReport, Plan, Target};
+use crate::publish::{flip_channel, pending, read_channel, upload_client, Location};
 
 pub struct SwitchOptions {
     pub store: StoreSpec,
@@ -73,11 +75,13 @@ async fn switch(
     let client = upload_client(&options.s3).await;
     let manifest = read_release(&client, bucket, prefix, &target).await?;
     let from = current.as_ref().map(|(id, _)| id.clone());
-    flip_channel(&client, bucket, prefix, channel, &target, from.as_ref()).await?;
-    let plan = invalidate::plan(current.as_ref().map(|(_, m)| m), &manifest, options.budget);
-    let mut invalidations = Vec::new();
-    if from.as_ref() != Some(&target) && !plan.is_empty() && !options.targets.is_empty() {
-        invalidations = invalidate::invalidate(&plan, &target, &options.targets, options.wait).await?;
+    let owed = flip_channel(&client, bucket, prefix, channel, &target, from.as_ref()).await?;
+    let (mut plan, mut invalidations) = (Plan::default(), Vec::new());
+    if let Some(owed) = &owed {
+        let at = Location { client: &client, bucket, prefix };
+        let known: Vec<_> = current.iter().map(|(id, m)| (id, m)).collect();
+        plan = pending::plan(&at, owed, &manifest, &known, options.budget).await?;
+        invalidations = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait).await?;
     }
     Ok(SwitchReport { channel: channel.to_owned(), from, to: target, plan, invalidations })
 }

@@ -2,6 +2,8 @@
 //! free ports, and stops them when the test ends.
 
 pub mod garage;
+pub mod moto;
+pub mod publishing;
 pub mod varnish;
 
 use std::io::{BufRead, BufReader, Read};

@@ -13,7 +13,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use builder::history::{gc, releases, GcPlan, ReleaseEntry};
-use builder::publish::{publish, PublishOptions, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD};
+use builder::publish::{
+    publish, PublishOptions, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, FAIL_AFTER_ENV, PAUSE_ENV,
+};
 use bundle::{Manifest, ReleaseId};
 use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, live_manifest, sample_content};
@@ -28,6 +30,8 @@ fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
     for (name, value) in garage.env() {
         std::env::set_var(name, value);
     }
+    std::env::remove_var(FAIL_AFTER_ENV);
+    std::env::remove_var(PAUSE_ENV);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     (guard, garage, rt)
 }
@@ -48,10 +52,15 @@ fn options(garage: &Garage, from: &Path, channel: &str) -> PublishOptions {
 /// A release of the sample content with one lesson edited (`None`: unedited), built into
 /// its own store: (store, release id, manifest).
 fn build(edit: Option<&str>) -> (tempfile::TempDir, ReleaseId, Manifest) {
+    build_lesson("loops", edit)
+}
+
+/// Like [`build`], editing the python-foundations lesson `lesson`.
+fn build_lesson(lesson: &str, edit: Option<&str>) -> (tempfile::TempDir, ReleaseId, Manifest) {
     let content = tempfile::tempdir().expect("tempdir");
     copy_tree(&sample_content(), content.path());
     if let Some(line) = edit {
-        let lesson = content.path().join("courses/python-foundations/loops.md");
+        let lesson = content.path().join(format!("courses/python-foundations/{lesson}.md"));
         let text = std::fs::read_to_string(&lesson).expect("lesson");
         std::fs::write(&lesson, format!("{text}\n{line}\n")).expect("edit");
     }
@@ -208,4 +217,95 @@ fn history_lists_every_flip_and_gc_deletes_only_what_old_releases_name() {
         assert!(again.delete.is_empty() && again.manifests.is_empty());
         assert_eq!(remote_objects(&client).await, after);
     });
+}
+
+/// Publishes `first` then `second` to `live`, starts a real gc (keep 0, no grace) and,
+/// while it is paused after planning, runs a publish of `during` that stops after its
+/// manifest (as if gc had caught it mid-publish); returns the gc's plan and the objects
+/// in the store after it.
+fn gc_while_publishing(
+    garage: &Garage,
+    rt: &tokio::runtime::Runtime,
+    stores: [&Path; 3],
+    planned: &BTreeSet<String>,
+) -> (GcPlan, BTreeSet<String>) {
+    let [first, second, during] = stores;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, go_reached) = (dir.path().join("go"), dir.path().join("go.reached"));
+    rt.block_on(async {
+        let client = garage.client().await;
+        for store in [first, second] {
+            publish(&options(garage, store, "live")).await.expect("publish");
+        }
+        let dry = gc(&client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, true).await.expect("dry run");
+        assert!(planned.iter().all(|k| dry.delete.contains(k)), "gc plans to delete {planned:?}");
+
+        std::env::set_var(PAUSE_ENV, format!("gc-planned:{}", go.display()));
+        let gc_client = client.clone();
+        let collecting = tokio::spawn(async move {
+            gc(&gc_client, BUCKET, PREFIX, 0, Duration::ZERO, usize::MAX, false).await
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !go_reached.exists() {
+            assert!(std::time::Instant::now() < deadline, "gc never finished planning");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::env::set_var(FAIL_AFTER_ENV, "manifest");
+        let err = publish(&options(garage, during, "live")).await.expect_err("injected");
+        std::env::remove_var(FAIL_AFTER_ENV);
+        assert!(format!("{err:#}").contains("manifest"), "{err:#}");
+        std::fs::write(&go, b"go").expect("let gc go on");
+        let plan = collecting.await.expect("the gc task").expect("gc");
+        std::env::remove_var(PAUSE_ENV);
+        show("gc while a publish uploaded", &plan);
+        (plan, remote_objects(&client).await)
+    })
+}
+
+/// gc plans, then (before it deletes anything) a publish uploads a new release whose
+/// manifest names objects the plan would delete: old objects that only an old release
+/// named (here: the unedited `loops` page, which the new release has again). gc re-lists
+/// `releases/` right before deleting and spares every object such a release names.
+#[test]
+fn gc_spares_what_a_release_uploaded_while_it_planned_names() {
+    let (_guard, garage, rt) = start();
+    let (first_store, _first, first_m) = build(None);
+    let (second_store, _second, second_m) = build(Some("A second release."));
+    // Unedited loops (as in the first release), another lesson edited.
+    let (third_store, third, third_m) = build_lesson("conditions", Some("A third release."));
+    let (second_keys, third_keys) = (keys_of(&second_m), keys_of(&third_m));
+    let revived: BTreeSet<String> = keys_of(&first_m)
+        .into_iter()
+        .filter(|k| !second_keys.contains(k) && third_keys.contains(k))
+        .collect();
+    assert!(!revived.is_empty(), "the third release names objects only the first one had");
+
+    let stores = [first_store.path(), second_store.path(), third_store.path()];
+    let (plan, after) = gc_while_publishing(&garage, &rt, stores, &revived);
+    let lost: Vec<String> = third_keys.difference(&after).cloned().collect();
+    assert!(lost.is_empty(), "gc deleted objects the new release names: {lost:?}");
+    assert!(revived.iter().all(|k| !plan.delete.contains(k)), "the plan spared them");
+    assert!(plan.spared >= revived.len(), "spared {} of {}", plan.spared, revived.len());
+    assert!(after.is_superset(&second_keys), "the live release is whole");
+    rt.block_on(async { assert!(has_manifest(&garage.client().await, &third).await) });
+}
+
+/// Like the above, with an old release published again (a manifest already in the store,
+/// which gc planned to delete along with the objects only it names): the publish writes
+/// its manifest again, so gc sees it as new, and spares both.
+#[test]
+fn gc_spares_an_old_release_published_again_while_it_planned() {
+    let (_guard, garage, rt) = start();
+    let (first_store, first, first_m) = build(None);
+    let (second_store, _second, second_m) = build(Some("A second release."));
+    let second_keys = keys_of(&second_m);
+    let only_first: BTreeSet<String> = keys_of(&first_m).difference(&second_keys).cloned().collect();
+    assert!(!only_first.is_empty());
+
+    let stores = [first_store.path(), second_store.path(), first_store.path()];
+    let (plan, after) = gc_while_publishing(&garage, &rt, stores, &only_first);
+    let lost: Vec<String> = keys_of(&first_m).difference(&after).cloned().collect();
+    assert!(lost.is_empty(), "gc deleted objects of the release being published again: {lost:?}");
+    assert!(!plan.manifests.contains(&first), "its manifest stays: {:?}", plan.manifests);
+    rt.block_on(async { assert!(has_manifest(&garage.client().await, &first).await) });
 }

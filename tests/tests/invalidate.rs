@@ -2,59 +2,17 @@
 //! repo's VCL, and edge-origin's admin endpoint.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use builder::invalidate::{self, Plan, Target};
+use e2e::moto::{create_distribution, invalidations, Moto};
 use e2e::varnish::Varnish;
-use e2e::{build_ok, copy_tree, get, live_manifest, require_tool, sample_content, Origin};
+use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
 
 const LESSON: &str = "/courses/python-foundations/hello-python/";
 const OTHER: &str = "/courses/python-foundations/";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// `moto_server` on a free loopback port, killed when dropped.
-struct Moto {
-    endpoint: String,
-    child: Child,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let program = require_tool("moto_server", "pip install 'moto[server]'");
-        let port = free_port();
-        let child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let mut moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
-            }
-            assert!(matches!(moto.child.try_wait(), Ok(None)), "moto_server exited at start");
-            assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The plan for `store`'s release after editing one lesson's body, with the edited store.
@@ -93,60 +51,6 @@ fn cloudfront_env(moto: &Moto) {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
     std::env::set_var("AWS_REGION", "us-east-1");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-}
-
-async fn create_distribution(client: &aws_sdk_cloudfront::Client) -> String {
-    use aws_sdk_cloudfront::types::{
-        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
-    };
-    let origin = Origin::builder()
-        .id("store")
-        .domain_name("courses.s3.amazonaws.com")
-        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-        .build()
-        .expect("origin");
-    let behaviour = DefaultCacheBehavior::builder()
-        .target_origin_id("store")
-        .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-        // The managed CachingOptimized policy.
-        .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
-        .build()
-        .expect("cache behaviour");
-    let config = DistributionConfig::builder()
-        .caller_reference("invalidate-test")
-        .origins(Origins::builder().quantity(1).items(origin).build().expect("origins"))
-        .default_cache_behavior(behaviour)
-        .comment("invalidate test")
-        .enabled(true)
-        .build()
-        .expect("distribution config");
-    let created =
-        client.create_distribution().distribution_config(config).send().await.expect("CreateDistribution");
-    created.distribution().expect("distribution").id().to_owned()
-}
-
-/// (id, CallerReference, paths) of every invalidation of the distribution.
-async fn invalidations(
-    client: &aws_sdk_cloudfront::Client,
-    distribution: &str,
-) -> Vec<(String, String, BTreeSet<String>)> {
-    let list =
-        client.list_invalidations().distribution_id(distribution).send().await.expect("ListInvalidations");
-    let mut all = Vec::new();
-    for summary in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
-        let got = client
-            .get_invalidation()
-            .distribution_id(distribution)
-            .id(summary.id())
-            .send()
-            .await
-            .expect("GetInvalidation");
-        let batch = got.invalidation().and_then(|i| i.invalidation_batch()).expect("batch");
-        let paths = batch.paths().and_then(|p| p.items.clone()).unwrap_or_default();
-        all.push((summary.id().to_owned(), batch.caller_reference().to_owned(), paths.into_iter().collect()));
-    }
-    all.sort();
-    all
 }
 
 #[test]

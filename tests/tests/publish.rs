@@ -12,11 +12,11 @@ use std::sync::{Mutex, MutexGuard};
 use aws_sdk_s3::types::ChecksumMode;
 use builder::publish::{
     checksum_of_key, flip_channel, publish, read_channel, PublishOptions, PublishReport, DEFAULT_CONCURRENCY,
-    DEFAULT_MULTIPART_THRESHOLD, FAIL_AFTER_ENV,
+    DEFAULT_MULTIPART_THRESHOLD, FAIL_AFTER_ENV, PAUSE_ENV,
 };
-use bundle::ReleaseId;
+use bundle::{Access, CacheClass, ObjectKey, ReleaseId};
 use e2e::garage::{Garage, BUCKET, REGION};
-use e2e::{build_ok, copy_tree, sample_content};
+use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
 use edge_origin::store::{S3Options, StoreSpec};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -29,6 +29,7 @@ fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
         std::env::set_var(name, value);
     }
     std::env::remove_var(FAIL_AFTER_ENV);
+    std::env::remove_var(PAUSE_ENV);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     (guard, garage, rt)
 }
@@ -330,4 +331,106 @@ fn a_concurrent_publish_fails_clearly() {
 
 async fn garage_put(client: &aws_sdk_s3::Client, key: &str, bytes: &[u8]) {
     client.put_object().bucket(BUCKET).key(key).body(bytes.to_vec().into()).send().await.expect("put");
+}
+
+/// Waits (polling, at most a minute) until `path` exists.
+async fn reached(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "the publish never reached {}", path.display());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A `course gc` running alongside deletes objects the publish found in its first listing
+/// (so did not upload) before the publish flips: the publish must see that and upload them
+/// again before the flip, or the new release answers 502 for them.
+#[test]
+fn objects_deleted_after_the_listing_are_uploaded_again_before_the_flip() {
+    let (_guard, garage, rt) = start();
+    let first_store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), first_store.path());
+    let (_content, second_store, second) = build_edited("A fix published while gc runs.");
+    let (_, first_manifest) = live_manifest(first_store.path());
+    let (_, second_manifest) = live_manifest(second_store.path());
+
+    // Objects the second release shares with the first (so its publish skips them): a
+    // public page with its variants, and a public immutable asset.
+    let unchanged = |cache: CacheClass, with_variants: bool| {
+        second_manifest
+            .routes
+            .iter()
+            .find(|(route, r)| {
+                r.cache == cache
+                    && r.access == Access::Public
+                    && r.encodings.is_empty() != with_variants
+                    && first_manifest.routes.get(*route) == Some(*r)
+                    && **route != second_manifest.not_found
+            })
+            .map(|(route, _)| route.clone())
+            .expect("an unchanged route")
+    };
+    let page = unchanged(CacheClass::Stable, true);
+    let asset = unchanged(CacheClass::Immutable, false);
+    let mut victims: Vec<ObjectKey> = vec![second_manifest.routes[&asset].object.clone()];
+    victims.push(second_manifest.routes[&page].object.clone());
+    victims.extend(second_manifest.routes[&page].encodings.values().map(|v| v.object.clone()));
+    eprintln!("deleting the objects of {page} and {asset} while the publish is paused");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let go = dir.path().join("go");
+    let go_reached = dir.path().join("go.reached");
+    rt.block_on(async {
+        let client = garage.client().await;
+        publish(&options(&garage, first_store.path(), "site")).await.expect("publish the first release");
+
+        std::env::set_var(PAUSE_ENV, format!("listed:{}", go.display()));
+        let opts = options(&garage, second_store.path(), "site");
+        let meanwhile = async {
+            reached(&go_reached).await;
+            // As gc would: the objects are old and no kept release names them... but this one.
+            for key in &victims {
+                client
+                    .delete_object()
+                    .bucket(BUCKET)
+                    .key(format!("site/objects/{key}"))
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            std::fs::write(&go, b"go").expect("let the publish go on");
+        };
+        let (report, ()) = tokio::join!(publish(&opts), meanwhile);
+        let report = report.expect("publish");
+        std::env::remove_var(PAUSE_ENV);
+        summary("publish with objects deleted under it", &report);
+        assert!(report.flipped);
+        assert_eq!(report.restored, victims.len(), "exactly the deleted objects went up again");
+        assert_eq!(live(&client, "site").await.as_deref(), Some(second.as_str()));
+        for key in &victims {
+            let head = client.head_object().bucket(BUCKET).key(format!("site/objects/{key}")).send().await;
+            assert!(head.is_ok(), "object {key} was uploaded again before the flip");
+        }
+    });
+
+    // Every public route of the live release is served, in every encoding it has.
+    let origin = Origin::start_with(
+        &std::ffi::OsString::from(format!("s3://{BUCKET}/site")),
+        &["--endpoint", &garage.endpoint, "--region", REGION],
+        &garage.env(),
+    );
+    assert_eq!(
+        get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
+        format!("ready {second}")
+    );
+    for (route, r) in &second_manifest.routes {
+        if r.access != Access::Public || *route == second_manifest.not_found {
+            continue;
+        }
+        assert_eq!(get(&origin.url(route), &[]).status(), 200, "{route}");
+        for encoding in r.encodings.keys() {
+            let response = get(&origin.url(route), &[("accept-encoding", encoding.token())]);
+            assert_eq!(response.status(), 200, "{route} ({})", encoding.token());
+        }
+    }
 }

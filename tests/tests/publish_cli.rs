@@ -6,7 +6,8 @@
 use std::ffi::OsString;
 use std::process::Command;
 
-use e2e::garage::{Garage, BUCKET, REGION};
+use e2e::garage::{free_port, Garage, BUCKET, REGION};
+use e2e::moto::{create_distribution, invalidations, Moto};
 use e2e::varnish::Varnish;
 use e2e::{bin, build_ok, copy_tree, get, sample_content, Origin};
 
@@ -17,20 +18,50 @@ fn publish(garage: &Garage, dist: &std::path::Path, extra: &[&str]) -> String {
 
 /// Runs `course <command> --store s3://courses/site --endpoint .. --region ..` with Garage's credentials.
 fn course(garage: &Garage, command: &str, extra: &[&str]) -> String {
+    let (ok, stdout, stderr) = course_with(garage, command, extra, &[]);
+    assert!(ok, "course {command} failed:\n{stdout}{stderr}");
+    stdout
+}
+
+/// Like [`course`], with more environment, returning (success, stdout, stderr).
+fn course_with(
+    garage: &Garage,
+    command: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let output = Command::new(bin("course"))
         .args([command, "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
         .args(["--region", REGION])
         .args(extra)
         .envs(garage.env())
+        .envs(env.iter().copied())
         .output()
-        .expect("run course publish");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "course {command} failed:\n{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+        .expect("run course");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+/// Appends `line` to a lesson of the content tree.
+fn edit(content: &std::path::Path, lesson: &str, line: &str) {
+    let path = content.join(format!("courses/python-foundations/{lesson}.md"));
+    let text = std::fs::read_to_string(&path).expect("lesson");
+    std::fs::write(&path, format!("{text}\n{line}\n")).expect("edit");
+}
+
+/// Whether the store holds `key` (relative to the `site` prefix).
+fn has_key(garage: &Garage, key: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        client.head_object().bucket(BUCKET).key(format!("site/{key}")).send().await.is_ok()
+    })
+}
+
+/// The three URL forms of a lesson's page.
+fn forms(lesson: &str) -> [String; 3] {
+    let page = format!("/courses/python-foundations/{lesson}/");
+    [page.trim_end_matches('/').to_owned(), page.clone(), format!("{page}index.html")]
 }
 
 fn x_cache(url: &str) -> String {
@@ -189,4 +220,155 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
         .find_map(|part| part.strip_suffix(" already there").and_then(|n| n.trim().parse().ok()))
         .unwrap_or_else(|| panic!("skipped count in {out}"));
     assert!(skipped > 0, "objects uploaded before the outage are not sent again: {out}");
+}
+
+/// The invalidation after a flip fails (the origin refuses the notify token, so it keeps
+/// serving the old release and the purged edge fetches the old page again): the channel
+/// is on the new release, and the edge serves the old page. Re-running the same publish
+/// finds the release live and must still finish the invalidation (before: "already live",
+/// nothing planned, the edge kept the old page for s-maxage + stale); a further re-run
+/// invalidates nothing.
+#[test]
+fn a_failed_invalidation_is_finished_by_a_rerun() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&sample_content(), &content);
+    let first = build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+    let origin = Origin::start_with(
+        &OsString::from(format!("s3://{BUCKET}/site")),
+        &["--endpoint", &garage.endpoint, "--region", REGION, "--poll", "1h", "--admin-token", "admin-t"],
+        &garage.env(),
+    );
+    let varnish = Varnish::start(&origin.base);
+    let lesson = "/courses/python-foundations/loops/";
+    let other = "/courses/python-foundations/conditions/";
+    for page in [lesson, other] {
+        assert_eq!(get(&varnish.url(page), &[]).status(), 200);
+        assert_eq!(x_cache(&varnish.url(page)), "HIT");
+    }
+
+    const FIX: &str = "A sentence added by a fix whose invalidation fails.";
+    edit(&content, "loops", FIX);
+    let second = build_ok(&content, &dist);
+    let edge = varnish.url("");
+    let edge = edge.trim_end_matches('/');
+    let from = dist.to_str().expect("utf-8 path");
+    let targets = |token: &'static str| {
+        vec!["--from", from, "--purge", edge, "--notify", origin.base.as_str(), "--notify-token", token]
+    };
+    let (ok, stdout, stderr) = course_with(&garage, "publish", &targets("wrong-token"), &[]);
+    assert!(!ok, "the invalidation failed, so the publish reports failure:\n{stdout}{stderr}");
+    assert!(stderr.contains("invalidation failed") && stderr.contains("401"), "{stderr}");
+    let history = course(&garage, "releases", &[]);
+    assert!(
+        history.lines().any(|l| l.starts_with("live ") && l.contains(&second) && l.ends_with("(live)")),
+        "{history}"
+    );
+    assert_eq!(
+        get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
+        format!("ready {first}")
+    );
+    assert!(
+        !get(&varnish.url(lesson), &[]).text().expect("page").contains(FIX),
+        "the edge still has the old page"
+    );
+
+    // The re-run: the release is live, and the invalidation it still owes is sent.
+    let out = publish(&garage, &dist, &targets("admin-t")[2..]);
+    eprintln!("re-run:\n{out}");
+    assert!(out.contains(&format!("release {second} (was {second}): already live")), "{out}");
+    assert!(out.contains("invalidation: 3 paths"), "the re-run invalidates the missed paths: {out}");
+    for form in forms("loops") {
+        assert!(out.contains(&format!(" {form}")), "{form} in {out}");
+    }
+    assert_eq!(
+        get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
+        format!("ready {second}")
+    );
+    let page = get(&varnish.url(lesson), &[]);
+    assert_eq!(page.headers()["x-cache"], "MISS", "purged again");
+    assert!(page.text().expect("page").contains(FIX), "the edge serves the fix");
+    assert_eq!(x_cache(&varnish.url(other)), "HIT", "nothing else was purged");
+    assert!(!has_key(&garage, &format!("channels/live.pending/{second}.json")), "the record is cleared");
+
+    // Nothing is owed any more.
+    let out = publish(&garage, &dist, &targets("admin-t")[2..]);
+    assert!(out.contains("already live") && out.contains("invalidation: 0 paths"), "{out}");
+    assert_eq!(x_cache(&varnish.url(lesson)), "HIT", "not purged again");
+}
+
+/// CloudFront unreachable during a publish: the next publish (of another fix) invalidates
+/// what both changed, once; a re-run sends nothing more. A rollback whose invalidation
+/// failed is finished by `course rollback --to <the live release>`.
+#[test]
+fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
+    let garage = Garage::start();
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (cloudfront, distribution) = rt.block_on(async {
+        let client = moto.client().await;
+        let distribution = create_distribution(&client).await;
+        (client, distribution)
+    });
+    let listed = || rt.block_on(invalidations(&cloudfront, &distribution));
+    let cdn = format!("cloudfront:{distribution}");
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let (up_env, down_env) = (
+        [("AWS_ENDPOINT_URL_CLOUDFRONT", moto.endpoint.as_str())],
+        [("AWS_ENDPOINT_URL_CLOUDFRONT", down.as_str())],
+    );
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&sample_content(), &content);
+    build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+    let from = dist.to_str().expect("utf-8 path");
+    let args = ["--from", from, "--cdn", cdn.as_str()];
+
+    // A fix of `loops`, published while CloudFront is unreachable.
+    edit(&content, "loops", "The first fix.");
+    let second = build_ok(&content, &dist);
+    let (ok, stdout, stderr) = course_with(&garage, "publish", &args, &down_env);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stderr.contains("invalidation failed"), "{stderr}");
+    assert!(listed().is_empty());
+
+    // A fix of `conditions` on top: its invalidation covers both lessons.
+    edit(&content, "conditions", "The second fix.");
+    let third = build_ok(&content, &dist);
+    let (ok, stdout, stderr) = course_with(&garage, "publish", &args, &up_env);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("release {third} (was {second}): now live")), "{stdout}");
+    let sent = listed();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let expected: std::collections::BTreeSet<String> =
+        forms("loops").into_iter().chain(forms("conditions")).collect();
+    assert_eq!(sent[0].1, format!("{third}-0"));
+    assert_eq!(sent[0].2, expected, "what the failed invalidation missed, and what this fix changed");
+
+    // Re-run: nothing is owed.
+    let (ok, stdout, stderr) = course_with(&garage, "publish", &args, &up_env);
+    assert!(ok && stdout.contains("invalidation: 0 paths"), "{stdout}{stderr}");
+    assert_eq!(listed(), sent, "no new invalidation");
+
+    // A rollback (to the second release) whose invalidation fails, then finished.
+    let (ok, stdout, stderr) = course_with(&garage, "rollback", &["--cdn", cdn.as_str()], &down_env);
+    assert!(!ok, "{stdout}{stderr}");
+    assert!(stderr.contains("invalidation failed"), "{stderr}");
+    let (ok, stdout, stderr) =
+        course_with(&garage, "rollback", &["--cdn", cdn.as_str(), "--to", second.as_str()], &up_env);
+    assert!(ok, "{stdout}{stderr}");
+    eprintln!("rollback re-run:\n{stdout}");
+    let sent = listed();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let rollback =
+        sent.iter().find(|(_, reference, _)| reference.starts_with(second.as_str())).expect("rollback's");
+    assert_eq!(rollback.2, forms("conditions").into_iter().collect(), "the rollback's diff");
+    let (ok, stdout, stderr) =
+        course_with(&garage, "rollback", &["--cdn", cdn.as_str(), "--to", second.as_str()], &up_env);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(listed().len(), 2, "nothing more to invalidate: {stdout}");
 }

@@ -396,8 +396,12 @@ fn main() -> ExitCode {
                 builder::history::gc(&client, &bucket, &prefix, *keep, *grace, *max_delete, *dry_run).await?;
             let verb = if *dry_run { "would delete" } else { "deleted" };
             let kept: Vec<String> = plan.keep.iter().map(ToString::to_string).collect();
+            let spared = match plan.spared {
+                0 => String::new(),
+                n => format!("; spared {n} objects of releases uploaded while gc planned"),
+            };
             Ok(format!(
-                "{verb} {} objects ({}) and {} old manifests; {} objects too young; kept releases: {}\n",
+                "{verb} {} objects ({}) and {} old manifests; {} objects too young{spared}; kept releases: {}\n",
                 plan.delete.len(),
                 builder::build::human_bytes(plan.bytes),
                 plan.manifests.len(),
