@@ -76,6 +76,10 @@ sub drop_forged_origin_verify {
     if (req.http.X-Expected-Origin-Verify == "" ||
         req.http.X-Origin-Verify != req.http.X-Expected-Origin-Verify) {
         unset req.http.X-Origin-Verify;
+        # Nor may a client name its own address the way CloudFront does for the origin
+        # (`--real-ip-header CloudFront-Viewer-Address`); X-Forwarded-For is safe, as
+        # Varnish appends the address it sees.
+        unset req.http.CloudFront-Viewer-Address;
     }
     unset req.http.X-Expected-Origin-Verify;
 }
@@ -149,8 +153,13 @@ sub vcl_backend_response {
         }
     }
     # TTL stays Varnish's own reading of s-maxage / max-age; keep objects 24h past it
-    # to serve stale (see req.grace in vcl_recv).
-    set beresp.grace = 24h;
+    # to serve stale (see req.grace in vcl_recv). Not-found answers are not worth it: a
+    # flood of random paths would otherwise fill the cache with a day of 404s.
+    if (beresp.status == 404) {
+        set beresp.grace = 60s;
+    } else {
+        set beresp.grace = 24h;
+    }
     # Fall through to the builtin (Set-Cookie, no-cache, ttl <= 0 -> hit-for-miss).
 }
 

@@ -43,6 +43,11 @@ impl ConnectionSlots {
         })
     }
 
+    /// A free slot now, if there is one.
+    pub fn try_free_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().ok()
+    }
+
     /// Waits until a connection may be accepted.
     pub async fn free_slot(&self) -> OwnedSemaphorePermit {
         // The semaphore is never closed.

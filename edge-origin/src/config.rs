@@ -691,7 +691,11 @@ mod tests {
         assert_eq!(limits.header_timeout, Duration::from_secs(3));
         assert_eq!(limits.idle_timeout, Duration::from_secs(120));
         assert_eq!(limits.send_timeout, crate::limits::DEFAULT_SEND_TIMEOUT);
-        assert_eq!((limits.max_connections, limits.max_connections_per_ip), (500, 250));
+        assert_eq!(
+            (limits.max_connections, limits.max_connections_per_ip),
+            (500, 62),
+            "an eighth per address"
+        );
         assert_eq!((limits.max_header_bytes, limits.header_budget), (32 << 10, 8 << 20));
         assert_eq!(config.proxies.trusted.len(), 2);
         assert_eq!(config.proxies.real_ip_header, "cloudfront-viewer-address");

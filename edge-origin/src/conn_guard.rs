@@ -13,14 +13,22 @@
 //!   drops the connection;
 //! - request bodies ([`TimedBody`]) must arrive within `body_timeout`.
 //!
+//! - at the connection cap (the accept loop has no free slot), the origin is *under
+//!   pressure*: a kept-alive connection waiting for its next request is closed at once,
+//!   and a connection that has not sent a whole head within [`PRESSURE_HEAD_TIMEOUT`] is
+//!   closed too (a real client sends its head in one packet), so idle or dribbling
+//!   connections cannot keep honest clients in the backlog (nginx likewise reuses idle
+//!   keep-alive connections when it runs out).
+//!
 //! "A request is in progress" is told by the service ([`Exchange::head_complete`], when
 //! hyper hands it the parsed head) and by the response body ([`TrackedBody`], dropped
 //! once hyper has taken all of it).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -33,13 +41,55 @@ use tokio::time::{Instant, Sleep};
 use crate::limits::{ConnectionLimits, HEAD_ALLOWANCE};
 use crate::metrics::Metrics;
 
+/// Under pressure, how long a connection may take to send a whole head.
+pub const PRESSURE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What every connection's guard shares.
 pub struct Guard {
     pub limits: ConnectionLimits,
     pub metrics: Arc<Metrics>,
+    /// The accept loop found no free slot (see the module docs).
+    pressure: AtomicBool,
+    /// Connections waiting for a head, by id: woken when pressure starts, so their
+    /// shorter deadlines apply at once.
+    waiting: Mutex<HashMap<u64, Waker>>,
+    next_id: AtomicU64,
 }
 
 impl Guard {
+    pub fn new(limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
+        Guard {
+            limits,
+            metrics,
+            pressure: AtomicBool::new(false),
+            waiting: Mutex::default(),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    /// No slot is free: idle and slow connections close to make room.
+    pub fn press(&self) {
+        if !self.pressure.swap(true, Ordering::Relaxed) {
+            let waiting = std::mem::take(&mut *self.waiters());
+            for waker in waiting.into_values() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// A slot was free again.
+    pub fn relax(&self) {
+        self.pressure.store(false, Ordering::Relaxed);
+    }
+
+    fn under_pressure(&self) -> bool {
+        self.pressure.load(Ordering::Relaxed)
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Charges `bytes` of unfinished heads to the budget; false (nothing charged) if that
     /// would exceed it.
     fn charge(&self, bytes: usize) -> bool {
@@ -102,6 +152,10 @@ pub struct GuardedStream<S> {
     inner: S,
     guard: Arc<Guard>,
     exchange: Arc<Exchange>,
+    /// This connection's key among the guard's waiting connections.
+    id: u64,
+    /// Registered as waiting for a head (with the waker last seen).
+    registered: bool,
     /// Responses finished when last looked: a change starts a new wait for a head.
     seen_responses: u64,
     /// No response yet: the wait for the first head is bounded by `header_timeout`.
@@ -121,10 +175,13 @@ pub struct GuardedStream<S> {
 
 impl<S> GuardedStream<S> {
     pub fn new(inner: S, guard: Arc<Guard>, exchange: Arc<Exchange>) -> Self {
+        let id = guard.next_id.fetch_add(1, Ordering::Relaxed);
         GuardedStream {
             inner,
             guard,
             exchange,
+            id,
+            registered: false,
             seen_responses: 0,
             first_request: true,
             waiting_since: Instant::now(),
@@ -159,10 +216,37 @@ impl<S> GuardedStream<S> {
     /// When the wait or head read must end, and the counter to blame then.
     fn read_deadline(&self) -> (Instant, Closed) {
         let limits = &self.guard.limits;
+        if self.guard.under_pressure() {
+            let head = limits.header_timeout.min(PRESSURE_HEAD_TIMEOUT);
+            return match self.head_started {
+                Some(first_byte) => (first_byte + head, Closed::Pressure),
+                None if self.first_request => (self.waiting_since + head, Closed::Pressure),
+                None => (self.waiting_since, Closed::Pressure),
+            };
+        }
         match self.head_started {
             Some(first_byte) => (first_byte + limits.header_timeout, Closed::HeaderTimeout),
             None if self.first_request => (self.waiting_since + limits.header_timeout, Closed::HeaderTimeout),
             None => (self.waiting_since + limits.idle_timeout, Closed::IdleTimeout),
+        }
+    }
+
+    /// Waiting for a head: pressure must be able to wake this connection.
+    fn register(&mut self, cx: &Context<'_>) {
+        let mut waiting = self.guard.waiters();
+        match waiting.get_mut(&self.id) {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            Some(waker) => *waker = cx.waker().clone(),
+            None => {
+                waiting.insert(self.id, cx.waker().clone());
+            }
+        }
+        self.registered = true;
+    }
+
+    fn unregister(&mut self) {
+        if std::mem::take(&mut self.registered) {
+            self.guard.waiters().remove(&self.id);
         }
     }
 
@@ -192,6 +276,7 @@ impl<S> GuardedStream<S> {
                 Closed::IdleTimeout => limits.idle_timeout.inc(),
                 Closed::SendTimeout => limits.send_timeout.inc(),
                 Closed::HeaderBudget => limits.header_budget.inc(),
+                Closed::Pressure => limits.pressure.inc(),
             };
             tracing::debug!(reason = why.as_str(), "connection closed by a limit");
         }
@@ -217,6 +302,7 @@ impl<S> GuardedStream<S> {
 
 impl<S> Drop for GuardedStream<S> {
     fn drop(&mut self) {
+        self.unregister();
         self.guard.refund(self.exchange.charged.swap(0, Ordering::Relaxed));
     }
 }
@@ -227,6 +313,7 @@ enum Closed {
     IdleTimeout,
     SendTimeout,
     HeaderBudget,
+    Pressure,
 }
 
 impl Closed {
@@ -236,6 +323,7 @@ impl Closed {
             Closed::IdleTimeout => "idle_timeout",
             Closed::SendTimeout => "send_timeout",
             Closed::HeaderBudget => "header_budget",
+            Closed::Pressure => "pressure",
         }
     }
 }
@@ -247,6 +335,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
             return Poll::Ready(Ok(()));
         }
         if !this.waiting_for_head() {
+            this.unregister();
             // Body bytes (their own timeout), or a read-ahead while the response is written.
             let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
             if poll.is_pending() {
@@ -272,8 +361,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
             Poll::Pending => {
                 let (deadline, why) = this.read_deadline();
                 if !this.read_timer.expired(deadline, cx) {
+                    this.register(cx);
                     return Poll::Pending;
                 }
+                this.unregister();
                 this.close(why);
                 match why {
                     // A quiet end of keep-alive (or of a connection that never spoke).

@@ -35,6 +35,12 @@ impl Rosters {
         Rosters { path, loaded: Mutex::new((None, BTreeMap::new())) }
     }
 
+    /// Reads the file now (at start: a broken roster is a configuration error, not a 503
+    /// on the first grant request).
+    pub fn check(&self) -> Result<(), String> {
+        self.is_enrolled("", "").map(|_| ())
+    }
+
     /// Whether `student` is enrolled in `course`, reading the file again if it changed.
     pub fn is_enrolled(&self, course: &str, student: &str) -> Result<bool, String> {
         let modified = std::fs::metadata(&self.path)
@@ -43,12 +49,23 @@ impl Rosters {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if loaded.0 != Some(modified) {
             let text = std::fs::read_to_string(&self.path).map_err(|e| format!("roster file: {e}"))?;
-            let file: RosterFile = toml::from_str(&text).map_err(|e| format!("roster file: {e}"))?;
+            let file: RosterFile = toml::from_str(&text).map_err(|e| roster_error(&self.path, &text, &e))?;
             let courses = file.courses.into_iter().map(|(c, s)| (c, s.into_iter().collect())).collect();
             *loaded = (Some(modified), courses);
         }
         Ok(loaded.1.get(course).is_some_and(|students| students.contains(student)))
     }
+}
+
+/// A roster parse error by line and column, without toml's echo of the line (it would
+/// print students' names into the log).
+fn roster_error(path: &std::path::Path, text: &str, err: &toml::de::Error) -> String {
+    let offset = err.span().map_or(0, |span| span.start.min(text.len()));
+    let before = text.get(..offset).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    let message = err.message().split('"').step_by(2).collect::<Vec<_>>().join("\"…\"");
+    format!("roster file {}: line {line}, column {column}: {message}", path.display())
 }
 
 pub struct Issuer {
@@ -88,7 +105,8 @@ pub fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError
     let ttl = match ttl {
         None => DEFAULT_TTL,
         Some(serde_json::Value::Number(n)) => Duration::from_secs(
-            n.as_u64().ok_or_else(|| IssueError::BadRequest("ttl must be positive".into()))?,
+            n.as_u64()
+                .ok_or_else(|| IssueError::BadRequest("ttl must be a whole number of seconds".into()))?,
         ),
         Some(serde_json::Value::String(s)) => {
             humantime::parse_duration(s).map_err(|e| IssueError::BadRequest(format!("ttl: {e}")))?

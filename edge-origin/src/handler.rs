@@ -131,11 +131,7 @@ where
             "issuing grants is disabled: configure api_key, signing_key and rosters",
         );
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     if !given.is_some_and(|g| same_secret(g.trim().as_bytes(), issuer.api_key.as_bytes())) {
         let mut response = plain(StatusCode::UNAUTHORIZED, "a valid API key is required");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -204,11 +200,7 @@ async fn invalidate<B>(state: &State, req: &Request<B>) -> Response<Body> {
     let Some(expected) = &state.admin_token else {
         return plain(StatusCode::FORBIDDEN, "admin endpoints are disabled: configure admin_token");
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     if !given.is_some_and(|g| same_secret(g.trim().as_bytes(), expected.as_bytes())) {
         let mut response = plain(StatusCode::UNAUTHORIZED, "a valid admin bearer token is required");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -262,6 +254,15 @@ async fn respond<B>(state: &State, req: &Request<B>, client_ip: IpAddr) -> Respo
         _ => {}
     }
     let path = match normalize(raw_path) {
+        // Every route is plain ASCII, so a path that needed decoding names none of them
+        // as written; serving `/%6coops/` as `/loops/` would let a client make an edge
+        // cache one more copy of a page per spelling (and purges reach only one).
+        Ok(std::borrow::Cow::Owned(_)) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "bad request path: percent-encoding is not used by this site",
+            )
+        }
         Ok(path) => path,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &format!("bad request path: {why}")),
     };
@@ -366,6 +367,13 @@ fn url_grant_redirect<B>(
         headers.append(header::SET_COOKIE, HeaderValue::from_str(&cookie).ok()?);
     }
     Some(response)
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive,
+/// RFC 9110 section 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
 }
 
 /// Whether a query string carries signed-URL parameters.

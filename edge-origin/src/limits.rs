@@ -49,8 +49,12 @@ pub const DEFAULT_HEADER_BUDGET: usize = 64 << 20;
 
 /// Used when the open-files limit cannot be read (not Linux).
 const FALLBACK_OPEN_FILES: u64 = 1024;
-/// A cap above any sensible single process.
+/// An open-files limit reported as unlimited.
 const MOST_CONNECTIONS: u64 = 1 << 20;
+/// The default cap whatever the open-files limit: each connection costs some 35 KB of
+/// memory, so 10,000 stay around 350 MB. A CDN in front needs far fewer; raise it with
+/// `--max-connections` on a big machine.
+const DEFAULT_CONNECTION_CEILING: u64 = 10_000;
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
@@ -71,16 +75,18 @@ impl Default for ConnectionLimits {
 
 /// Connections that fit the open-files limit with room left for what else the process
 /// opens (store files and connections, logs, the runtime's own descriptors): a quarter
-/// of the limit, between 32 and 4096 descriptors, is kept back.
+/// of the limit, between 32 and 4096 descriptors, is kept back; and at most
+/// [`DEFAULT_CONNECTION_CEILING`].
 pub fn default_max_connections(open_files: u64) -> usize {
     let reserve = (open_files / 4).clamp(32, 4096);
-    let cap = open_files.saturating_sub(reserve).clamp(16, MOST_CONNECTIONS);
+    let cap = open_files.saturating_sub(reserve).clamp(16, DEFAULT_CONNECTION_CEILING);
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-/// One client address may hold at most half of all connections.
+/// One client address may hold at most an eighth of all connections: a handful of
+/// addresses cannot fill the origin (trusted proxies, the edges, are exempt).
 pub fn default_per_ip(max_connections: usize) -> usize {
-    (max_connections / 2).max(1)
+    (max_connections / 8).max(1)
 }
 
 /// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits` (the workspace
@@ -110,10 +116,11 @@ mod tests {
     fn the_connection_cap_leaves_descriptors_for_the_rest() {
         assert_eq!(default_max_connections(64), 32);
         assert_eq!(default_max_connections(1024), 768);
-        assert_eq!(default_max_connections(20_000), 15_904);
-        assert_eq!(default_max_connections(1 << 20), (1 << 20) - 4096);
+        assert_eq!(default_max_connections(12_000), 9_000);
+        assert_eq!(default_max_connections(20_000), 10_000, "the ceiling, whatever the fd limit");
+        assert_eq!(default_max_connections(1 << 20), 10_000);
         assert_eq!(default_max_connections(10), 16, "never below a usable minimum");
-        assert_eq!(default_per_ip(768), 384);
+        assert_eq!(default_per_ip(768), 96);
         assert_eq!(default_per_ip(1), 1);
     }
 

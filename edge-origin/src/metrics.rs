@@ -40,6 +40,8 @@ pub struct LimitCounters {
     pub send_timeout: Counter,
     /// A read that would take unfinished heads past `header_budget`.
     pub header_budget: Counter,
+    /// Closed to make room at the connection cap: idle, silent or slow to send its head.
+    pub pressure: Counter,
 }
 
 pub struct Metrics {
@@ -139,6 +141,7 @@ impl Default for Metrics {
             idle_timeout: reason(&closed, "idle_timeout"),
             send_timeout: reason(&closed, "send_timeout"),
             header_budget: reason(&closed, "header_budget"),
+            pressure: reason(&closed, "pressure"),
         };
         let header_bytes_in_flight = Gauge::default();
         registry.register(

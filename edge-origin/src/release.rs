@@ -80,7 +80,7 @@ struct Seen {
 pub struct Current {
     release: ArcSwapOption<Release>,
     seen: Mutex<Seen>,
-    /// The text of the failure last logged, while checks keep failing: a failure that
+    /// The kind of the failure last logged (see `failure_kind`), while checks keep failing: a failure that
     /// repeats every poll is logged once, a different one again, the recovery once.
     failing: Mutex<Option<String>>,
     store: Store,
@@ -138,14 +138,17 @@ impl Current {
         match result {
             Ok(_) => {
                 self.metrics.release_check_succeeded();
-                if let Some(error) = failing.take() {
-                    tracing::info!(channel = self.channel, was = error, "channel check works again");
+                if failing.take().is_some() {
+                    tracing::info!(channel = self.channel, "channel check works again");
                 }
             }
             Err(err) => {
                 self.metrics.release_load_failures.inc();
                 let text = err.to_string();
-                if failing.as_deref() != Some(text.as_str()) {
+                // The same failure again (a store's message may carry a fresh request id
+                // each time) is not logged again; a different kind of failure is.
+                let kind = failure_kind(err, &text);
+                if failing.as_deref() != Some(kind.as_str()) {
                     let serving = self.get().map(|r| r.id.to_string());
                     tracing::warn!(
                         channel = self.channel,
@@ -153,7 +156,7 @@ impl Current {
                         serving = serving.as_deref().unwrap_or("nothing yet"),
                         "channel check failed; keeping the current release (logged again only if the error changes)"
                     );
-                    *failing = Some(text);
+                    *failing = Some(kind);
                 }
             }
         }
@@ -200,5 +203,30 @@ impl Current {
                 tracing::info!(release = %id, channel = self.channel, "now serving release");
             }
         }
+    }
+}
+
+/// What makes two load failures "the same" for the log: the store's own failures (whose
+/// messages carry request ids, times, addresses) by kind alone, the others by their text.
+fn failure_kind(err: &LoadError, text: &str) -> String {
+    match err {
+        LoadError::Store(_) => "store".to_owned(),
+        LoadError::Timeout => "timeout".to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_are_the_same_failure_whatever_their_message() {
+        let store =
+            |message: &str| LoadError::Store(StoreError::S3 { key: "k".into(), message: message.into() });
+        let (a, b) = (store("500 RequestId=1"), store("500 RequestId=2"));
+        assert_eq!(failure_kind(&a, &a.to_string()), failure_kind(&b, &b.to_string()));
+        let missing = LoadError::NoChannel("channels/live.json".into());
+        assert_ne!(failure_kind(&a, &a.to_string()), failure_kind(&missing, &missing.to_string()));
     }
 }

@@ -82,7 +82,7 @@ impl Server {
             metrics.clone(),
         );
         let http = http1_builder(&limits);
-        let guard = Arc::new(Guard { limits, metrics: metrics.clone() });
+        let guard = Arc::new(Guard::new(limits, metrics.clone()));
         let state = Arc::new(State {
             current,
             objects,
@@ -116,10 +116,19 @@ impl Server {
         let mut backoff = AcceptBackoff::default();
         tokio::pin!(shutdown);
         loop {
-            // At the cap nothing is accepted: the kernel's backlog queues the rest.
-            let permit = tokio::select! {
-                permit = self.slots.free_slot() => permit,
-                () = &mut shutdown => break,
+            // At the cap nothing is accepted: the kernel's backlog queues the rest, while
+            // idle and slow connections are closed to make room (see `conn_guard`).
+            let permit = match self.slots.try_free_slot() {
+                Some(permit) => permit,
+                None => {
+                    self.guard.press();
+                    let permit = tokio::select! {
+                        permit = self.slots.free_slot() => permit,
+                        () = &mut shutdown => break,
+                    };
+                    self.guard.relax();
+                    permit
+                }
             };
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
@@ -249,11 +258,13 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
                         key_path.display()
                     );
                 }
+                let rosters = Rosters::new(rosters.clone());
+                rosters.check().map_err(anyhow::Error::msg)?;
                 Some(Issuer {
                     api_key: api_key.expose().to_owned(),
                     key,
                     key_pair_id: key_pair_id.clone(),
-                    rosters: Rosters::new(rosters.clone()),
+                    rosters,
                 })
             }
             _ => None,

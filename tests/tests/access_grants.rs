@@ -625,6 +625,14 @@ fn the_origin_refuses_rsa_signing_and_bad_key_ids_unless_told() {
     assert!(String::from_utf8_lossy(&bad_id.stderr).contains("key pair id"));
     let bad_trust = start(&["--trusted-key", &format!("K\"x={}", key("ec_pub.pem"))]);
     assert!(!bad_trust.status.success());
+    // A broken roster is a start-up error, and its message never lists the students.
+    std::fs::write(s.key("rosters.toml"), "[courses]\ndata-structures = [\"alice\" \"mallory-secret\"]\n")
+        .expect("write");
+    let bad_roster = start(&["--signing-key", &key("ec.pem"), "--signing-key-pair-id", "K2EC"]);
+    assert!(!bad_roster.status.success());
+    let stderr = String::from_utf8_lossy(&bad_roster.stderr);
+    assert!(stderr.contains("roster file") && stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("mallory-secret") && !stderr.contains("alice"), "{stderr}");
 }
 
 /// An enrolled course whose course page is public: the grants API still issues grants for

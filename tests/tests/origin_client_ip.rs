@@ -125,3 +125,17 @@ fn cloudfront_viewer_address_names_the_client_as_ip_and_port() {
     let from_student = [("CloudFront-Viewer-Address", "127.0.0.2:1")];
     assert_eq!(s.lesson_status(base, "127.0.0.5", &from_student), 403, "not from the edge");
 }
+
+/// The repo's Varnish drops a client's own `CloudFront-Viewer-Address` (only the CDN in
+/// front, proving itself with the origin-verify secret, may send it), so an origin that
+/// reads that header behind Varnish never believes a client about its address.
+#[test]
+fn a_clients_own_cloudfront_viewer_address_never_passes_varnish() {
+    let s = setup(&[
+        ("EDGE_ORIGIN_TRUSTED_PROXIES", "127.0.0.1"),
+        ("EDGE_ORIGIN_REAL_IP_HEADER", "CloudFront-Viewer-Address"),
+    ]);
+    let varnish = Varnish::start(&s.origin.base);
+    let forged = [("CloudFront-Viewer-Address", "127.0.0.2:1")];
+    assert_eq!(s.lesson_status(&varnish.base, "127.0.0.5", &forged), 403, "forged through Varnish");
+}

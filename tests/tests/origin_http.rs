@@ -182,3 +182,17 @@ fn error_answers_never_carry_the_routes_caching() {
     assert_eq!(missing.status(), 404);
     assert_eq!(header(&missing, "cache-control"), "public, max-age=10, s-maxage=60");
 }
+
+/// Routes are plain ASCII: a percent-encoded spelling of one (`%6coops` for `loops`) is a
+/// 400, never the page, so no cache keeps a copy per spelling that purges cannot reach.
+#[test]
+fn percent_encoded_spellings_of_a_route_are_refused() {
+    let f = start();
+    assert_eq!(get(&f.origin.url("/courses/python-foundations/loops/"), &[]).status(), 200);
+    for spelling in ["/courses/python-foundations/%6coops/", "/courses/python-foundations/l%6Fops/", "/a%20b"]
+    {
+        let response = client().get(f.origin.url(spelling)).send().expect("get");
+        assert_eq!(response.status(), 400, "{spelling}");
+        assert_eq!(header(&response, "cache-control"), "no-store");
+    }
+}

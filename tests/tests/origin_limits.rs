@@ -377,6 +377,68 @@ fn a_connection_flood_above_the_cap_queues_and_honest_clients_are_served() {
     drop(flood);
 }
 
+/// At the cap, kept-alive connections that sit idle between requests give their slots
+/// up at once: a few addresses holding every slot open with an occasional request cannot
+/// keep honest clients waiting for the idle timeout.
+#[test]
+fn at_the_cap_idle_keep_alives_make_room_for_honest_clients() {
+    let store = store();
+    let origin = start(
+        store.path(),
+        &[
+            ("MAX_CONNECTIONS", "40"),
+            ("MAX_CONNECTIONS_PER_IP", "0"),
+            ("IDLE_TIMEOUT", "60s"),
+            ("HEADER_TIMEOUT", "30s"),
+        ],
+    );
+    let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut idle: Vec<TcpStream> = (0..40).map(|_| connect(&origin)).collect();
+    for stream in &mut idle {
+        assert_eq!(exchange(stream, request), 200);
+    }
+    let (status, took) = honest_get(&origin, "/");
+    assert_eq!(status, 200, "served while 40 kept-alive connections held every slot");
+    assert!(took < HONEST_BOUND, "took {took:?}");
+    assert!(metric(&origin, "edge_origin_connections_closed_total{reason=\"pressure\"}") >= 1.0);
+    drop(idle);
+}
+
+/// At the cap, a connection that dribbles its head gets a couple of seconds, not the full
+/// header timeout: honest clients queued behind a slowloris are served within about that.
+#[test]
+fn at_the_cap_dribbling_heads_are_cut_short() {
+    let store = store();
+    let origin = start(
+        store.path(),
+        &[("MAX_CONNECTIONS", "40"), ("MAX_CONNECTIONS_PER_IP", "0"), ("HEADER_TIMEOUT", "30s")],
+    );
+    let slow: Vec<TcpStream> = (0..40).map(|_| connect(&origin)).collect();
+    let dribbling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let dribbler = {
+        let dribbling = dribbling.clone();
+        let mut slow: Vec<TcpStream> = slow.iter().map(|s| s.try_clone().expect("clone")).collect();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while dribbling.load(std::sync::atomic::Ordering::Relaxed) && sent < 200 {
+                for stream in &mut slow {
+                    let _ = stream.write_all(&[b"GET / HTTP/1.1\r\nX-Slow: "[sent.min(25)]]);
+                }
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, took) = honest_get(&origin, "/");
+    dribbling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = dribbler.join();
+    assert_eq!(status, 200);
+    // Under pressure a head gets 2 s (conn_guard::PRESSURE_HEAD_TIMEOUT), not 30.
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    drop(slow);
+}
+
 #[test]
 fn over_its_share_one_address_gets_a_quick_503_and_others_are_served() {
     let store = store();
