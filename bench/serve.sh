@@ -255,7 +255,11 @@ if [[ -n ${BENCH_EDGE_RUST_LOG:-} ]]; then export RUST_LOG=$BENCH_EDGE_RUST_LOG;
 EDGE="" EDGE_PID=""
 start_edge() { # name cache-bytes [store]: a fresh edge-origin on a free port; sets EDGE, EDGE_PID
   local name=$1 cache=$2 store=${3:-$WORK/store} line
+  # The load generator is one address (127.0.0.1) opening up to COLD connections: no
+  # per-address cap, and a connection cap above them (as behind a CDN, whose edges are
+  # trusted proxies and uncapped).
   "$BIN/edge-origin" --store "$store" --listen 127.0.0.1:0 --cache-bytes "$cache" \
+    --max-connections-per-ip 0 --max-connections $((COLD + 512)) \
     --access-log "${BENCH_EDGE_ACCESS_LOG:-off}" --public-url "$PUBLIC_URL" --trusted-key "KBENCH=$WORK/pub.pem" \
     >"$WORK/edge-$name.out" 2>"$WORK/edge-$name.err" &
   EDGE_PID=$!
