@@ -1,8 +1,8 @@
 //! Lesson front matter: `builder::frontmatter::split`, then `parse_toml_checked` (every
 //! problem reported) and `parse_toml` into the lesson's front-matter shape. The split's
-//! offsets cut the text where it says; every content error names a line >= 1 and a column
-//! >= 1 inside the file; no byte offset (inside a multi-byte character or past the end)
-//! makes the position lookup panic.
+//! offsets cut the text where it says; every content error names a line and a column (both
+//! at least 1) inside the file; no byte offset (inside a multi-byte character or past the
+//! end) makes the position lookup panic.
 #![no_main]
 
 use std::path::Path;
