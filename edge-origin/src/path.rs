@@ -22,6 +22,8 @@ pub enum BadPath {
     DotSegment,
     #[error("path is not absolute")]
     NotAbsolute,
+    #[error("path still holds a percent-escape once decoded (double encoding)")]
+    DoubleEncoded,
 }
 
 /// Decodes and checks the path of a request URI. Borrows when there is nothing to decode
@@ -40,6 +42,12 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, BadPath> {
         return Err(BadPath::EncodedSeparator);
     }
     let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| BadPath::NotUtf8)?;
+    // A `%` that was no escape can precede one that decodes to hex digits (`%2%65` -> `%2e`):
+    // the result must not read differently to a second decoder. (Nothing was decoded when
+    // it borrows, so then it holds no escape.)
+    if matches!(decoded, Cow::Owned(_)) && has_escape(&decoded) {
+        return Err(BadPath::DoubleEncoded);
+    }
     if decoded.chars().any(|c| c.is_control() || c == '\\') {
         return Err(BadPath::Control);
     }
@@ -47,6 +55,11 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, BadPath> {
         return Err(BadPath::DotSegment);
     }
     Ok(decoded)
+}
+
+/// Whether `text` holds a `%` followed by two hex digits.
+fn has_escape(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
 #[cfg(test)]
@@ -71,5 +84,23 @@ mod tests {
         assert_eq!(normalize("/a\\..\\b"), Err(BadPath::Control));
         assert_eq!(normalize("/%ff"), Err(BadPath::NotUtf8));
         assert_eq!(normalize(&format!("/{}", "a".repeat(MAX_PATH))), Err(BadPath::TooLong));
+    }
+
+    /// Found by `fuzz/fuzz_targets/path.rs`: a `%` that is not itself an escape can sit
+    /// before an escape that decodes to two hex digits, so the decoded path held a new
+    /// escape (`/%2%65` decoded to `/%2e`) that a second decoder would read as `.`.
+    #[test]
+    fn decoded_path_holds_no_escape_of_its_own() {
+        assert_eq!(normalize("/%2%65%2%65/x"), Err(BadPath::DoubleEncoded));
+        assert_eq!(normalize("/c(%%c(f%A%%%%1%%359/"), Err(BadPath::DoubleEncoded));
+        assert_eq!(normalize("/a%%32%66b"), Err(BadPath::DoubleEncoded));
+        // A lone `%` that decodes to nothing new stays accepted, and so does its decoding.
+        assert_eq!(normalize("/100%").as_deref(), Ok("/100%"));
+        assert_eq!(normalize("/50%20off%").as_deref(), Ok("/50 off%"));
+        assert_eq!(normalize("/%zz%41").as_deref(), Ok("/%zzA"));
+        for raw in ["/100%", "/50%20off%", "/%zz%41", "/caf%C3%A9/"] {
+            let once = normalize(raw).expect("accepted");
+            assert_eq!(normalize(&once).as_deref(), Ok(&*once), "{raw}");
+        }
     }
 }
