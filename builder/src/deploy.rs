@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use anyhow::bail;
 use edge_origin::store::StoreSpec;
 
-use crate::build::human_bytes;
 use crate::invalidate::{self, InvalidationReport, Plan, Target};
 use crate::publish::{pending, publish, upload_client, Location, PublishOptions, PublishReport};
+use crate::size::human_bytes;
 
 pub struct DeployOptions {
     pub publish: PublishOptions,

@@ -136,6 +136,7 @@ impl Pointer {
             release: self.release.clone(),
             previous: self.previous.clone(),
             published_at: self.published_at.clone(),
+            sequence: self.sequence,
         }
     }
 

@@ -6,6 +6,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Hex digits of an object key in a fingerprinted file name (`site.<fingerprint>.css`).
+pub const FINGERPRINT_LEN: usize = 10;
+
+/// Hex digits of the manifest hash that make a release id.
+pub const RELEASE_ID_LEN: usize = 20;
+
 /// Lowercase hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -40,7 +46,7 @@ impl ObjectKey {
 
     /// A short prefix, used in fingerprinted file names (`site.<short>.css`).
     pub fn short(&self) -> &str {
-        &self.0[..crate::paths::FINGERPRINT_LEN]
+        &self.0[..FINGERPRINT_LEN]
     }
 }
 
@@ -98,4 +104,52 @@ mod tests {
         let json = "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a/\"";
         assert!(serde_json::from_str::<ObjectKey>(json).is_err());
     }
+}
+
+/// A release id: the first [`RELEASE_ID_LEN`] hex digits of the manifest's SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReleaseId(String);
+
+impl ReleaseId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ReleaseId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok =
+            s.len() == RELEASE_ID_LEN && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(ReleaseId(s.to_owned()))
+        } else {
+            Err(format!("not a release id ({RELEASE_ID_LEN} lowercase hex digits): {s:?}"))
+        }
+    }
+}
+
+impl TryFrom<String> for ReleaseId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ReleaseId> for String {
+    fn from(id: ReleaseId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for ReleaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The release id of manifest bytes as stored.
+pub fn release_id_of(manifest_bytes: &[u8]) -> ReleaseId {
+    ReleaseId(sha256_hex(manifest_bytes)[..RELEASE_ID_LEN].to_owned())
 }

@@ -13,5 +13,6 @@ pub mod hash;
 pub mod manifest;
 pub mod paths;
 
+pub use hash::{release_id_of, ReleaseId, RELEASE_ID_LEN};
 pub use hash::{sha256_hex, ObjectKey, ObjectKeyError};
-pub use manifest::{Access, CacheClass, Channel, Encoding, Manifest, ReleaseId, Route, Variant};
+pub use manifest::{Access, CacheClass, Channel, Encoding, Manifest, ManifestError, Route, Variant};

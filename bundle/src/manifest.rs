@@ -6,13 +6,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{sha256_hex, ObjectKey};
+use crate::hash::ObjectKey;
+pub use crate::hash::{release_id_of, ReleaseId, RELEASE_ID_LEN};
 
 /// Version of the manifest format; bumped on incompatible changes.
 pub const MANIFEST_FORMAT: u32 = 1;
-
-/// Hex digits of the manifest hash that make a release id.
-pub const RELEASE_ID_LEN: usize = 20;
 
 /// Every public URL path of one release, mapped to the object that answers it.
 ///
@@ -53,6 +51,28 @@ pub enum CacheClass {
     Immutable,
     /// A page students bookmark: revalidated; the only kind of route a release invalidates.
     Stable,
+}
+
+impl CacheClass {
+    /// `Cache-Control` of a route of this class that anyone may read, as the origin sends
+    /// it and as publish stores it on S3 objects.
+    pub fn cache_control(self) -> &'static str {
+        match self {
+            CacheClass::Immutable => "public, max-age=31536000, immutable",
+            CacheClass::Stable => {
+                "public, max-age=60, s-maxage=3600, stale-while-revalidate=60, stale-if-error=86400"
+            }
+        }
+    }
+
+    /// `Cache-Control` of a route of this class that only a grant opens: never kept by a
+    /// shared cache; the student's own browser keeps immutable media as long as any.
+    pub fn private_cache_control(self) -> &'static str {
+        match self {
+            CacheClass::Immutable => "private, max-age=31536000, immutable",
+            CacheClass::Stable => "private, max-age=60",
+        }
+    }
 }
 
 /// Who may read a route.
@@ -120,49 +140,6 @@ pub struct Variant {
     pub size: u64,
 }
 
-/// A release id: the first [`RELEASE_ID_LEN`] hex digits of the manifest's SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ReleaseId(String);
-
-impl ReleaseId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for ReleaseId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok =
-            s.len() == RELEASE_ID_LEN && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if ok {
-            Ok(ReleaseId(s.to_owned()))
-        } else {
-            Err(format!("not a release id ({RELEASE_ID_LEN} lowercase hex digits): {s:?}"))
-        }
-    }
-}
-
-impl TryFrom<String> for ReleaseId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<ReleaseId> for String {
-    fn from(id: ReleaseId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for ReleaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl Manifest {
     pub fn new(not_found: String) -> Self {
         Manifest { format: MANIFEST_FORMAT, not_found, forbidden: None, routes: BTreeMap::new() }
@@ -194,6 +171,16 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Manifest bytes read from a store as `releases/<id>.json`: they must hash to `id`
+    /// (a store can hand back anything) and be a release the origin can serve.
+    pub fn verified(bytes: &[u8], id: &ReleaseId) -> Result<Self, ManifestError> {
+        let actual = release_id_of(bytes);
+        if &actual != id {
+            return Err(ManifestError::Id { expected: id.clone(), actual });
+        }
+        Manifest::from_bytes(bytes)
+    }
+
     /// The release id of the canonical bytes.
     pub fn release_id(&self) -> ReleaseId {
         release_id_of(&self.to_bytes())
@@ -208,11 +195,6 @@ impl Manifest {
     }
 }
 
-/// The release id of manifest bytes as stored.
-pub fn release_id_of(manifest_bytes: &[u8]) -> ReleaseId {
-    ReleaseId(sha256_hex(manifest_bytes)[..RELEASE_ID_LEN].to_owned())
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("manifest is not valid JSON of the expected shape: {0}")]
@@ -221,6 +203,8 @@ pub enum ManifestError {
     Format(u32),
     #[error("manifest names an invalid or missing route {0:?}")]
     Route(String),
+    #[error("manifest of release {expected} hashes to {actual}: corrupted or not that release")]
+    Id { expected: ReleaseId, actual: ReleaseId },
 }
 
 /// The mutable pointer `channels/<name>.json`: which release a channel serves.
@@ -232,6 +216,14 @@ pub struct Channel {
     pub previous: Option<ReleaseId>,
     /// RFC 3339 UTC time of the flip.
     pub published_at: String,
+    /// Flips of this channel so far: each flip writes the next one (see the builder's
+    /// publish protocol); 0 in pointers written before sequences existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sequence: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Channel {
@@ -293,5 +285,43 @@ mod tests {
         assert!(Manifest::from_bytes(&no_404.to_bytes()).is_err());
         assert!("course:".parse::<Access>().is_err());
         assert!("course:../x".parse::<Access>().is_err());
+    }
+
+    #[test]
+    fn verified_takes_only_bytes_that_hash_to_the_id() {
+        let mut m = Manifest::new("/404.html".into());
+        m.routes.insert("/404.html".into(), route(b"missing"));
+        let bytes = m.to_bytes();
+        let id = release_id_of(&bytes);
+        assert_eq!(Manifest::verified(&bytes, &id).expect("its own id"), m);
+        let mut other = bytes.clone();
+        other.insert(0, b' '); // still the same JSON, not the same release
+        assert!(matches!(Manifest::verified(&other, &id), Err(ManifestError::Id { .. })));
+        let not_json = b"nope".to_vec();
+        assert!(matches!(
+            Manifest::verified(&not_json, &release_id_of(&not_json)),
+            Err(ManifestError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn channel_sequence_is_optional_on_the_wire() {
+        let id: ReleaseId = "0123456789abcdef0123".parse().expect("id");
+        let old = format!(r#"{{"release":"{id}","published_at":"2026-01-01T00:00:00Z"}}"#);
+        let read = Channel::from_bytes(old.as_bytes()).expect("a pointer without sequence");
+        assert_eq!((read.sequence, &read.previous), (0, &None));
+        assert!(!String::from_utf8(read.to_bytes()).expect("utf8").contains("sequence"));
+        let next = Channel { sequence: 7, ..read };
+        assert_eq!(Channel::from_bytes(&next.to_bytes()).expect("round trip").sequence, 7);
+    }
+
+    #[test]
+    fn shared_caches_keep_only_public_routes() {
+        for class in [CacheClass::Immutable, CacheClass::Stable] {
+            assert!(class.cache_control().starts_with("public"));
+            assert!(class.private_cache_control().starts_with("private"));
+        }
+        assert!(CacheClass::Immutable.cache_control().contains("immutable"));
+        assert!(!CacheClass::Stable.cache_control().contains("immutable"));
     }
 }

@@ -1,10 +1,7 @@
 //! Names in the store and shapes of routes.
 
-use crate::hash::ObjectKey;
-use crate::manifest::ReleaseId;
-
-/// Hex digits of an object's hash kept in a fingerprinted file name.
-pub const FINGERPRINT_LEN: usize = 10;
+pub use crate::hash::FINGERPRINT_LEN;
+use crate::hash::{ObjectKey, ReleaseId};
 
 pub fn object_path(key: &ObjectKey) -> String {
     format!("objects/{key}")
@@ -43,6 +40,11 @@ pub fn is_route(s: &str) -> bool {
         _ => true,
     })
 }
+
+/// The page a release answers a path it has no route for with (status 404).
+pub const NOT_FOUND_ROUTE: &str = "/404.html";
+/// The page an enrolled route answers without a valid grant with (status 403).
+pub const FORBIDDEN_ROUTE: &str = "/403.html";
 
 /// `/courses/<slug>/`: a course's page, and the prefix of everything only it uses (its
 /// lessons and, under `/courses/<slug>/_/`, its media), which one grant cookie path covers.

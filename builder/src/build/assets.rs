@@ -9,7 +9,6 @@
 //! media too, and nothing of it is public. Bytes used in both scopes stay one object in
 //! the store. Files that no page uses are not published at all ([`Assets::unused`]).
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -17,52 +16,15 @@ use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
 use rayon::prelude::*;
 
-pub use crate::uses::{AssetId, Uses};
+pub use crate::build::uses::{AssetId, Uses};
 
-use crate::cache::FileHashes;
-use crate::diagnostics::Diagnostics;
-use crate::relpath;
-use crate::tree::ContentRoot;
-
-/// Where the bytes of an output are: in memory, or in a file read only if the store
-/// lacks the object (source media, or a page rendered by an earlier build).
-#[derive(Debug, Clone)]
-pub enum Body {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-/// One file of the release, before it is stored.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub route: String,
-    pub key: ObjectKey,
-    pub size: u64,
-    pub body: Body,
-    pub content_type: String,
-    pub cache: CacheClass,
-    pub access: Access,
-}
+use crate::build::cache::FileHashes;
+use crate::build::diagnostics::Diagnostics;
+use crate::build::output::{content_type_for, Body, Output};
+use crate::build::relpath;
+use crate::build::tree::ContentRoot;
 
 impl Output {
-    pub fn new(
-        route: String,
-        bytes: Vec<u8>,
-        content_type: String,
-        cache: CacheClass,
-        access: Access,
-    ) -> Self {
-        Output {
-            route,
-            key: ObjectKey::of(&bytes),
-            size: bytes.len() as u64,
-            body: Body::Bytes(bytes),
-            content_type,
-            cache,
-            access,
-        }
-    }
-
     fn immutable(route: String, path: &str, bytes: Vec<u8>, access: Access) -> Self {
         Output::new(route, bytes, content_type_for(path), CacheClass::Immutable, access)
     }
@@ -77,21 +39,6 @@ impl Output {
             content_type: content_type_for(rel),
             cache: CacheClass::Immutable,
             access,
-        }
-    }
-
-    /// The bytes, read from disk if they are not in memory.
-    pub fn bytes(&self) -> std::io::Result<Cow<'_, [u8]>> {
-        match &self.body {
-            Body::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),
-            Body::File(path) => {
-                let bytes = std::fs::read(path)?;
-                if !self.key.matches(&bytes) {
-                    let msg = format!("{} changed while the build was running", path.display());
-                    return Err(std::io::Error::other(msg));
-                }
-                Ok(Cow::Owned(bytes))
-            }
         }
     }
 }
@@ -329,29 +276,6 @@ fn push_bundle(outputs: &mut Vec<Output>, prefix: &str, files: &[(String, Source
 
 /// The name of the generated highlighting stylesheet, as templates ask for it.
 pub const SYNTAX_CSS: &str = "syntax.css";
-
-pub fn content_type_for(path: &str) -> String {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let essence = mime.essence_str();
-    if is_text(essence) {
-        format!("{essence}; charset=utf-8")
-    } else {
-        essence.to_owned()
-    }
-}
-
-/// Types worth precompressing (and that carry a charset).
-pub fn is_text(essence: &str) -> bool {
-    essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript"
-                | "application/json"
-                | "image/svg+xml"
-                | "application/xml"
-                | "application/manifest+json"
-        )
-}
 
 fn read(diags: &Diagnostics, path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).map_err(|err| diags.at(path, 1, 1, format!("cannot read: {err}"))).ok()

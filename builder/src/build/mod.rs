@@ -1,5 +1,25 @@
 //! `course build`: content tree -> release in a local directory store.
 
+// The stages, in the order data flows through them: read the content tree, discover the
+// catalogue, load the theme, render Markdown (with its fenced blocks), collect what pages
+// use, render pages, then store the outputs (compressed) in the local store.
+pub(crate) mod assets;
+pub(crate) mod cache;
+pub(crate) mod catalogue;
+pub(crate) mod compress;
+pub(crate) mod diagnostics;
+pub(crate) mod frontmatter;
+pub(crate) mod highlight;
+pub(crate) mod local_store;
+pub(crate) mod markdown;
+pub(crate) mod output;
+pub(crate) mod pages;
+pub(crate) mod relpath;
+pub(crate) mod sanitize;
+pub(crate) mod theme;
+pub(crate) mod tree;
+pub(crate) mod uses;
+
 use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -13,17 +33,16 @@ use bundle::{Access, CacheClass, ReleaseId};
 use minijinja::Value;
 use rayon::prelude::*;
 
-use crate::assets::{self, AssetId, Body, Output, Uses};
-use crate::cache::{BuildCache, CachedPage};
-use crate::catalogue::{self, Catalogue};
-use crate::components::{Components, LabEntry};
-use crate::diagnostics::{ContentError, Diagnostics};
-use crate::highlight;
-use crate::markdown::{LinkTargets, MarkdownEnv};
-use crate::pages::{self, LessonView};
-use crate::store;
-use crate::theme::Theme;
-use crate::tree::ContentRoot;
+use crate::build::assets::{AssetId, Uses};
+use crate::build::cache::{BuildCache, CachedPage};
+use crate::build::catalogue::Catalogue;
+use crate::build::diagnostics::{ContentError, Diagnostics};
+use crate::build::markdown::components::{Components, LabEntry};
+use crate::build::markdown::{LinkTargets, MarkdownEnv};
+use crate::build::output::{Body, Output};
+use crate::build::pages::LessonView;
+use crate::build::theme::Theme;
+use crate::build::tree::ContentRoot;
 
 pub use crate::size::human_bytes;
 
@@ -48,7 +67,7 @@ impl BuildOptions {
             content,
             out,
             channel: "live".into(),
-            max_source_bytes: crate::tree::DEFAULT_MAX_SOURCE_BYTES,
+            max_source_bytes: crate::build::tree::DEFAULT_MAX_SOURCE_BYTES,
         }
     }
 }
@@ -129,8 +148,9 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
     let io_error = |source| BuildError::Io { path: options.out.clone(), source };
-    let written = store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
-        .map_err(io_error)?;
+    let written =
+        local_store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
+            .map_err(io_error)?;
     phases.lap("store objects, compress, write manifest");
     for (inputs, route, uses) in std::mem::take(&mut rendered.fresh_pages) {
         if let Some(r) = written.manifest.routes.get(&route) {

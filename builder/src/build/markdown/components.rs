@@ -8,12 +8,12 @@ use bundle::Access;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::assets::{AssetId, Assets, Uses};
-use crate::catalogue::SourceFile;
-use crate::diagnostics::Diagnostics;
-use crate::frontmatter::parse_toml_checked;
-use crate::markdown::{inline_html, MarkdownEnv, Page};
-use crate::theme::Theme;
+use crate::build::assets::{AssetId, Assets, Uses};
+use crate::build::catalogue::SourceFile;
+use crate::build::diagnostics::Diagnostics;
+use crate::build::frontmatter::parse_toml_checked;
+use crate::build::markdown::{inline_html, MarkdownEnv, Page};
+use crate::build::theme::Theme;
 
 pub fn is_block(lang: &str) -> bool {
     matches!(lang, "quiz" | "animation" | "lab")

@@ -11,9 +11,9 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::diagnostics::Diagnostics;
-use crate::frontmatter::{parse_toml_checked, split};
-use crate::tree::ContentRoot;
+use crate::build::diagnostics::Diagnostics;
+use crate::build::frontmatter::{parse_toml_checked, split};
+use crate::build::tree::ContentRoot;
 
 /// A content file: its path relative to the content root (with `/`), the path shown in
 /// errors, and its text.
@@ -26,7 +26,6 @@ pub struct SourceFile {
 
 #[derive(Debug)]
 pub struct Catalogue {
-    pub root: PathBuf,
     pub site: Site,
     /// In index order.
     pub courses: Vec<Course>,
@@ -89,12 +88,6 @@ pub struct Lesson {
     pub body_offset: usize,
     /// Where the slug comes from: the `slug` value in the front matter, or the file (0).
     pub slug_offset: usize,
-}
-
-impl Lesson {
-    pub fn body(&self) -> &str {
-        &self.source.text[self.body_offset..]
-    }
 }
 
 impl Course {
@@ -275,7 +268,7 @@ pub fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
         .map(|lab| (lab.slug.clone(), lab))
         .collect();
 
-    Some(Catalogue { root: root.shown.clone(), site, courses, labs, broken_lessons, unplaced_bodies })
+    Some(Catalogue { site, courses, labs, broken_lessons, unplaced_bodies })
 }
 
 /// The lessons of one course that failed to load.

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use bundle::ObjectKey;
 
-use crate::uses::AssetId;
+use crate::build::uses::AssetId;
 use rustc_hash::FxHashMap as HashMap;
 use sha2::{Digest, Sha256};
 
@@ -87,7 +87,7 @@ impl FileHashes {
                 text.push_str(&format!("{key} {} {} {} {p}\n", stamp.len, stamp.mtime_ns, stamp.ino));
             }
         }
-        crate::store::write_atomic(path, text.as_bytes())
+        crate::build::local_store::write_atomic(path, text.as_bytes())
     }
 }
 
@@ -171,7 +171,7 @@ impl PageCache {
             })
             .collect();
         lines.sort();
-        crate::store::write_atomic(path, lines.concat().as_bytes())
+        crate::build::local_store::write_atomic(path, lines.concat().as_bytes())
     }
 }
 

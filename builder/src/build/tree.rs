@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::{Diagnostics, LineIndex};
+use crate::build::diagnostics::{Diagnostics, LineIndex};
 use crate::size::human_bytes;
 
 /// Largest lesson, TOML or instructions file read, unless configured otherwise: far above

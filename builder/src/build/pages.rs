@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use crate::catalogue::{Catalogue, Course, Lesson};
-use crate::markdown::TocEntry;
+use crate::build::catalogue::{Catalogue, Course, Lesson};
+use crate::build::markdown::TocEntry;
 
 #[derive(Serialize, Clone)]
 pub struct SiteView {

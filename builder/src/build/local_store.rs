@@ -13,8 +13,8 @@ use bundle::{Channel, Encoding, Manifest, ObjectKey, ReleaseId, Route, Variant};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use crate::assets::{is_text, Body, Output};
-use crate::compress::{compress, MIN_SIZE};
+use crate::build::compress::{compress, MIN_SIZE};
+use crate::build::output::{is_text, Body, Output};
 
 #[derive(Debug)]
 pub struct Written {
@@ -258,8 +258,8 @@ pub fn write_release(
     let stored: Vec<(String, Stored)> =
         outputs.into_par_iter().map(|o| store_output(out, &live, o)).collect::<io::Result<_>>()?;
 
-    let mut manifest = Manifest::new(crate::build::NOT_FOUND_ROUTE.to_owned());
-    manifest.forbidden = Some(crate::build::FORBIDDEN_ROUTE.to_owned());
+    let mut manifest = Manifest::new(bundle::paths::NOT_FOUND_ROUTE.to_owned());
+    manifest.forbidden = Some(bundle::paths::FORBIDDEN_ROUTE.to_owned());
     let (mut objects_written, mut bytes_written, mut bytes_total) = (0, 0, 0);
     for (route, s) in stored {
         objects_written += s.written;
@@ -284,6 +284,8 @@ pub fn write_release(
             release: release.clone(),
             previous: current.map(|c| c.release),
             published_at: humantime::format_rfc3339_seconds(now).to_string(),
+            // A local store has one writer (this build): no flip protocol to sequence.
+            sequence: 0,
         };
         write_atomic(&channel_file, &pointer.to_bytes())?;
     }

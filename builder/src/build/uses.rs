@@ -1,10 +1,10 @@
 //! What a page uses besides theme files: the media, animations and labs the build then
-//! publishes in that page's scope (see `assets`). Its own module so the page cache can
+//! publishes in that page's scope (see the assets stage). Its own module so the page cache can
 //! remember a page's uses without depending on the asset collection.
 
 use std::collections::BTreeSet;
 
-/// Something a page can use besides theme files: what [`crate::assets::Assets::outputs`] publishes.
+/// Something a page can use besides theme files: what the assets stage publishes for it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AssetId {
     /// Course or lab media, by content-relative path.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::diagnostics::{ContentError, Diagnostics, LineIndex};
-use crate::tree::ContentRoot;
+use crate::build::diagnostics::{ContentError, Diagnostics, LineIndex};
+use crate::build::tree::ContentRoot;
 
 /// Templates the build renders; a theme must provide them all.
 pub const REQUIRED: [&str; 8] = [

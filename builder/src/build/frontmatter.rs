@@ -4,14 +4,13 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use crate::diagnostics::Diagnostics;
+use crate::build::diagnostics::Diagnostics;
 
 /// A Markdown file split into its `+++` front matter and body.
 pub struct Split<'a> {
     /// The TOML between the fences, and its byte offset in the file.
     pub front: &'a str,
     pub front_offset: usize,
-    pub body: &'a str,
     pub body_offset: usize,
 }
 
@@ -27,39 +26,15 @@ pub fn split(text: &str) -> Result<Split<'_>, (usize, &'static str)> {
     for line in after_open.split_inclusive('\n') {
         if line.trim_end() == "+++" {
             let body_offset = pos + line.len();
-            return Ok(Split {
-                front: &text[front_offset..pos],
-                front_offset,
-                body: &text[body_offset..],
-                body_offset,
-            });
+            return Ok(Split { front: &text[front_offset..pos], front_offset, body_offset });
         }
         pos += line.len();
     }
     Err((0, "unterminated front matter: no closing `+++` line"))
 }
 
-/// Parses `toml` (found at byte `offset` of `file_text`) into `T`, reporting failures at
-/// their position in the file. `what` names the thing for the message.
-pub fn parse_toml<T: DeserializeOwned>(
-    diags: &Diagnostics,
-    file: &Path,
-    file_text: &str,
-    toml_text: &str,
-    offset: usize,
-    what: &str,
-) -> Option<T> {
-    match toml::from_str::<T>(toml_text) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            let at = offset + err.span().map_or(0, |span| span.start);
-            diags.at_offset(file, file_text, at, format!("{what}: {}", err.message()));
-            None
-        }
-    }
-}
-
-/// Like [`parse_toml`], but reports every problem it can instead of the first: a syntax
+/// Parses `toml` (found at byte `offset` of `file_text`) into `T`, reporting every problem
+/// at its position in the file (`what` names the thing in messages): a syntax
 /// error (the first: the ones after it are mostly its echoes), else every top-level key
 /// not in `known` (each at its own position) and the first wrong value. Unknown keys (already reported) still give the value, so the
 /// caller's own checks of it run too. `T` should not deny unknown fields itself.
@@ -116,7 +91,6 @@ mod tests {
         let text = "+++\ntitle = \"x\"\n+++\n# Body\n";
         let s = split(text).expect("splits");
         assert_eq!(s.front, "title = \"x\"\n");
-        assert_eq!(s.body, "# Body\n");
         assert_eq!(&text[s.body_offset..], "# Body\n");
         assert!(split("# no front matter").is_err());
         assert!(split("+++\ntitle = 1\n").is_err());
@@ -161,18 +135,5 @@ mod tests {
         );
         assert!(parsed.is_none());
         assert_eq!(diags.take().len(), 1, "a syntax error, not its echoes");
-    }
-
-    #[test]
-    fn reports_unknown_key_position() {
-        let text = "+++\ntitle = \"x\"\nauthr = \"me\"\n+++\nbody";
-        let s = split(text).expect("splits");
-        let diags = Diagnostics::default();
-        let parsed: Option<Front> =
-            parse_toml(&diags, Path::new("l.md"), text, s.front, s.front_offset, "front matter");
-        assert!(parsed.is_none());
-        let errors = diags.take();
-        assert_eq!((errors[0].line, errors[0].col), (3, 1), "{}", errors[0]);
-        assert!(errors[0].message.contains("unknown field `authr`"), "{}", errors[0]);
     }
 }

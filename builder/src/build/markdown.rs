@@ -1,6 +1,9 @@
 //! Lesson Markdown to HTML: heading ids and table of contents, highlighted code, rich
 //! fenced blocks (quiz, animation, lab), and links/images resolved to their URLs.
 
+/// Fenced blocks (quiz, animation, lab); a lab's instructions are Markdown again.
+pub(crate) mod components;
+
 use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -11,13 +14,13 @@ use serde::Serialize;
 
 use bundle::Access;
 
-use crate::assets::{AssetId, Assets, Uses};
-use crate::catalogue::SourceFile;
-use crate::components::{self, Components};
-use crate::diagnostics::Diagnostics;
-use crate::highlight::highlight;
-use crate::relpath;
-use crate::sanitize;
+use crate::build::assets::{AssetId, Assets, Uses};
+use crate::build::catalogue::SourceFile;
+use crate::build::diagnostics::Diagnostics;
+use crate::build::highlight::highlight;
+use crate::build::markdown::components::Components;
+use crate::build::relpath;
+use crate::build::sanitize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TocEntry {

@@ -1,0 +1,85 @@
+//! The hand-off between rendering and storing: one file of the release, its bytes (in
+//! memory or still on disk), its type and how it is cached and who may read it.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use bundle::{Access, CacheClass, ObjectKey};
+
+/// Where the bytes of an output are: in memory, or in a file read only if the store
+/// lacks the object (source media, or a page rendered by an earlier build).
+#[derive(Debug, Clone)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+/// One file of the release, before it is stored.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub route: String,
+    pub key: ObjectKey,
+    pub size: u64,
+    pub body: Body,
+    pub content_type: String,
+    pub cache: CacheClass,
+    pub access: Access,
+}
+
+impl Output {
+    pub fn new(
+        route: String,
+        bytes: Vec<u8>,
+        content_type: String,
+        cache: CacheClass,
+        access: Access,
+    ) -> Self {
+        Output {
+            route,
+            key: ObjectKey::of(&bytes),
+            size: bytes.len() as u64,
+            body: Body::Bytes(bytes),
+            content_type,
+            cache,
+            access,
+        }
+    }
+
+    /// The bytes, read from disk if they are not in memory.
+    pub fn bytes(&self) -> std::io::Result<Cow<'_, [u8]>> {
+        match &self.body {
+            Body::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),
+            Body::File(path) => {
+                let bytes = std::fs::read(path)?;
+                if !self.key.matches(&bytes) {
+                    let msg = format!("{} changed while the build was running", path.display());
+                    return Err(std::io::Error::other(msg));
+                }
+                Ok(Cow::Owned(bytes))
+            }
+        }
+    }
+}
+
+pub fn content_type_for(path: &str) -> String {
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let essence = mime.essence_str();
+    if is_text(essence) {
+        format!("{essence}; charset=utf-8")
+    } else {
+        essence.to_owned()
+    }
+}
+
+/// Types worth precompressing (and that carry a charset).
+pub fn is_text(essence: &str) -> bool {
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "image/svg+xml"
+                | "application/xml"
+                | "application/manifest+json"
+        )
+}
