@@ -3,7 +3,7 @@
 #
 #   bash bench/publish.sh [--quick] [--content DIR]
 #
-# Builds the release binaries (course and the driver, tests/src/bin/bench_publish.rs),
+# Builds the release binaries (course and the driver, bench/driver/src/main.rs),
 # builds a catalogue into a temp store, starts one Garage node on 127.0.0.1 (the test
 # harness's tests/src/garage.rs) and measures, side by side in the same run:
 #   1. the first publish: `course publish --store s3://courses/ours` vs `aws s3 sync` of

@@ -9,7 +9,7 @@ pub mod varnish;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The workspace root.
@@ -38,6 +38,22 @@ pub fn bin(name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
+/// `course`, without the publish hooks ([`builder::publish::PAUSE_ENV`],
+/// [`builder::publish::FAIL_AFTER_ENV`]) an in-process test of this binary may have set in
+/// the environment (a test that wants a hook sets it on the command, after this).
+pub fn course() -> Command {
+    let mut command = Command::new(bin("course"));
+    command.env_remove(builder::publish::PAUSE_ENV).env_remove(builder::publish::FAIL_AFTER_ENV);
+    command
+}
+
+/// Held by every test that sets this process's environment (its Garage's or moto's AWS
+/// variables, the publish hooks): all end-to-end tests run in one process.
+pub fn lock_process_env() -> MutexGuard<'static, ()> {
+    static PROCESS_ENV: Mutex<()> = Mutex::new(());
+    PROCESS_ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Fails (never skips) when a tool the test needs is missing, naming how to install it.
 pub fn require_tool(program: &str, install: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
@@ -48,7 +64,7 @@ pub fn require_tool(program: &str, install: &str) -> PathBuf {
 
 /// Runs `course build --content <content> --out <out>`.
 pub fn course_build(content: &Path, out: &Path) -> Output {
-    Command::new(bin("course"))
+    course()
         .args(["build", "--content"])
         .arg(content)
         .arg("--out")

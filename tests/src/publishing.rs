@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bundle::{Access, CacheClass, Channel, Manifest, ObjectKey, Route};
 
-use crate::bin;
+use crate::course;
 
 /// A local store holding a new release: the live release of `base` plus one page
 /// `/variants/<tag>/` of its own. Objects are shared with `base` (a symlinked `objects/`,
@@ -42,7 +42,7 @@ pub fn variant(base: &Path, tag: &str) -> (tempfile::TempDir, String) {
     std::os::unix::fs::symlink(base.join("objects"), store.path().join("objects")).expect("symlink objects");
     std::fs::write(store.path().join(format!("releases/{release}.json")), &bytes).expect("write manifest");
     let channel =
-        Channel { release: release.clone(), previous: None, published_at: "2026-01-01T00:00:00Z".into() };
+        Channel { release: release.clone(), previous: None, published_at: "2026-01-01T00:00:00Z".into(), sequence: 0 };
     std::fs::write(store.path().join("channels/live.json"), channel.to_bytes()).expect("write channel");
     (store, release.to_string())
 }
@@ -82,7 +82,7 @@ fn collect(mut from: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 impl Running {
     /// Starts `course <args>` with `env` added to this process's environment.
     pub fn start(name: &str, args: &[&str], env: &[(&str, String)]) -> Running {
-        let mut child = Command::new(bin("course"))
+        let mut child = course()
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())

@@ -544,7 +544,7 @@ fn course_serve_can_enforce_grants_locally() {
         }
     }
     let out = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(e2e::bin("course"))
+    let mut child = e2e::course()
         .args(["serve", "--enforce-grants", "--listen", "127.0.0.1:0", "--content"])
         .arg(sample_content())
         .arg("--out")

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bundle::{Access, Manifest};
-use e2e::{bin, build_ok, copy_tree, course_build, get, live_manifest, sample_content, Origin};
+use e2e::{build_ok, copy_tree, course_build, get, live_manifest, sample_content, Origin};
 
 const COURSE: &str = "data-structures";
 const PREFIX: &str = "/courses/data-structures/";
@@ -93,7 +93,7 @@ struct Keys {
 impl Keys {
     fn new() -> Keys {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(bin("course"))
+        let out = e2e::course()
             .args(["keys", "new", "--id", "KTEST", "--out"])
             .arg(dir.path())
             .output()
@@ -110,7 +110,7 @@ impl Keys {
 
     /// The `Cookie` header of a grant for `url_prefix`.
     fn cookies(&self, url_prefix: &str) -> String {
-        let out = Command::new(bin("course"))
+        let out = e2e::course()
             .args(["sign", "--key-pair-id", "KTEST", "--url-prefix", url_prefix, "--key"])
             .arg(self.dir.path().join("KTEST.pem"))
             .output()
@@ -412,7 +412,7 @@ fn oversized_sources_are_errors_unless_allowed() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("stacks.md:1:1: file is 1.3 MiB, over the 1.0 MiB limit"), "{stderr}");
-    let allowed = Command::new(bin("course"))
+    let allowed = e2e::course()
         .args(["build", "--max-source-size", "2MiB", "--content"])
         .arg(site.content())
         .arg("--out")
@@ -542,7 +542,7 @@ fn a_fifo_is_an_error_not_a_hang() {
 fn course_sign_refuses_site_wide_or_endless_grants() {
     let keys = Keys::new();
     let sign = |prefix: &str, ttl: &str| {
-        Command::new(bin("course"))
+        e2e::course()
             .args(["sign", "--key-pair-id", "KTEST", "--url-prefix", prefix, "--ttl", ttl, "--key"])
             .arg(keys.dir.path().join("KTEST.pem"))
             .output()

@@ -44,19 +44,22 @@ fn one_edited_lesson_invalidates_its_three_forms() {
     assert_eq!(invalidate::cost_usd(plan.paths.len()), 0.0);
 }
 
-fn cloudfront_env(moto: &Moto) {
-    // Only this test in this binary talks to AWS; the variables are set before any client.
+/// Points this process's AWS environment at moto; the guard keeps other tests' variables
+/// out until the test ends.
+fn cloudfront_env(moto: &Moto) -> std::sync::MutexGuard<'static, ()> {
+    let guard = e2e::lock_process_env();
     std::env::set_var("AWS_ENDPOINT_URL_CLOUDFRONT", &moto.endpoint);
     std::env::set_var("AWS_ACCESS_KEY_ID", "test");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
     std::env::set_var("AWS_REGION", "us-east-1");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    guard
 }
 
 #[test]
 fn cloudfront_gets_the_planned_paths_once_per_release() {
     let moto = Moto::start();
-    cloudfront_env(&moto);
+    let _env = cloudfront_env(&moto);
     let store = tempfile::tempdir().expect("tempdir");
     let (old, new, release, _content) = edited_lesson(store.path());
     let release: bundle::ReleaseId = release.parse().expect("release id");

@@ -4,12 +4,11 @@
 //! reloads at once, and Varnish serves the new page while still hitting everything else.
 
 use std::ffi::OsString;
-use std::process::Command;
 
 use e2e::garage::{free_port, Garage, BUCKET, REGION};
 use e2e::moto::{create_distribution, invalidations, Moto};
 use e2e::varnish::Varnish;
-use e2e::{bin, build_ok, copy_tree, get, sample_content, Origin};
+use e2e::{build_ok, copy_tree, get, sample_content, Origin};
 
 fn publish(garage: &Garage, dist: &std::path::Path, extra: &[&str]) -> String {
     let from = ["--from", dist.to_str().expect("utf-8 path")];
@@ -30,7 +29,7 @@ fn course_with(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (bool, String, String) {
-    let output = Command::new(bin("course"))
+    let output = e2e::course()
         .args([command, "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
         .args(["--region", REGION])
         .args(extra)
@@ -186,7 +185,7 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
     }
     std::fs::write(&lesson, text).expect("write lesson");
     let second = build_ok(&content, &dist);
-    let child = Command::new(bin("course"))
+    let child = e2e::course()
         .args(["publish", "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
         .args(["--region", REGION, "--concurrency", "1", "--from"])
         .arg(&dist)

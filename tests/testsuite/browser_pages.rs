@@ -145,7 +145,7 @@ fn a_signed_url_opens_the_whole_course_in_chromium() {
     let store = tempfile::tempdir().expect("tempdir");
     build_ok(&sample_content(), store.path());
     let keys = tempfile::tempdir().expect("tempdir");
-    let made = Command::new(e2e::bin("course"))
+    let made = e2e::course()
         .args(["keys", "new", "--id", "KBROWSER", "--out"])
         .arg(keys.path())
         .output()
@@ -153,7 +153,7 @@ fn a_signed_url_opens_the_whole_course_in_chromium() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let trust = format!("KBROWSER={}", keys.path().join("KBROWSER.pub.pem").display());
     let origin = Origin::start(store.path(), &["--trusted-key", &trust]);
-    let signed = Command::new(e2e::bin("course"))
+    let signed = e2e::course()
         .args(["sign", "--key-pair-id", "KBROWSER", "--ttl", "10m", "--key"])
         .arg(keys.path().join("KBROWSER.pem"))
         .arg("--url-prefix")

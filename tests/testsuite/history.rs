@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use builder::history::{gc, releases, GcPlan, ReleaseEntry};
@@ -21,11 +21,10 @@ use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, live_manifest, sample_content};
 use edge_origin::store::{S3Options, StoreSpec};
 
-static SERIAL: Mutex<()> = Mutex::new(());
 const PREFIX: &str = "site";
 
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
-    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = e2e::lock_process_env();
     let garage = Garage::start();
     for (name, value) in garage.env() {
         std::env::set_var(name, value);

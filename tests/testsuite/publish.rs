@@ -7,7 +7,7 @@
 //! environment, so the tests here take turns (one lock) and set them while holding it.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 
 use aws_sdk_s3::types::ChecksumMode;
 use builder::publish::{
@@ -19,11 +19,10 @@ use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
 use edge_origin::store::{S3Options, StoreSpec};
 
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Takes the lock, starts Garage and points the AWS environment at it.
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
-    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = e2e::lock_process_env();
     let garage = Garage::start();
     for (name, value) in garage.env() {
         std::env::set_var(name, value);
