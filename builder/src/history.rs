@@ -13,9 +13,9 @@
 //! misname that one old entry. A pointer written before claims existed (no claim at its
 //! sequence) still shows as one entry, dated by the pointer's `published_at`.
 //!
-//! **Garbage collection.** [`gc`] keeps, for every channel, its live release, the release
-//! before it (the pointer's `previous`: what `course rollback` flips to), the releases of
-//! its last `keep` distinct history entries and every release named by a claim younger
+//! **Garbage collection.** [`gc`] keeps, for every channel, its live release, the releases
+//! of its last `keep` distinct history entries (`--keep 2` keeps what `course rollback`
+//! flips to; `--keep 1` only the live one, as asked) and every release named by a claim younger
 //! than [`IN_FLIGHT`] above the pointer's sequence (a flip in progress: a publish that
 //! has uploaded and verified everything, or a rollback or promote, about to write the
 //! pointer), plus any release whose manifest is younger than `grace` (a publish in
@@ -143,7 +143,7 @@ pub async fn releases(client: &Client, bucket: &str, prefix: &str) -> anyhow::Re
 }
 
 /// Deletes the objects that none of the last `keep` releases of any channel (and never
-/// a channel's live or previous release, or one a flip in progress claimed) names and
+/// a channel's live release, or one a flip in progress claimed) names and
 /// that are older than `grace`, with the manifests of the releases that lose objects (see
 /// the module docs). When the plan has more than `max_delete` objects, nothing is deleted
 /// and the run fails. `dry_run` only plans (and returns the plan even above `max_delete`).
@@ -194,10 +194,10 @@ pub async fn gc(
         .collect();
     kept.extend(stored.iter().filter(|(_, modified)| young(*modified)).map(|(id, _)| id.clone()));
 
-    // The rollback targets and releases of flips in progress stay when they are whole
-    // enough to flip to (a flip refuses a release without a manifest anyway).
+    // Releases of flips in progress stay when they are whole enough to flip to (a flip
+    // refuses a release without a manifest anyway).
     let spare_if_there: BTreeSet<ReleaseId> =
-        history.previous.values().chain(&history.in_flight).filter(|r| !kept.contains(*r)).cloned().collect();
+        history.in_flight.iter().filter(|r| !kept.contains(*r)).cloned().collect();
 
     let mut manifests = history.manifests;
     let wanted: Vec<ReleaseId> = stored
@@ -216,8 +216,10 @@ pub async fn gc(
             Some(Ok(Some(_))) => {
                 kept.insert(release);
             }
-            Some(Err(err)) => tracing::warn!(%release, error = %err, "not keeping a release whose manifest is corrupt"),
-            _ => tracing::debug!(%release, "a previous or claimed release has no manifest: nothing to keep"),
+            Some(Err(err)) => {
+                tracing::warn!(%release, error = %err, "not keeping a release whose manifest is corrupt")
+            }
+            _ => tracing::debug!(%release, "a claimed release has no manifest: nothing to keep"),
         }
     }
 
@@ -336,7 +338,7 @@ pub async fn gc(
     let manifest_keys: Vec<String> = plan.manifests.iter().map(release_path).collect();
     at.delete_all(&manifest_keys).await.context("deleting release manifests")?;
     crate::publish::pause_at("gc-manifests-deleted").await?;
-    spare_claimed(&at, &mut plan, &listed_objects, doomed, &manifests).await?;
+    spare_claimed(&at, &mut plan, &listed_objects, doomed, &manifests, &history.sequences).await?;
     at.delete_all(&plan.delete).await.context("deleting objects")?;
     Ok(plan)
 }
@@ -354,7 +356,7 @@ async fn read_raw(at: &Location<'_>, releases: &[ReleaseId]) -> anyhow::Result<B
 }
 
 /// After gc deleted the manifests of its plan: lists the claims again and, for every
-/// release a fresh claim names (a flip that may be about to write the pointer), puts its
+/// release a fresh claim above its channel's pointer names (a flip that may be about to write the pointer), puts its
 /// manifest back if gc deleted it (`doomed` holds the bytes) and spares its objects.
 async fn spare_claimed(
     at: &Location<'_>,
@@ -362,14 +364,12 @@ async fn spare_claimed(
     listed_objects: &[(String, u64)],
     doomed: BTreeMap<ReleaseId, Vec<u8>>,
     known: &HashMap<ReleaseId, Read>,
+    sequences: &BTreeMap<String, u64>,
 ) -> anyhow::Result<()> {
-    let now = SystemTime::now();
     let (_, claims) = list_channels(at).await?;
-    let claimed: BTreeSet<ReleaseId> = claims
-        .values()
-        .flat_map(|sequences| sequences.values().flatten())
-        .filter(|(_, modified)| is_fresh(now, *modified))
-        .map(|(release, _)| release.clone())
+    // Above the sequences gc planned with: a flip that completed since is above them too.
+    let claimed: BTreeSet<ReleaseId> = in_flight(&claims, sequences, SystemTime::now())
+        .into_iter()
         .filter(|release| !plan.keep.contains(release))
         .collect();
     if claimed.is_empty() {
@@ -380,9 +380,9 @@ async fn spare_claimed(
     let read_now = read_manifests(at, unknown).await?;
     for release in &claimed {
         if let Some(bytes) = doomed.get(release) {
-            at.put_small(&release_path(release), bytes.clone(), IMMUTABLE_CACHE_CONTROL)
-                .await
-                .with_context(|| format!("putting back the manifest of release {release}, which a flip claimed"))?;
+            at.put_small(&release_path(release), bytes.clone(), IMMUTABLE_CACHE_CONTROL).await.with_context(
+                || format!("putting back the manifest of release {release}, which a flip claimed"),
+            )?;
             tracing::warn!(%release, "a flip claimed a release while gc deleted its manifest: put it back");
             plan.manifests.retain(|r| r != release);
             plan.restored.push(release.clone());
@@ -397,7 +397,10 @@ async fn spare_claimed(
         let sizes: HashMap<&str, u64> = listed_objects.iter().map(|(k, s)| (k.as_str(), *s)).collect();
         plan.spared += before - plan.delete.len();
         plan.bytes = plan.delete.iter().map(|key| sizes.get(key.as_str()).copied().unwrap_or_default()).sum();
-        tracing::info!(spared = before - plan.delete.len(), "gc spared the objects of releases flips claimed meanwhile");
+        tracing::info!(
+            spared = before - plan.delete.len(),
+            "gc spared the objects of releases flips claimed meanwhile"
+        );
     }
     Ok(())
 }
@@ -406,6 +409,25 @@ async fn spare_claimed(
 fn is_fresh(now: SystemTime, modified: Option<SystemTime>) -> bool {
     // Unknown age: fresh (never drop what we cannot date).
     modified.is_none_or(|t| now.duration_since(t).unwrap_or_default() < IN_FLIGHT)
+}
+
+/// The releases of fresh claims above their channel's pointer sequence in `sequences`
+/// (any claim of a channel without a pointer): flips in progress. Claims at or below it
+/// are history, however young.
+fn in_flight(
+    claims: &ClaimsByChannel,
+    sequences: &BTreeMap<String, u64>,
+    now: SystemTime,
+) -> BTreeSet<ReleaseId> {
+    let mut in_flight = BTreeSet::new();
+    for (channel, by_sequence) in claims {
+        let above = sequences.get(channel).copied().unwrap_or(0);
+        for (_, candidates) in by_sequence.range(above.saturating_add(1)..) {
+            let fresh = candidates.iter().filter(|(_, modified)| is_fresh(now, *modified));
+            in_flight.extend(fresh.map(|(release, _)| release.clone()));
+        }
+    }
+    in_flight
 }
 
 /// The releases (sorted) whose manifests are deleted: not kept, not young, and naming an
@@ -521,8 +543,8 @@ struct History {
     entries: Vec<ReleaseEntry>,
     /// What each channel serves.
     live: BTreeMap<String, ReleaseId>,
-    /// What each channel served before (its pointer's `previous`).
-    previous: BTreeMap<String, ReleaseId>,
+    /// Each channel's pointer sequence.
+    sequences: BTreeMap<String, u64>,
     /// Releases of fresh claims above their channel's pointer (flips in progress).
     in_flight: BTreeSet<ReleaseId>,
     manifests: HashMap<ReleaseId, Read>,
@@ -579,18 +601,8 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
         .chain(claims.values().flat_map(|s| s.values().flatten().map(|(r, _)| r.clone())))
         .collect();
 
-    // Fresh claims above the pointer (any claim of a channel without one yet).
-    let now = SystemTime::now();
-    let mut in_flight = BTreeSet::new();
-    for (channel, sequences) in &claims {
-        let above = pointers.get(channel).map_or(0, |p| p.sequence);
-        for (_, candidates) in sequences.range(above.saturating_add(1)..) {
-            let fresh = candidates.iter().filter(|(_, modified)| is_fresh(now, *modified));
-            in_flight.extend(fresh.map(|(release, _)| release.clone()));
-        }
-    }
-    let previous: BTreeMap<String, ReleaseId> =
-        pointers.iter().filter_map(|(c, p)| Some((c.clone(), p.previous.clone()?))).collect();
+    let sequences: BTreeMap<String, u64> = pointers.iter().map(|(c, p)| (c.clone(), p.sequence)).collect();
+    let in_flight = in_flight(&claims, &sequences, SystemTime::now());
     let manifests = read_manifests(at, every_release.into_iter().collect()).await?;
     let exists = |r: &ReleaseId| matches!(manifests.get(r), Some(Ok(Some(_))));
 
@@ -634,5 +646,5 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
             });
         }
     }
-    Ok(History { entries, live, previous, in_flight, manifests })
+    Ok(History { entries, live, sequences, in_flight, manifests })
 }
