@@ -57,8 +57,8 @@ pub(crate) fn store_flags(store: &StoreSpec, s3: &edge_origin::store::S3Options)
 
 /// `word` quoted for a POSIX shell when it holds anything but plain characters.
 pub(crate) fn shell_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    let plain =
+        !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
     if plain {
         word.to_owned()
     } else {
@@ -81,7 +81,13 @@ pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
     let dry_run = options.publish.dry_run;
     let targets = !options.targets.is_empty();
     let Some(owed) = &report.owed else {
-        return Ok(DeployReport { publish: report, plan: Plan::default(), settled: Settled::default(), dry_run, targets });
+        return Ok(DeployReport {
+            publish: report,
+            plan: Plan::default(),
+            settled: Settled::default(),
+            dry_run,
+            targets,
+        });
     };
     let StoreSpec::S3 { bucket, prefix } = &options.publish.store else {
         bail!("publish needs an S3 store (s3://bucket/prefix)");
@@ -103,7 +109,8 @@ pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
             note: None,
         };
         settled =
-            pending::settle(&at, &publish.channel, owed, &plan, &options.targets, options.wait, &finish).await?;
+            pending::settle(&at, &publish.channel, owed, &plan, &options.targets, options.wait, &finish)
+                .await?;
     }
     Ok(DeployReport { publish: report, plan, settled, dry_run, targets })
 }

@@ -376,7 +376,8 @@ pub async fn invalidate_each<'t>(
             Target::Purge { edge } => purge(edge, plan).await,
             Target::CloudFront { distribution_id } => cloudfront(distribution_id, plan, release, wait).await,
         };
-        outcomes.push((target, result.map(|report| InvalidationReport { target: target.describe(), ..report })));
+        outcomes
+            .push((target, result.map(|report| InvalidationReport { target: target.describe(), ..report })));
     }
     outcomes
 }
@@ -386,7 +387,9 @@ pub async fn invalidate_each<'t>(
 pub fn failure_summary(outcomes: &[(&Target, anyhow::Result<InvalidationReport>)]) -> Option<String> {
     let failures: Vec<String> = outcomes
         .iter()
-        .filter_map(|(target, result)| result.as_ref().err().map(|err| format!("{}: {err:#}", target.describe())))
+        .filter_map(|(target, result)| {
+            result.as_ref().err().map(|err| format!("{}: {err:#}", target.describe()))
+        })
         .collect();
     if failures.is_empty() {
         return None;
@@ -415,7 +418,9 @@ pub fn target_flags(key: &str) -> Option<String> {
             && url.bytes().all(|b| b.is_ascii_graphic() && !b"'\"`\\$;|&<>(){}".contains(&b))
     };
     match kind {
-        "cloudfront" if !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+        "cloudfront"
+            if !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
             Some(format!("--cdn cloudfront:{value}"))
         }
         "purge" if url_ok(value) => Some(format!("--purge {value}")),

@@ -300,7 +300,12 @@ impl Location<'_> {
         Ok(Some(manifest))
     }
 
-    pub(crate) async fn put_small(&self, path: &str, bytes: Vec<u8>, cache_control: &str) -> anyhow::Result<()> {
+    pub(crate) async fn put_small(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        cache_control: &str,
+    ) -> anyhow::Result<()> {
         let key = self.key(path);
         self.client
             .put_object()
@@ -580,7 +585,10 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
 
 /// Like [`publish`]; the invalidation the flip records ([`pending`]) is owed by `targets`
 /// (what the caller sends it to next).
-pub async fn publish_invalidating(options: &PublishOptions, targets: &[Target]) -> anyhow::Result<PublishReport> {
+pub async fn publish_invalidating(
+    options: &PublishOptions,
+    targets: &[Target],
+) -> anyhow::Result<PublishReport> {
     let started = Instant::now();
     let StoreSpec::S3 { bucket, prefix } = &options.store else {
         bail!("publish needs an S3 store (s3://bucket/prefix), not {}", options.store);

@@ -87,7 +87,8 @@ async fn switch(
     let client = upload_client(&options.s3).await;
     let manifest = read_release(&client, bucket, prefix, &target).await?;
     let from = current.as_ref().map(|(id, _)| id.clone());
-    let owed = flip_channel(&client, bucket, prefix, channel, &target, from.as_ref(), &options.targets).await?;
+    let owed =
+        flip_channel(&client, bucket, prefix, channel, &target, from.as_ref(), &options.targets).await?;
     let (mut plan, mut settled) = (Plan::default(), Settled::default());
     if let Some(owed) = &owed {
         let at = Location { client: &client, bucket, prefix };
@@ -99,9 +100,7 @@ async fn switch(
                 "course rollback {} --channel {channel} --to {target}",
                 store_flags(&options.store, &options.s3)
             ),
-            note: Some(format!(
-                "(it flips nothing: channel {channel} already serves {target}; {rerun})"
-            )),
+            note: Some(format!("(it flips nothing: channel {channel} already serves {target}; {rerun})")),
         };
         settled = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait, &finish).await?;
     }
@@ -126,10 +125,7 @@ pub async fn rollback(
     let rerun = if target == pointer.release {
         "running this rollback again does the same".to_owned()
     } else {
-        format!(
-            "running `course rollback` again without --to would flip again, back to {}",
-            pointer.release
-        )
+        format!("running `course rollback` again without --to would flip again, back to {}", pointer.release)
     };
     switch(options, channel, target, Some((pointer.release, manifest)), &rerun).await
 }

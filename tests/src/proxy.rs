@@ -73,7 +73,11 @@ impl Proxy {
     pub fn wait_released(&self, count: usize, within: Duration) {
         let deadline = Instant::now() + within;
         while self.held().1 < count {
-            assert!(Instant::now() < deadline, "the proxy forwarded {:?} held requests, not {count}", self.held());
+            assert!(
+                Instant::now() < deadline,
+                "the proxy forwarded {:?} held requests, not {count}",
+                self.held()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -108,7 +112,9 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                         gone.store(true, Ordering::SeqCst);
                     }
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
                     if gone.load(Ordering::SeqCst) && quiet_since.elapsed() > DRAIN {
                         break;
                     }

@@ -203,7 +203,9 @@ fn publishes_only_what_is_missing_with_checksums() {
         let second_id: ReleaseId = second.parse().expect("id");
         let stale = flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&first_id), &[]).await;
         assert!(stale.expect_err("wrong expectation").to_string().contains("moved"));
-        flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&second_id), &[]).await.expect("rollback");
+        flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&second_id), &[])
+            .await
+            .expect("rollback");
         assert_eq!(live(&client, "site").await.as_deref(), Some(first.as_str()));
         assert_eq!(pointer_json(&client, "site").await["sequence"], 3);
         let missing: ReleaseId = "00000000000000000000".parse().expect("id");

@@ -451,7 +451,9 @@ async fn await_outcome(
             Err(_) => last_read_error = Some("reading the pointer timed out".to_owned()),
         }
         if Instant::now() >= deadline {
-            let read = last_read_error.map(|e| format!(" (the last read of the pointer failed: {e})")).unwrap_or_default();
+            let read = last_read_error
+                .map(|e| format!(" (the last read of the pointer failed: {e})"))
+                .unwrap_or_default();
             bail!(
                 "the store did not confirm the pointer write of release {release} to channel {channel} ({why}), \
                  and {STALE_CLAIM:?} after this publish claimed sequence {next} the channel still serves {} \

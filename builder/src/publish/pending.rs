@@ -120,7 +120,8 @@ impl Settled {
         } else {
             show_keys(&self.owing)
         };
-        let finish = self.finish.as_deref().unwrap_or("the same command with your --cdn/--purge/--notify flags");
+        let finish =
+            self.finish.as_deref().unwrap_or("the same command with your --cdn/--purge/--notify flags");
         Some(format!(
             "invalidation still owed by {who} (recorded in {}); finish it with: {finish}\n(a target that is gone \
              for good is dropped by deleting that record)",
@@ -370,9 +371,17 @@ mod tests {
     fn a_flip_owes_the_release_it_replaced() {
         assert_eq!(
             next(&id('b'), Some(&id('a')), None, &keys(&["purge:http://e"])),
-            Some(Pending { release: id('b'), since: vec![id('a')], targets: Some(keys(&["purge:http://e"])) })
+            Some(Pending {
+                release: id('b'),
+                since: vec![id('a')],
+                targets: Some(keys(&["purge:http://e"]))
+            })
         );
-        assert_eq!(next(&id('a'), None, None, &keys(&["purge:http://e"])), None, "a first release owes nothing");
+        assert_eq!(
+            next(&id('a'), None, None, &keys(&["purge:http://e"])),
+            None,
+            "a first release owes nothing"
+        );
     }
 
     #[test]
@@ -399,19 +408,25 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_name_their_release() {
-        let record = Pending { release: id('c'), since: vec![id('a'), id('b')], targets: Some(keys(&["cloudfront:D"])) };
+        let record = Pending {
+            release: id('c'),
+            since: vec![id('a'), id('b')],
+            targets: Some(keys(&["cloudfront:D"])),
+        };
         let bytes = serde_json::to_vec(&record).expect("json");
         assert_eq!(serde_json::from_slice::<Pending>(&bytes).expect("parse"), record);
         assert_eq!(record_path("live", &id('c')), format!("channels/live.pending/{}.json", id('c')));
         let old: Pending =
-            serde_json::from_str(&format!(r#"{{"release":"{}","since":["{}"]}}"#, id('c'), id('a'))).expect("old");
+            serde_json::from_str(&format!(r#"{{"release":"{}","since":["{}"]}}"#, id('c'), id('a')))
+                .expect("old");
         assert_eq!((old.targets, old.since), (None, vec![id('a')]), "records without targets still read");
     }
 
     #[test]
     fn the_finishing_command_names_only_targets_it_can_vouch_for() {
         let finish = Finish { command: "course publish --store s3://b/p".into(), note: None };
-        let owing = keys(&["cloudfront:E2ABC", "notify:http://o:1", "purge:http://e:2", "purge:http://x;rm -rf ~"]);
+        let owing =
+            keys(&["cloudfront:E2ABC", "notify:http://o:1", "purge:http://e:2", "purge:http://x;rm -rf ~"]);
         assert_eq!(
             finish.line(&owing),
             "course publish --store s3://b/p --cdn cloudfront:E2ABC --notify http://o:1 --notify-token <token> \
