@@ -2,17 +2,19 @@
 //!
 //! What to invalidate comes from the pending-invalidation record the flip wrote
 //! ([`crate::publish::pending`]): the pages that differ from every release whose pages
-//! caches may still hold. The record is deleted once every target succeeded, so a run
-//! whose invalidation failed is finished by running it again, even though the release is
-//! already live then.
+//! caches may still hold, and the targets that owe it. The record is deleted once every
+//! target it names succeeded, so a run whose invalidation failed is finished by running
+//! it again (the error prints the command), even though the release is already live then;
+//! a run with fewer targets, or none, never drops what the others still owe.
 
 use std::fmt::Write as _;
 
 use anyhow::bail;
 use edge_origin::store::StoreSpec;
 
-use crate::invalidate::{self, InvalidationReport, Plan, Target};
-use crate::publish::{pending, publish, upload_client, Location, PublishOptions, PublishReport};
+use crate::invalidate::{self, Plan, Target};
+use crate::publish::pending::{self, Finish, Settled};
+use crate::publish::{publish_invalidating, upload_client, Location, PublishOptions, PublishReport};
 use crate::size::human_bytes;
 
 pub struct DeployOptions {
@@ -27,14 +29,40 @@ pub struct DeployOptions {
 pub struct DeployReport {
     pub publish: PublishReport,
     pub plan: Plan,
-    pub invalidations: Vec<InvalidationReport>,
+    /// What the invalidation did, and what is still owed.
+    pub settled: Settled,
     pub dry_run: bool,
+    /// Whether the run named any invalidation target.
+    pub targets: bool,
 }
 
 impl DeployReport {
     /// Whether this run finished an invalidation an earlier run left unfinished.
     fn resumed(&self) -> bool {
         !self.publish.flipped && self.publish.owed.is_some()
+    }
+}
+
+/// `--store s3://bucket/prefix [--endpoint URL] [--region R]`, as a command line gives them.
+pub(crate) fn store_flags(store: &StoreSpec, s3: &edge_origin::store::S3Options) -> String {
+    let mut flags = format!("--store {}", shell_word(&store.to_string()));
+    if let Some(endpoint) = &s3.endpoint {
+        flags += &format!(" --endpoint {}", shell_word(endpoint));
+    }
+    if let Some(region) = &s3.region {
+        flags += &format!(" --region {}", shell_word(region));
+    }
+    flags
+}
+
+/// `word` quoted for a POSIX shell when it holds anything but plain characters.
+pub(crate) fn shell_word(word: &str) -> String {
+    let plain =
+        !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -49,14 +77,16 @@ pub fn cdn_target(spec: &str) -> anyhow::Result<Target> {
 }
 
 pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
-    let report = publish(&options.publish).await?;
+    let report = publish_invalidating(&options.publish, &options.targets).await?;
     let dry_run = options.publish.dry_run;
+    let targets = !options.targets.is_empty();
     let Some(owed) = &report.owed else {
         return Ok(DeployReport {
             publish: report,
             plan: Plan::default(),
-            invalidations: Vec::new(),
+            settled: Settled::default(),
             dry_run,
+            targets,
         });
     };
     let StoreSpec::S3 { bucket, prefix } = &options.publish.store else {
@@ -66,13 +96,23 @@ pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
     let at = Location { client: &client, bucket, prefix };
     let known: Vec<_> = report.previous.iter().zip(report.previous_manifest.iter()).collect();
     let plan = pending::plan(&at, owed, &report.manifest, &known, options.budget).await?;
-    let mut invalidations = Vec::new();
+    let mut settled = Settled::default();
     if !dry_run {
-        invalidations =
-            pending::settle(&at, &options.publish.channel, owed, &plan, &options.targets, options.wait)
+        let publish = &options.publish;
+        let finish = Finish {
+            command: format!(
+                "course publish {} --channel {} --from {}",
+                store_flags(&publish.store, &publish.s3),
+                publish.channel,
+                shell_word(&publish.from.to_string_lossy())
+            ),
+            note: None,
+        };
+        settled =
+            pending::settle(&at, &publish.channel, owed, &plan, &options.targets, options.wait, &finish)
                 .await?;
     }
-    Ok(DeployReport { publish: report, plan, invalidations, dry_run })
+    Ok(DeployReport { publish: report, plan, settled, dry_run, targets })
 }
 
 impl std::fmt::Display for DeployReport {
@@ -102,12 +142,15 @@ impl std::fmt::Display for DeployReport {
             )?;
         }
         if let Some(owed) = p.owed.as_ref().filter(|_| self.resumed()) {
-            let since: Vec<String> = owed.since.iter().map(ToString::to_string).collect();
-            let verb = if self.dry_run { "would finish" } else { "finishing" };
+            let verb = match (self.dry_run, self.targets) {
+                (true, _) => "would finish",
+                (false, true) => "finishing",
+                (false, false) => "not finishing (no invalidation target given)",
+            };
             writeln!(
                 f,
                 "{verb} the invalidation an earlier run left unfinished (since {})",
-                since.join(", ")
+                pending::show_releases(&owed.since)
             )?;
         }
         let mut paths = String::new();
@@ -122,8 +165,11 @@ impl std::fmt::Display for DeployReport {
             self.plan.changed_routes.len(),
             invalidate::cost_usd(self.plan.paths.len())
         )?;
-        for r in &self.invalidations {
+        for r in &self.settled.reports {
             writeln!(f, "  {}: {} requests, {} paths {:?}", r.target, r.requests, r.paths, r.ids)?;
+        }
+        if let Some(notice) = self.settled.notice() {
+            writeln!(f, "{notice}")?;
         }
         Ok(())
     }

@@ -1,40 +1,59 @@
 //! Release history and garbage collection of an S3 store.
 //!
 //! **History.** Every successful flip (publish, rollback, promote) leaves its claim behind
-//! as `channels/<channel>.claims/<sequence>/<release>.json`; those claims, up to the
-//! sequence of the channel pointer `channels/<channel>.json`, are the channel's history.
-//! Claims above the pointer's sequence are flips in progress or lost, and are not history.
-//! A flip that loses withdraws its claim and the winner deletes the stale claims it saw,
-//! so a sequence normally holds one claim; where it holds several (a withdrawal that
+//! as `channels/<channel>.claims/<sequence>/<release>.<nonce>.json` (`<release>.json` from
+//! flips before claims had unique names: both are read, the release id is the name before
+//! the first `.`); those claims, up to the sequence of the channel pointer
+//! `channels/<channel>.json`, are the channel's history. Claims above the pointer's
+//! sequence are flips in progress or lost, and are not history. A flip that loses
+//! withdraws its own claim (never another's) and the winner deletes the stale claims it
+//! saw, so a sequence normally holds one claim; where it holds several (a withdrawal that
 //! failed, a publisher that died after the winner's look), the pointer's own release wins
 //! at its sequence, and elsewhere the smallest release id whose manifest exists, which may
 //! misname that one old entry. A pointer written before claims existed (no claim at its
 //! sequence) still shows as one entry, dated by the pointer's `published_at`.
 //!
-//! **Garbage collection.** [`gc`] keeps, for every channel, its live release and the
-//! releases of its last `keep` distinct history entries, plus any release whose manifest
-//! is younger than `grace` (a publish in progress uploads its manifest before it flips).
-//! Objects under `objects/` that none of those releases names and that are older than
-//! `grace` (by their LastModified) are deleted, with DeleteObjects in batches of up to
-//! 1000. The manifests `releases/<id>.json` of releases that are not kept and that would
-//! lose an object (or already have) are deleted too, *before* the objects: a release with
-//! a manifest but missing objects could otherwise be rolled back to and serve 404s/503s;
-//! without its manifest, `flip_channel` refuses it and a re-publish restores it whole.
-//! Manifests of releases that are not kept but whose objects are all still present stay
-//! (they are small and still complete). gc never deletes claims: the history keeps
-//! listing collected releases, with 0 routes and 0 objects once their manifest is gone.
+//! **Garbage collection.** [`gc`] keeps, for every channel, its live release, the releases
+//! of its last `keep` distinct history entries (`--keep 2` keeps what `course rollback`
+//! flips to; `--keep 1` only the live one, as asked) and every release named by a claim younger
+//! than [`IN_FLIGHT`] above the pointer's sequence (a flip in progress: a publish that
+//! has uploaded and verified everything, or a rollback or promote, about to write the
+//! pointer), plus any release whose manifest is younger than `grace` (a publish in
+//! progress uploads its manifest before it flips). Objects under `objects/` that none of
+//! those releases names and that are older than `grace` (by their LastModified) are
+//! deleted, with DeleteObjects in batches of up to 1000. The manifests
+//! `releases/<id>.json` of releases that are not kept and that would lose an object (or
+//! already have) are deleted too, *before* the objects: a release with a manifest but
+//! missing objects could otherwise be rolled back to and serve 404s/503s; without its
+//! manifest, a flip refuses it and a re-publish restores it whole. Manifests of releases
+//! that are not kept but whose objects are all still present stay (they are small and
+//! still complete). gc never deletes claims: the history keeps listing collected
+//! releases, with 0 routes and 0 objects once their manifest is gone.
 //!
 //! Safety: nothing is deleted when the plan has more objects than `max_delete` (the whole
 //! run aborts), when a kept release's manifest is missing or corrupt, or when a channel
-//! moved while planning. A publish running alongside is safe once its manifest is in the
-//! store: right before deleting, gc lists `releases/` again and spares every object named
-//! by a manifest that appeared (or was written again) since it planned; and a publish
-//! uploads its manifest before it checks that every object it names is there, re-uploads
-//! what is missing, and only then flips. What remains is a window as long as gc's own
-//! deletion requests: a manifest uploaded after gc's second listing whose publish checks
-//! its objects before gc's deletions land. Its live release then misses those objects
-//! (the origin answers 502 for them) until a re-publish uploads them again; run gc when
-//! no publish is running to rule that out.
+//! moved while planning. A `--grace` under [`SAFE_GRACE`] is warned about: it is shorter
+//! than a publish may take. Flips running alongside are safe:
+//! - a flip's claim that gc saw while planning keeps its release;
+//! - for one claimed after that, gc deletes manifests, *then* lists the claims again, and
+//!   puts back (byte for byte, as it read them) the manifest of every release a fresh
+//!   claim names, sparing its objects; a flip checks the manifest is there after it
+//!   claimed and right before it writes the pointer. So either the flip's check sees the
+//!   manifest gone and it gives up, changing nothing, or gc's second look sees the claim
+//!   and the release stays whole (the store's list-after-write consistency: the claim
+//!   completed before the check, the check started before the deletion completed, and
+//!   gc's look starts after it).
+//!
+//! A publish whose flip has not begun is safe once its manifest is in the store: right
+//! before deleting, gc lists `releases/` again and spares every object named by a
+//! manifest that appeared (or was written again) since it planned; and a publish uploads
+//! its manifest before it checks that every object it names is there, re-uploads what is
+//! missing, and only then flips. What remains is a window as long as gc's own deletion
+//! requests: a manifest uploaded after gc's second listing of `releases/` whose publish
+//! checks its objects before gc's deletions land and claims after gc's second look at the
+//! claims. Its live release then misses those objects (the origin answers 502 for them)
+//! until a re-publish uploads them again; a `--grace` longer than a publish takes (the
+//! default, 24 h) rules that out, since such objects are younger than it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
@@ -48,7 +67,16 @@ use edge_origin::store::{describe, S3Options};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::publish::Location;
+use crate::publish::{claim_release, Location, IMMUTABLE_CACHE_CONTROL};
+
+/// Claims younger than this (by this machine's clock against the store's LastModified)
+/// are flips that may still write the pointer. A flip writes within its 10 s lease or
+/// keeps its claim until it is stale (60 s old); the margin covers clock skew between
+/// this machine and the store of up to 9 minutes.
+pub const IN_FLIGHT: Duration = Duration::from_secs(600);
+/// A `--grace` shorter than this is warned about: a large publish takes minutes, and its
+/// objects are in the store before any manifest names them.
+pub const SAFE_GRACE: Duration = Duration::from_secs(3600);
 
 /// S3 accepts at most this many keys per DeleteObjects request.
 const DELETE_BATCH: usize = 1000;
@@ -86,9 +114,13 @@ pub struct GcPlan {
     /// Releases whose manifests (`releases/<id>.json`) are deleted because they lose, or
     /// already lost, an object (sorted).
     pub manifests: Vec<ReleaseId>,
-    /// Objects the plan had that a release uploaded while gc was planning names (spared;
-    /// only a real run looks again, right before deleting).
+    /// Objects the plan had that a release uploaded while gc was planning names, or that
+    /// a flip that claimed while gc deleted needs (spared; only a real run looks again,
+    /// right before deleting).
     pub spared: usize,
+    /// Releases whose manifests gc deleted and put back because a flip to them claimed its
+    /// sequence meanwhile (sorted; not in `manifests`).
+    pub restored: Vec<ReleaseId>,
 }
 
 /// An S3 client for history and gc: the store's client settings with more patient
@@ -111,10 +143,10 @@ pub async fn releases(client: &Client, bucket: &str, prefix: &str) -> anyhow::Re
 }
 
 /// Deletes the objects that none of the last `keep` releases of any channel (and never
-/// a channel's live release) names and that are older than `grace`, with the manifests
-/// of the releases that lose objects (see the module docs). When the plan has more than
-/// `max_delete` objects, nothing is deleted and the run fails. `dry_run` only plans (and
-/// returns the plan even above `max_delete`).
+/// a channel's live release, or one a flip in progress claimed) names and
+/// that are older than `grace`, with the manifests of the releases that lose objects (see
+/// the module docs). When the plan has more than `max_delete` objects, nothing is deleted
+/// and the run fails. `dry_run` only plans (and returns the plan even above `max_delete`).
 pub async fn gc(
     client: &Client,
     bucket: &str,
@@ -131,6 +163,16 @@ pub async fn gc(
         None => true,
         Some(t) => now.duration_since(t).unwrap_or_default() < grace,
     };
+
+    if grace < SAFE_GRACE {
+        tracing::warn!(
+            ?grace, safe = ?SAFE_GRACE,
+            "the grace period is shorter than a publish may take: objects a publish in progress uploaded \
+             before its manifest names them can be deleted under it (it uploads them again before its flip, \
+             but one whose manifest lands while gc deletes can still lose some); run gc with a short grace \
+             only when no publish is running"
+        );
+    }
 
     let history = history(&at).await?;
     let mut kept: BTreeSet<ReleaseId> = history.live.values().cloned().collect();
@@ -152,17 +194,34 @@ pub async fn gc(
         .collect();
     kept.extend(stored.iter().filter(|(_, modified)| young(*modified)).map(|(id, _)| id.clone()));
 
+    // Releases of flips in progress stay when they are whole enough to flip to (a flip
+    // refuses a release without a manifest anyway).
+    let spare_if_there: BTreeSet<ReleaseId> =
+        history.in_flight.iter().filter(|r| !kept.contains(*r)).cloned().collect();
+
     let mut manifests = history.manifests;
     let wanted: Vec<ReleaseId> = stored
         .iter()
         .map(|(id, _)| id)
         .chain(&kept)
+        .chain(&spare_if_there)
         .filter(|id| !manifests.contains_key(*id))
         .cloned()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     manifests.extend(read_manifests(&at, wanted).await?);
+    for release in spare_if_there {
+        match manifests.get(&release) {
+            Some(Ok(Some(_))) => {
+                kept.insert(release);
+            }
+            Some(Err(err)) => {
+                tracing::warn!(%release, error = %err, "not keeping a release whose manifest is corrupt")
+            }
+            _ => tracing::debug!(%release, "a claimed release has no manifest: nothing to keep"),
+        }
+    }
 
     let mut referenced: BTreeSet<&ObjectKey> = BTreeSet::new();
     for release in &kept {
@@ -273,10 +332,102 @@ pub async fn gc(
         tracing::info!(spared = plan.spared, "gc spared the objects of releases uploaded while it planned");
     }
 
+    // The manifests first, keeping their bytes: a flip that claims after gc's listing of
+    // the claims may have checked one of them already (see the module docs).
+    let doomed = read_raw(&at, &plan.manifests).await?;
     let manifest_keys: Vec<String> = plan.manifests.iter().map(release_path).collect();
     at.delete_all(&manifest_keys).await.context("deleting release manifests")?;
+    crate::publish::pause_at("gc-manifests-deleted").await?;
+    spare_claimed(&at, &mut plan, &listed_objects, doomed, &manifests, &history.sequences).await?;
     at.delete_all(&plan.delete).await.context("deleting objects")?;
     Ok(plan)
+}
+
+/// The bytes of the manifests of `releases` that are in the store and hash to their id.
+async fn read_raw(at: &Location<'_>, releases: &[ReleaseId]) -> anyhow::Result<BTreeMap<ReleaseId, Vec<u8>>> {
+    let mut raw = BTreeMap::new();
+    for release in releases {
+        let Some((bytes, _)) = at.get(&release_path(release)).await? else { continue };
+        if bundle::manifest::release_id_of(&bytes) == *release {
+            raw.insert(release.clone(), bytes);
+        }
+    }
+    Ok(raw)
+}
+
+/// After gc deleted the manifests of its plan: lists the claims again and, for every
+/// release a fresh claim above its channel's pointer names (a flip that may be about to write the pointer), puts its
+/// manifest back if gc deleted it (`doomed` holds the bytes) and spares its objects.
+async fn spare_claimed(
+    at: &Location<'_>,
+    plan: &mut GcPlan,
+    listed_objects: &[(String, u64)],
+    doomed: BTreeMap<ReleaseId, Vec<u8>>,
+    known: &HashMap<ReleaseId, Read>,
+    sequences: &BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let (_, claims) = list_channels(at).await?;
+    // Above the sequences gc planned with: a flip that completed since is above them too.
+    let claimed: BTreeSet<ReleaseId> = in_flight(&claims, sequences, SystemTime::now())
+        .into_iter()
+        .filter(|release| !plan.keep.contains(release))
+        .collect();
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut spare: BTreeSet<String> = BTreeSet::new();
+    let unknown: Vec<ReleaseId> = claimed.iter().filter(|r| !known.contains_key(*r)).cloned().collect();
+    let read_now = read_manifests(at, unknown).await?;
+    for release in &claimed {
+        if let Some(bytes) = doomed.get(release) {
+            at.put_small(&release_path(release), bytes.clone(), IMMUTABLE_CACHE_CONTROL).await.with_context(
+                || format!("putting back the manifest of release {release}, which a flip claimed"),
+            )?;
+            tracing::warn!(%release, "a flip claimed a release while gc deleted its manifest: put it back");
+            plan.manifests.retain(|r| r != release);
+            plan.restored.push(release.clone());
+        }
+        if let Some(Ok(Some(manifest))) = known.get(release).or_else(|| read_now.get(release)) {
+            spare.extend(manifest.objects().iter().map(|k| format!("objects/{k}")));
+        }
+    }
+    let before = plan.delete.len();
+    plan.delete.retain(|key| !spare.contains(key));
+    if plan.delete.len() != before {
+        let sizes: HashMap<&str, u64> = listed_objects.iter().map(|(k, s)| (k.as_str(), *s)).collect();
+        plan.spared += before - plan.delete.len();
+        plan.bytes = plan.delete.iter().map(|key| sizes.get(key.as_str()).copied().unwrap_or_default()).sum();
+        tracing::info!(
+            spared = before - plan.delete.len(),
+            "gc spared the objects of releases flips claimed meanwhile"
+        );
+    }
+    Ok(())
+}
+
+/// Whether a claim last modified at `modified` may belong to a flip that still writes.
+fn is_fresh(now: SystemTime, modified: Option<SystemTime>) -> bool {
+    // Unknown age: fresh (never drop what we cannot date).
+    modified.is_none_or(|t| now.duration_since(t).unwrap_or_default() < IN_FLIGHT)
+}
+
+/// The releases of fresh claims above their channel's pointer sequence in `sequences`
+/// (any claim of a channel without a pointer): flips in progress. Claims at or below it
+/// are history, however young.
+fn in_flight(
+    claims: &ClaimsByChannel,
+    sequences: &BTreeMap<String, u64>,
+    now: SystemTime,
+) -> BTreeSet<ReleaseId> {
+    let mut in_flight = BTreeSet::new();
+    for (channel, by_sequence) in claims {
+        let above = sequences.get(channel).copied().unwrap_or(0);
+        for (_, candidates) in by_sequence.range(above.saturating_add(1)..) {
+            let fresh = candidates.iter().filter(|(_, modified)| is_fresh(now, *modified));
+            in_flight.extend(fresh.map(|(release, _)| release.clone()));
+        }
+    }
+    in_flight
 }
 
 /// The releases (sorted) whose manifests are deleted: not kept, not young, and naming an
@@ -342,6 +493,8 @@ impl Location<'_> {
 struct Pointer {
     release: ReleaseId,
     #[serde(default)]
+    previous: Option<ReleaseId>,
+    #[serde(default)]
     published_at: Option<String>,
     #[serde(default)]
     sequence: u64,
@@ -390,12 +543,19 @@ struct History {
     entries: Vec<ReleaseEntry>,
     /// What each channel serves.
     live: BTreeMap<String, ReleaseId>,
+    /// Each channel's pointer sequence.
+    sequences: BTreeMap<String, u64>,
+    /// Releases of fresh claims above their channel's pointer (flips in progress).
+    in_flight: BTreeSet<ReleaseId>,
     manifests: HashMap<ReleaseId, Read>,
 }
 
-async fn history(at: &Location<'_>) -> anyhow::Result<History> {
-    // channel -> sequence -> claims (release, LastModified).
-    let mut claims: BTreeMap<String, BTreeMap<u64, Claims>> = BTreeMap::new();
+/// channel -> sequence -> claims.
+type ClaimsByChannel = BTreeMap<String, BTreeMap<u64, Claims>>;
+
+/// One listing of `channels/`: the channels with a pointer, and every claim.
+async fn list_channels(at: &Location<'_>) -> anyhow::Result<(BTreeSet<String>, ClaimsByChannel)> {
+    let mut claims: ClaimsByChannel = BTreeMap::new();
     let mut channels: BTreeSet<String> = BTreeSet::new();
     for listed in at.list("channels/").await? {
         if let Some(channel) = listed.name.strip_suffix(".json").filter(|c| !c.contains('/')) {
@@ -410,11 +570,9 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
         else {
             continue;
         };
-        let (Some(channel), Ok(sequence), Some(Ok(release))) = (
-            dir.strip_suffix(".claims"),
-            sequence.parse::<u64>(),
-            file.strip_suffix(".json").map(str::parse::<ReleaseId>),
-        ) else {
+        let (Some(channel), Ok(sequence), Some(release)) =
+            (dir.strip_suffix(".claims"), sequence.parse::<u64>(), claim_release(file))
+        else {
             continue;
         };
         claims
@@ -424,6 +582,11 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
             .or_default()
             .push((release, listed.modified));
     }
+    Ok((channels, claims))
+}
+
+async fn history(at: &Location<'_>) -> anyhow::Result<History> {
+    let (channels, claims) = list_channels(at).await?;
 
     let mut pointers = BTreeMap::new();
     for channel in &channels {
@@ -434,9 +597,12 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
     }
     let every_release: BTreeSet<ReleaseId> = pointers
         .values()
-        .map(|p| p.release.clone())
+        .flat_map(|p| std::iter::once(p.release.clone()).chain(p.previous.clone()))
         .chain(claims.values().flat_map(|s| s.values().flatten().map(|(r, _)| r.clone())))
         .collect();
+
+    let sequences: BTreeMap<String, u64> = pointers.iter().map(|(c, p)| (c.clone(), p.sequence)).collect();
+    let in_flight = in_flight(&claims, &sequences, SystemTime::now());
     let manifests = read_manifests(at, every_release.into_iter().collect()).await?;
     let exists = |r: &ReleaseId| matches!(manifests.get(r), Some(Ok(Some(_))));
 
@@ -480,5 +646,5 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
             });
         }
     }
-    Ok(History { entries, live, manifests })
+    Ok(History { entries, live, sequences, in_flight, manifests })
 }

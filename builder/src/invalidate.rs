@@ -282,6 +282,17 @@ impl Target {
         }
     }
 
+    /// How a pending-invalidation record names this target: `cloudfront:<id>`,
+    /// `purge:<edge>` or `notify:<origin>`, base URLs without a trailing `/` (never the
+    /// notify token).
+    pub fn key(&self) -> String {
+        match self {
+            Target::CloudFront { distribution_id } => format!("cloudfront:{distribution_id}"),
+            Target::Purge { edge } => format!("purge:{}", edge.trim_end_matches('/')),
+            Target::Notify { origin, .. } => format!("notify:{}", origin.trim_end_matches('/')),
+        }
+    }
+
     /// Origins reload first, then edges in front of them, then the CDN in front of those.
     fn order(&self) -> u8 {
         match self {
@@ -334,40 +345,88 @@ pub fn caller_reference(release: &ReleaseId, chunk: usize) -> String {
 
 /// Sends `plan` to every target (origins, then edges, then CloudFront, whatever the order
 /// given). Every target is tried; if any fails, the error names each failure and what
-/// the others did. An empty plan still notifies origins, and sends nothing else.
+/// the others did ([`failure_summary`]). An empty plan still notifies origins, and sends
+/// nothing else.
 pub async fn invalidate(
     plan: &Plan,
     release: &ReleaseId,
     targets: &[Target],
     wait: bool,
 ) -> anyhow::Result<Vec<InvalidationReport>> {
+    let outcomes = invalidate_each(plan, release, targets, wait).await;
+    if let Some(summary) = failure_summary(&outcomes) {
+        bail!("{summary}");
+    }
+    Ok(outcomes.into_iter().filter_map(|(_, result)| result.ok()).collect())
+}
+
+/// Like [`invalidate`], with what each target did (in the order they were sent to).
+pub async fn invalidate_each<'t>(
+    plan: &Plan,
+    release: &ReleaseId,
+    targets: &'t [Target],
+    wait: bool,
+) -> Vec<(&'t Target, anyhow::Result<InvalidationReport>)> {
     let mut ordered: Vec<&Target> = targets.iter().collect();
     ordered.sort_by_key(|t| t.order());
-    let mut reports = Vec::new();
-    let mut failures = Vec::new();
+    let mut outcomes = Vec::new();
     for target in ordered {
         let result = match target {
             Target::Notify { origin, token } => notify(origin, token, release).await,
             Target::Purge { edge } => purge(edge, plan).await,
             Target::CloudFront { distribution_id } => cloudfront(distribution_id, plan, release, wait).await,
         };
-        match result {
-            Ok(mut report) => {
-                report.target = target.describe();
-                reports.push(report);
-            }
-            Err(err) => failures.push(format!("{}: {err:#}", target.describe())),
+        outcomes
+            .push((target, result.map(|report| InvalidationReport { target: target.describe(), ..report })));
+    }
+    outcomes
+}
+
+/// `invalidation failed for <target>: <error>; ...; done: <target> (<n> paths), ...`, or
+/// `None` when every target succeeded.
+pub fn failure_summary(outcomes: &[(&Target, anyhow::Result<InvalidationReport>)]) -> Option<String> {
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(target, result)| {
+            result.as_ref().err().map(|err| format!("{}: {err:#}", target.describe()))
+        })
+        .collect();
+    if failures.is_empty() {
+        return None;
+    }
+    let done: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(_, result)| result.as_ref().ok())
+        .map(|r| format!("{} ({} paths)", r.target, r.paths))
+        .collect();
+    Some(format!(
+        "invalidation failed for {}; done: {}",
+        failures.join("; "),
+        if done.is_empty() { "nothing".to_owned() } else { done.join(", ") }
+    ))
+}
+
+/// The command-line flags that send an invalidation to the target a record names
+/// ([`Target::key`]), shell-quoted: `--cdn cloudfront:<id>`, `--purge <edge>`, `--notify
+/// <origin> --notify-token <token>`. `None` for anything else (records are store
+/// contents: what they name is checked before it is suggested as a command).
+pub fn target_flags(key: &str) -> Option<String> {
+    let (kind, value) = key.split_once(':')?;
+    let url_ok = |url: &str| {
+        (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() <= 2048
+            && url.bytes().all(|b| b.is_ascii_graphic() && !b"'\"`\\$;|&<>(){}".contains(&b))
+    };
+    match kind {
+        "cloudfront"
+            if !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Some(format!("--cdn cloudfront:{value}"))
         }
+        "purge" if url_ok(value) => Some(format!("--purge {value}")),
+        "notify" if url_ok(value) => Some(format!("--notify {value} --notify-token <token>")),
+        _ => None,
     }
-    if !failures.is_empty() {
-        let done: Vec<String> = reports.iter().map(|r| format!("{} ({} paths)", r.target, r.paths)).collect();
-        bail!(
-            "invalidation failed for {}; done: {}",
-            failures.join("; "),
-            if done.is_empty() { "nothing".to_owned() } else { done.join(", ") }
-        );
-    }
-    Ok(reports)
 }
 
 fn http_client() -> anyhow::Result<reqwest::Client> {

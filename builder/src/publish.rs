@@ -20,17 +20,22 @@
 //!    not kept until it is live). One listing of `objects/` when that takes fewer
 //!    requests than a HEAD per object. Anything missing is uploaded again from the local
 //!    bytes (and checked), and the manifest too;
-//! 5. flip `channels/<channel>.json` last ([`flip`]: claim the sequence `N+1`, back off
-//!    from any rival claim, re-read the pointer, record the invalidation owed
-//!    ([`pending`]), write with `If-Match` within a lease, read back); a publish whose
-//!    pointer moved meanwhile fails naming the release that won, and never overwrites it.
+//! 5. flip `channels/<channel>.json` last ([`flip`]: claim the sequence `N+1` under a name
+//!    of its own, back off from any rival claim, re-read the pointer, record the
+//!    invalidation owed and by which targets ([`pending`]), check the manifest is still
+//!    there, write with `If-Match` within a lease, read back); a publish whose pointer
+//!    moved meanwhile fails naming the release that won, and never overwrites it. A
+//!    pointer at the largest sequence is refused before anything is uploaded.
 //!
 //! `COURSE_PUBLISH_FAIL_AFTER=objects|manifest|verify` makes [`publish`] fail after that
-//! step, and `COURSE_PUBLISH_PAUSE=<step>:<file>` makes it (or `course gc`) stop at a step
-//! until `<file>` exists ([`pause_at`]): fault-injection and interleaving tests.
+//! step, and `COURSE_PUBLISH_PAUSE=<step>:<file>[,<step>:<file>...]` makes it (or
+//! `course gc`) stop at those steps until each `<file>` exists ([`pause_at`]):
+//! fault-injection and interleaving tests.
 
 mod flip;
 pub mod pending;
+
+pub(crate) use self::flip::claim_release;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{IsTerminal, Read};
@@ -53,6 +58,7 @@ use sha2::{Digest, Sha256};
 
 use self::flip::Flipped;
 use self::pending::Pending;
+use crate::invalidate::Target;
 
 /// Default number of uploads in flight.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -160,6 +166,18 @@ impl PointerState {
     }
     fn release(&self) -> Option<&ReleaseId> {
         self.pointer.as_ref().map(|p| &p.release)
+    }
+    /// The sequence a flip from this pointer writes; an error at the largest `u64` (a
+    /// corrupt or hostile pointer), which nothing can follow.
+    fn next_sequence(&self, channel: &str) -> anyhow::Result<u64> {
+        self.sequence().checked_add(1).ok_or_else(|| {
+            anyhow!(
+                "channel {channel}'s pointer has sequence {}, the largest there is, so no flip can follow it \
+                 (the pointer is corrupt: it serves {}); nothing was changed",
+                self.sequence(),
+                show(self.release())
+            )
+        })
     }
 }
 
@@ -283,7 +301,12 @@ impl Location<'_> {
         Ok(Some(manifest))
     }
 
-    async fn put_small(&self, path: &str, bytes: Vec<u8>, cache_control: &str) -> anyhow::Result<()> {
+    pub(crate) async fn put_small(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        cache_control: &str,
+    ) -> anyhow::Result<()> {
         let key = self.key(path);
         self.client
             .put_object()
@@ -367,7 +390,7 @@ pub async fn read_channel(
 /// release the caller believes is live (`None`: the channel must not exist yet); the flip
 /// fails if the channel serves something else. Returns the invalidation the release is
 /// owed ([`pending`]): recorded by this flip, or left by an earlier run when `release` was
-/// live already.
+/// live already. The invalidation a flip records is owed by `targets`.
 pub async fn flip_channel(
     client: &Client,
     bucket: &str,
@@ -375,6 +398,7 @@ pub async fn flip_channel(
     channel: &str,
     release: &ReleaseId,
     expected_current: Option<&ReleaseId>,
+    targets: &[Target],
 ) -> anyhow::Result<Option<Pending>> {
     let at = Location { client, bucket, prefix };
     let state = at.read_pointer(channel).await?;
@@ -391,7 +415,7 @@ pub async fn flip_channel(
     if state.release() == Some(release) {
         return pending::read(&at, channel, release).await;
     }
-    match flip::flip(&at, channel, release, &state).await? {
+    match flip::flip(&at, channel, release, &state, targets).await? {
         Flipped::Moved { owed, .. } => Ok(owed),
         Flipped::AlreadyLive => pending::read(&at, channel, release).await,
     }
@@ -415,20 +439,27 @@ struct Upload {
     encoding: Option<&'static str>,
 }
 
-/// With `COURSE_PUBLISH_PAUSE=<step>:<file>` naming this step: creates `<file>.reached` and
-/// waits until `<file>` exists (at most [`PAUSE_LIMIT`]), so a test can act at exactly this
-/// point of a publish (or gc) and then let it go on. Steps: `listed` (once the publish
-/// knows which objects the store has), `claims-listed` (after the flip listed the claims of
-/// its sequence), `checked` (the flip's last point before its lease check and pointer
-/// write), `gc-planned` (gc, before it looks again and deletes).
+/// With `COURSE_PUBLISH_PAUSE=<step>:<file>` (several separated by `,`) naming this step:
+/// creates `<file>.reached` and waits until `<file>` exists (at most [`PAUSE_LIMIT`]), so a
+/// test can act at exactly this point of a publish (or gc) and then let it go on. Steps:
+/// `listed` (once the publish knows which objects the store has), `verified` (every object
+/// checked, before the flip), `claims-listed` (after the flip listed the claims of its
+/// sequence), `checked` (after the flip re-read the pointer and recorded the invalidation,
+/// before it checks the manifest), `manifest-checked` (the flip's last point before its
+/// lease check and pointer write), `gc-planned` (gc, before it looks again and deletes),
+/// `gc-manifests-deleted` (gc, after deleting manifests, before it looks at the claims again).
 pub(crate) async fn pause_at(step: &str) -> anyhow::Result<()> {
     let Ok(spec) = std::env::var(PAUSE_ENV) else { return Ok(()) };
-    let Some((at, file)) = spec.split_once(':') else {
-        bail!("{PAUSE_ENV}={spec:?}: expected <step>:<file>");
-    };
-    if at != step {
-        return Ok(());
+    let mut file = None;
+    for one in spec.split(',') {
+        let Some((at, path)) = one.split_once(':') else {
+            bail!("{PAUSE_ENV}={spec:?}: expected <step>:<file>[,<step>:<file>...]");
+        };
+        if at == step {
+            file = Some(path);
+        }
     }
+    let Some(file) = file else { return Ok(()) };
     let go = PathBuf::from(file);
     let reached = PathBuf::from(format!("{file}.reached"));
     std::fs::write(&reached, std::process::id().to_string())
@@ -546,8 +577,19 @@ impl Progress {
     }
 }
 
-/// Publishes the release the local store's channel points at (see the module docs).
+/// Publishes the release the local store's channel points at (see the module docs), with
+/// no invalidation target (the flip records an invalidation only for targets an earlier
+/// run left owing).
 pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> {
+    publish_invalidating(options, &[]).await
+}
+
+/// Like [`publish`]; the invalidation the flip records ([`pending`]) is owed by `targets`
+/// (what the caller sends it to next).
+pub async fn publish_invalidating(
+    options: &PublishOptions,
+    targets: &[Target],
+) -> anyhow::Result<PublishReport> {
     let started = Instant::now();
     let StoreSpec::S3 { bucket, prefix } = &options.store else {
         bail!("publish needs an S3 store (s3://bucket/prefix), not {}", options.store);
@@ -580,6 +622,9 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
     let (needed, pointer) = tokio::join!(local, pointer);
     let needed = needed.context("checking the local objects")??;
     let (start_state, previous_manifest) = pointer?;
+    if start_state.release() != Some(&release) {
+        start_state.next_sequence(channel)?;
+    }
 
     // What to upload. The live release's objects are in the store (gc never collects a
     // live release) and the check before the flip confirms it; the others are looked up,
@@ -619,7 +664,7 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
         report.owed = if live_already {
             pending::read(&at, channel, &release).await?
         } else {
-            pending::plan_record(&at, channel, &release, start_state.release()).await?
+            pending::plan_record(&at, channel, &release, start_state.release(), targets).await?
         };
         report.elapsed = started.elapsed();
         return Ok(report);
@@ -673,12 +718,13 @@ pub async fn publish(options: &PublishOptions) -> anyhow::Result<PublishReport> 
     }
     tracing::debug!(elapsed = ?started.elapsed(), "verified the release");
     fail_after("verify")?;
+    pause_at("verified").await?;
 
     // The flip, last.
     if live_already {
         report.owed = pending::read(&at, channel, &release).await?;
     } else {
-        match flip::flip(&at, channel, &release, &start_state).await? {
+        match flip::flip(&at, channel, &release, &start_state, targets).await? {
             Flipped::Moved { replaced, owed } => {
                 // The flip only replaces the pointer this publish started from; should that
                 // ever differ, the invalidation is planned against what was replaced.

@@ -1,7 +1,10 @@
 //! `course rollback` and `course promote`: channel pointer flips (no upload) followed by
 //! the same invalidation a publish does, planned from the pending-invalidation record
 //! ([`crate::publish::pending`]). Switching to the release that is live already flips
-//! nothing, and finishes the invalidation an earlier run left unfinished, if any.
+//! nothing, and finishes the invalidation an earlier run left unfinished, if any: so a
+//! failed invalidation names `course rollback --to <the live release>` as the command that
+//! finishes it (a plain `course rollback` again would flip once more, back to the release
+//! the operator rolled away from).
 
 use anyhow::{anyhow, bail};
 use bundle::manifest::release_id_of;
@@ -9,8 +12,10 @@ use bundle::paths::release_path;
 use bundle::{Manifest, ReleaseId};
 use edge_origin::store::{S3Options, StoreSpec};
 
-use crate::invalidate::{InvalidationReport, Plan, Target};
-use crate::publish::{flip_channel, pending, read_channel, upload_client, Location};
+use crate::deploy::store_flags;
+use crate::invalidate::{Plan, Target};
+use crate::publish::pending::{self, Finish, Settled};
+use crate::publish::{flip_channel, read_channel, upload_client, Location};
 
 pub struct SwitchOptions {
     pub store: StoreSpec,
@@ -25,7 +30,8 @@ pub struct SwitchReport {
     pub from: Option<ReleaseId>,
     pub to: ReleaseId,
     pub plan: Plan,
-    pub invalidations: Vec<InvalidationReport>,
+    /// What the invalidation did, and what is still owed.
+    pub settled: Settled,
 }
 
 impl std::fmt::Display for SwitchReport {
@@ -33,8 +39,11 @@ impl std::fmt::Display for SwitchReport {
         let from = self.from.as_ref().map_or("nothing".to_owned(), ToString::to_string);
         writeln!(f, "channel {}: {from} -> {} (no upload)", self.channel, self.to)?;
         writeln!(f, "invalidation: {} paths: {}", self.plan.paths.len(), self.plan.paths.join(" "))?;
-        for r in &self.invalidations {
+        for r in &self.settled.reports {
             writeln!(f, "  {}: {} requests, {} paths", r.target, r.requests, r.paths)?;
+        }
+        if let Some(notice) = self.settled.notice() {
+            writeln!(f, "{notice}")?;
         }
         Ok(())
     }
@@ -65,25 +74,37 @@ async fn read_release(
     Ok(Manifest::from_bytes(&bytes)?)
 }
 
+/// Flips `channel` from `current` to `target` and invalidates; `rerun` says what running
+/// the same command again would do (shown when the invalidation fails).
 async fn switch(
     options: &SwitchOptions,
     channel: &str,
     target: ReleaseId,
     current: Option<(ReleaseId, Manifest)>,
+    rerun: &str,
 ) -> anyhow::Result<SwitchReport> {
     let (bucket, prefix) = bucket_prefix(&options.store)?;
     let client = upload_client(&options.s3).await;
     let manifest = read_release(&client, bucket, prefix, &target).await?;
     let from = current.as_ref().map(|(id, _)| id.clone());
-    let owed = flip_channel(&client, bucket, prefix, channel, &target, from.as_ref()).await?;
-    let (mut plan, mut invalidations) = (Plan::default(), Vec::new());
+    let owed =
+        flip_channel(&client, bucket, prefix, channel, &target, from.as_ref(), &options.targets).await?;
+    let (mut plan, mut settled) = (Plan::default(), Settled::default());
     if let Some(owed) = &owed {
         let at = Location { client: &client, bucket, prefix };
         let known: Vec<_> = current.iter().map(|(id, m)| (id, m)).collect();
         plan = pending::plan(&at, owed, &manifest, &known, options.budget).await?;
-        invalidations = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait).await?;
+        // Switching to the live release flips nothing and sends what is owed.
+        let finish = Finish {
+            command: format!(
+                "course rollback {} --channel {channel} --to {target}",
+                store_flags(&options.store, &options.s3)
+            ),
+            note: Some(format!("(it flips nothing: channel {channel} already serves {target}; {rerun})")),
+        };
+        settled = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait, &finish).await?;
     }
-    Ok(SwitchReport { channel: channel.to_owned(), from, to: target, plan, invalidations })
+    Ok(SwitchReport { channel: channel.to_owned(), from, to: target, plan, settled })
 }
 
 /// Points `channel` back at `to`, or at the release it served before the current one.
@@ -101,7 +122,12 @@ pub async fn rollback(
         Some(target) => target,
         None => bail!("channel {channel} has no previous release; name one with --to"),
     };
-    switch(options, channel, target, Some((pointer.release, manifest))).await
+    let rerun = if target == pointer.release {
+        "running this rollback again does the same".to_owned()
+    } else {
+        format!("running `course rollback` again without --to would flip again, back to {}", pointer.release)
+    };
+    switch(options, channel, target, Some((pointer.release, manifest)), &rerun).await
 }
 
 /// Points channel `to` at the release channel `from` serves (e.g. preview -> live).
@@ -112,5 +138,6 @@ pub async fn promote(options: &SwitchOptions, from: &str, to: &str) -> anyhow::R
         .await?
         .ok_or_else(|| anyhow!("channel {from} does not exist"))?;
     let current = read_channel(&client, bucket, prefix, to).await?.map(|(c, m)| (c.release, m));
-    switch(options, to, source.release, current).await
+    let rerun = format!("running this promote again flips {to} to whatever {from} serves then");
+    switch(options, to, source.release, current, &rerun).await
 }

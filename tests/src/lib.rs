@@ -3,6 +3,7 @@
 
 pub mod garage;
 pub mod moto;
+pub mod proxy;
 pub mod publishing;
 pub mod varnish;
 

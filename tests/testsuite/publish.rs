@@ -200,13 +200,15 @@ fn publishes_only_what_is_missing_with_checksums() {
         // Rollback through flip_channel, with its expectation checked.
         let first_id: ReleaseId = first.parse().expect("id");
         let second_id: ReleaseId = second.parse().expect("id");
-        let stale = flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&first_id)).await;
+        let stale = flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&first_id), &[]).await;
         assert!(stale.expect_err("wrong expectation").to_string().contains("moved"));
-        flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&second_id)).await.expect("rollback");
+        flip_channel(&client, BUCKET, "site", "live", &first_id, Some(&second_id), &[])
+            .await
+            .expect("rollback");
         assert_eq!(live(&client, "site").await.as_deref(), Some(first.as_str()));
         assert_eq!(pointer_json(&client, "site").await["sequence"], 3);
         let missing: ReleaseId = "00000000000000000000".parse().expect("id");
-        assert!(flip_channel(&client, BUCKET, "site", "live", &missing, Some(&first_id)).await.is_err());
+        assert!(flip_channel(&client, BUCKET, "site", "live", &missing, Some(&first_id), &[]).await.is_err());
 
         // Multipart (a low threshold sends the larger objects in parts), with checksums.
         let mut multipart = options(&garage, first_store.path(), "mp");

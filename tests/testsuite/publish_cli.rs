@@ -371,3 +371,269 @@ fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
     assert!(ok, "{stdout}{stderr}");
     assert_eq!(listed().len(), 2, "nothing more to invalidate: {stdout}");
 }
+
+/// The remote pointer of channel `live` as JSON.
+fn pointer_json(garage: &Garage) -> serde_json::Value {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        let object = client
+            .get_object()
+            .bucket(BUCKET)
+            .key("site/channels/live.json")
+            .send()
+            .await
+            .expect("get the pointer");
+        serde_json::from_slice(&object.body.collect().await.expect("body").into_bytes())
+            .expect("pointer json")
+    })
+}
+
+/// Writes `bytes` at `key` (relative to the `site` prefix).
+fn put_key(garage: &Garage, key: &str, bytes: Vec<u8>) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        let body = aws_sdk_s3::primitives::ByteStream::from(bytes);
+        client.put_object().bucket(BUCKET).key(format!("site/{key}")).body(body).send().await.expect("put");
+    });
+}
+
+/// The command a failed invalidation says finishes it (the line after "finish it with:").
+fn finishing_command(stderr: &str) -> String {
+    let after =
+        stderr.split("finish it with:").nth(1).unwrap_or_else(|| panic!("no finishing command in {stderr}"));
+    after.trim_start().lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// A content tree published once to Garage, an origin on it and Varnish in front.
+struct Site {
+    garage: Garage,
+    _work: tempfile::TempDir,
+    content: std::path::PathBuf,
+    dist: std::path::PathBuf,
+    first: String,
+    origin: Origin,
+    varnish: Varnish,
+}
+
+impl Site {
+    fn start() -> Site {
+        let garage = Garage::start();
+        let work = tempfile::tempdir().expect("tempdir");
+        let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+        copy_tree(&sample_content(), &content);
+        let first = build_ok(&content, &dist);
+        publish(&garage, &dist, &[]);
+        let origin = Origin::start_with(
+            &OsString::from(format!("s3://{BUCKET}/site")),
+            &["--endpoint", &garage.endpoint, "--region", REGION, "--poll", "1h", "--admin-token", "admin-t"],
+            &garage.env(),
+        );
+        let varnish = Varnish::start(&origin.base);
+        Site { garage, _work: work, content, dist, first, origin, varnish }
+    }
+
+    fn edge(&self) -> String {
+        self.varnish.url("").trim_end_matches('/').to_owned()
+    }
+
+    fn from(&self) -> &str {
+        self.dist.to_str().expect("utf-8 path")
+    }
+
+    fn ready(&self) -> String {
+        get(&self.origin.url("/_origin/ready"), &[]).text().expect("ready").trim().to_owned()
+    }
+}
+
+/// F6: a rollback whose invalidation failed said "re-run the same command", and running
+/// `course rollback` again flipped once more, back to the release the operator rolled
+/// away from. Now the error names `course rollback --to <the live release>`, which flips
+/// nothing and finishes the invalidation.
+#[test]
+fn a_failed_rollback_invalidation_names_a_command_that_does_not_flip_again() {
+    let site = Site::start();
+    edit(&site.content, "loops", "A fix that is rolled back.");
+    let second = build_ok(&site.content, &site.dist);
+    publish(&site.garage, &site.dist, &[]);
+
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let (ok, stdout, stderr) = course_with(&site.garage, "rollback", &["--purge", &down], &[]);
+    assert!(!ok, "{stdout}{stderr}");
+    assert_eq!(pointer_json(&site.garage)["release"], site.first.as_str(), "the rollback flipped");
+    let command = finishing_command(&stderr);
+    eprintln!("rollback failed:\n{stderr}\nfinish with: {command}");
+    assert!(command.starts_with("course rollback "), "{command}");
+    assert!(
+        command.contains(&format!("--to {}", site.first)),
+        "the command names the live release: {command}"
+    );
+    assert!(command.contains(&format!("--purge {down}")), "and the target that owes it: {command}");
+    assert!(!stderr.contains("re-run the same command"), "{stderr}");
+
+    // The command (with the edge that is up) finishes the job and does not flip.
+    let sequence = pointer_json(&site.garage)["sequence"].clone();
+    let edge = site.edge();
+    let out = course(&site.garage, "rollback", &["--to", &site.first, "--purge", &edge]);
+    eprintln!("finished:\n{out}");
+    assert_eq!(pointer_json(&site.garage)["release"], site.first.as_str(), "not flipped back to {second}");
+    assert_eq!(pointer_json(&site.garage)["sequence"], sequence, "no flip at all");
+    assert!(out.contains("invalidation: 3 paths"), "the rollback's paths are purged: {out}");
+    assert!(out.contains(&format!("purge {edge}")) || out.contains(&edge), "{out}");
+}
+
+/// F7 (a): `publish --purge <down>` fails; a later `publish` with no targets printed
+/// "finishing the invalidation... 3 paths", sent nothing and deleted the record, so
+/// `publish --purge <edge>` then invalidated 0 paths. Now a run without targets keeps
+/// the record and says what is still owed; the run with the edge purges the 3 paths.
+#[test]
+fn a_run_without_targets_never_drops_an_owed_invalidation() {
+    let site = Site::start();
+    const FIX: &str = "A fix whose purge failed.";
+    edit(&site.content, "loops", FIX);
+    let second = build_ok(&site.content, &site.dist);
+    let lesson = "/courses/python-foundations/loops/";
+    assert_eq!(x_cache(&site.varnish.url(lesson)), "MISS");
+    assert_eq!(x_cache(&site.varnish.url(lesson)), "HIT");
+
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let (ok, stdout, stderr) =
+        course_with(&site.garage, "publish", &["--from", site.from(), "--purge", &down], &[]);
+    assert!(!ok && stderr.contains("invalidation failed"), "{stdout}{stderr}");
+    let record = format!("channels/live.pending/{second}.json");
+    assert!(has_key(&site.garage, &record));
+
+    let (ok, stdout, stderr) = course_with(&site.garage, "publish", &["--from", site.from()], &[]);
+    eprintln!("without targets:\n{stdout}{stderr}");
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("already live"), "{stdout}");
+    assert!(stdout.contains("still owed by") && stdout.contains(&format!("purge:{down}")), "{stdout}");
+    assert!(has_key(&site.garage, &record), "a run that sent nothing keeps the record");
+    assert_eq!(x_cache(&site.varnish.url(lesson)), "HIT", "nothing was purged");
+
+    let edge = site.edge();
+    let out = publish(&site.garage, &site.dist, &["--purge", &edge]);
+    eprintln!("with the edge:\n{out}");
+    assert!(out.contains("invalidation: 3 paths"), "the owed paths are sent: {out}");
+    let page = get(&site.varnish.url(lesson), &[]);
+    assert_eq!(page.headers()["x-cache"], "MISS", "purged");
+    assert!(out.contains(&format!("purge:{down}")), "the down edge still owes it: {out}");
+    assert!(has_key(&site.garage, &record), "the down edge was never reached: the record stays");
+}
+
+/// F7 (b): `publish --purge <edge> --notify <origin> --notify-token WRONG` fails at the
+/// origin; `publish --purge <edge>` then succeeded and cleared the record, and the origin
+/// stayed on the old release for good. Now the record keeps the notify owed until a run
+/// that notifies succeeds.
+#[test]
+fn a_run_with_other_targets_clears_only_its_own() {
+    let site = Site::start();
+    const FIX: &str = "A fix whose notify failed.";
+    edit(&site.content, "loops", FIX);
+    let second = build_ok(&site.content, &site.dist);
+    let edge = site.edge();
+    let origin = site.origin.base.clone();
+    let targets = |token: &'static str| {
+        vec!["--purge", edge.as_str(), "--notify", origin.as_str(), "--notify-token", token]
+    };
+
+    let wrong = [&["--from", site.from()][..], &targets("wrong-token")[..]].concat();
+    let (ok, stdout, stderr) = course_with(&site.garage, "publish", &wrong, &[]);
+    assert!(!ok && stderr.contains("401"), "{stdout}{stderr}");
+    let command = finishing_command(&stderr);
+    assert!(command.contains(&format!("--notify {origin}")) && !command.contains("--purge"), "{command}");
+    let record = format!("channels/live.pending/{second}.json");
+
+    let out = publish(&site.garage, &site.dist, &["--purge", &edge]);
+    eprintln!("purge only:\n{out}");
+    assert!(out.contains("still owed by") && out.contains(&format!("notify:{origin}")), "{out}");
+    assert!(has_key(&site.garage, &record), "the origin was never told: the record stays");
+    assert_eq!(site.ready(), format!("ready {}", site.first));
+
+    let right = [&["--from", site.from()][..], &targets("admin-t")[..]].concat();
+    let (ok, stdout, stderr) = course_with(&site.garage, "publish", &right, &[]);
+    eprintln!("all targets:\n{stdout}{stderr}");
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(site.ready(), format!("ready {second}"), "the origin serves the fix");
+    let page = get(&site.varnish.url("/courses/python-foundations/loops/"), &[]);
+    assert!(page.text().expect("page").contains(FIX), "the edge serves the fix");
+    assert!(!has_key(&site.garage, &record), "every target is done: the record is gone");
+}
+
+/// F12: a pointer whose sequence is the largest u64 made publish and rollback panic
+/// (overflow, exit 101). Now both refuse it with an error.
+#[test]
+fn a_pointer_at_the_largest_sequence_is_refused_not_a_panic() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&sample_content(), &content);
+    build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+    edit(&content, "loops", "A second release.");
+    build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+    let mut pointer = pointer_json(&garage);
+    pointer["sequence"] = serde_json::json!(u64::MAX);
+    put_key(&garage, "channels/live.json", serde_json::to_vec(&pointer).expect("json"));
+
+    edit(&content, "loops", "A third release.");
+    build_ok(&content, &dist);
+    let from = dist.to_str().expect("utf-8 path");
+    for (command, args) in [("publish", vec!["--from", from]), ("rollback", vec![])] {
+        let (ok, stdout, stderr) = course_with(&garage, command, &args, &[]);
+        eprintln!("{command}:\n{stdout}{stderr}");
+        assert!(!ok, "{command}: {stdout}{stderr}");
+        assert!(!stderr.contains("panicked"), "{command} panicked: {stderr}");
+        assert!(stderr.contains("the largest there is"), "{command}: {stderr}");
+    }
+    assert_eq!(pointer_json(&garage), pointer, "nothing was changed");
+}
+
+/// F15: a pending record whose `since` lists 200,000 releases made a publish read each
+/// one's manifest in turn (minutes). Above 64 the plan is "everything", read from nothing.
+#[test]
+fn a_huge_pending_record_does_not_stall_a_publish() {
+    let garage = Garage::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, dist) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&sample_content(), &content);
+    build_ok(&content, &dist);
+    publish(&garage, &dist, &[]);
+    edit(&content, "loops", "A fix.");
+    let second = build_ok(&content, &dist);
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let from = dist.to_str().expect("utf-8 path");
+    let (ok, stdout, stderr) = course_with(&garage, "publish", &["--from", from, "--purge", &down], &[]);
+    assert!(!ok, "{stdout}{stderr}");
+    let since: Vec<String> = (0..200_000u64).map(|i| format!("{i:020x}")).collect();
+    let record =
+        serde_json::json!({ "release": second, "since": since, "targets": [format!("purge:{down}")] });
+    put_key(
+        &garage,
+        &format!("channels/live.pending/{second}.json"),
+        serde_json::to_vec(&record).expect("json"),
+    );
+
+    let started = std::time::Instant::now();
+    let args = [
+        "publish",
+        "--store",
+        "s3://courses/site",
+        "--endpoint",
+        garage.endpoint.as_str(),
+        "--region",
+        REGION,
+        "--from",
+        from,
+    ];
+    let out = e2e::publishing::Running::start("publish", &args, &garage.env())
+        .finish(std::time::Duration::from_secs(60));
+    let took = started.elapsed();
+    eprintln!("took {took:?}:\n{}{}", out.stdout, out.stderr);
+    assert!(out.success, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("already live"), "{}", out.stdout);
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert!(out.stderr.contains("too many earlier releases"), "{}", out.stderr);
+}

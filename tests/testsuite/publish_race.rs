@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use e2e::garage::{Garage, BUCKET, REGION};
+use e2e::proxy::Proxy;
 use e2e::publishing::{pause_files, variant, wait_for_file, Finished, Running};
 use e2e::{build_ok, sample_content};
 
@@ -55,8 +56,18 @@ fn pointer(garage: &Garage) -> serde_json::Value {
     })
 }
 
-/// The claim file names under `channels/live.claims/<sequence>/`.
+/// The claims under `channels/live.claims/<sequence>/`, each as `<release>.json`: claim
+/// files are named `<release>.<nonce>.json` (unique per flip), and what the tests check
+/// is which releases hold a claim.
 fn claims(garage: &Garage, sequence: u64) -> Vec<String> {
+    claim_files(garage, sequence)
+        .iter()
+        .map(|name| format!("{}.json", name.split('.').next().unwrap_or_default()))
+        .collect()
+}
+
+/// The claim file names under `channels/live.claims/<sequence>/`.
+fn claim_files(garage: &Garage, sequence: u64) -> Vec<String> {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let client = garage.client().await;
@@ -259,4 +270,251 @@ fn many_concurrent_publishers_one_winner_per_sequence() {
         .collect();
     let expected: Vec<&str> = winners.iter().rev().map(String::as_str).collect();
     assert_eq!(listed, expected, "{}", history.stdout);
+}
+
+/// Runs `course <command> --store s3://courses/site --endpoint <garage> --region ..` `args`.
+fn course(garage: &Garage, name: &str, command: &str, args: &[&str]) -> Finished {
+    let mut all =
+        vec![command, "--store", "s3://courses/site", "--endpoint", &garage.endpoint, "--region", REGION];
+    all.extend_from_slice(args);
+    Running::start(name, &all, &garage.env()).finish(Duration::from_secs(180))
+}
+
+/// Whether the store holds `key` (relative to the `site` prefix).
+fn has_key(garage: &Garage, key: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        client.head_object().bucket(BUCKET).key(format!("{PREFIX}/{key}")).send().await.is_ok()
+    })
+}
+
+/// Whether the manifest of `release` and every object it names are in the store.
+fn release_is_whole(garage: &Garage, release: &str, store: &Path) -> bool {
+    let bytes = std::fs::read(store.join(format!("releases/{release}.json"))).expect("the local manifest");
+    let manifest = bundle::Manifest::from_bytes(&bytes).expect("manifest");
+    has_key(garage, &format!("releases/{release}.json"))
+        && manifest.objects().iter().all(|key| has_key(garage, &format!("objects/{key}")))
+}
+
+/// F2: the store holds X's pointer write (a proxy keeps `PUT .../channels/live.json` for
+/// 25 s, then forwards it, after X gave up waiting at the end of its 10 s lease). Before,
+/// X then withdrew its claim and failed ("re-run"), Y (straight to the store) found no
+/// rival and reported "now live", and 15 s later X's held write landed over Y's: Y's
+/// release was gone although Y said it was live. Now X keeps its claim while the outcome
+/// is unknown: Y backs off, X sees its write land and reports it, Y fails naming X.
+#[test]
+fn a_pointer_write_held_past_the_lease_never_loses_a_rivals_release() {
+    let garage = Garage::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), base.path());
+    let out = Running::start("first", &publish_args(&garage, base.path()), &garage.env())
+        .finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    let (x_store, x) = variant(base.path(), "held");
+    let (y_store, y) = variant(base.path(), "direct");
+
+    let proxy = Proxy::start(&garage.endpoint);
+    proxy.hold(&format!("PUT /{BUCKET}/{PREFIX}/channels/live.json"), Duration::from_secs(25));
+    let mut x_args = publish_args(&garage, x_store.path());
+    let endpoint = x_args.iter().position(|a| *a == "--endpoint").expect("--endpoint") + 1;
+    x_args[endpoint] = &proxy.base;
+    let mut publisher_x = Running::start("X", &x_args, &garage.env());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.held().0 == 0 {
+        assert!(!publisher_x.exited(), "X ended before its pointer write:\n{}", publisher_x.stderr());
+        assert!(Instant::now() < deadline, "X never wrote the pointer:\n{}", publisher_x.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Past X's lease: X no longer waits for its write's answer.
+    std::thread::sleep(Duration::from_secs(11));
+    let y_out = start_publish("Y", &garage, y_store.path(), None).finish(Duration::from_secs(120));
+    let x_out = publisher_x.finish(Duration::from_secs(120));
+    proxy.wait_released(proxy.held().0, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(1));
+    eprintln!("{}\n{}\nheld {:?}", show(&x_out), show(&y_out), proxy.held());
+
+    let live = pointer(&garage);
+    assert!(!y_out.success, "Y's release would be replaced by X's held write: {}", show(&y_out));
+    assert!(
+        y_out.stderr.contains("another publish to channel live") && y_out.stderr.contains(&x),
+        "{}",
+        show(&y_out)
+    );
+    assert!(x_out.success, "X's write landed, and X says so: {}", show(&x_out));
+    assert!(x_out.stdout.contains(&format!("release {x} (was {first}): now live")), "{}", show(&x_out));
+    assert_eq!(live["release"], x.as_str());
+    assert_eq!(live["previous"], first.as_str());
+    assert_eq!(live["sequence"], 2);
+    assert_eq!(claims(&garage, 2), vec![format!("{x}.json")], "X's claim is the history, Y withdrew");
+    assert_ne!(x, y);
+}
+
+/// F3: two publishes of the same release R. A claims and lists (and stalls there), B
+/// claims the same sequence. Both used the claim key `claims/2/<R>.json`, so B saw no
+/// rival and won, and A, finding R live, withdrew "its" claim, which was B's: the history
+/// lost sequence 2, `gc --keep 2` deleted R (the pointer's `previous` after the next
+/// publish) and `course rollback` failed. Now each flip has its own claim name: B backs
+/// off from A's claim, A wins, B finds R live and withdraws only its own claim.
+#[test]
+fn two_publishes_of_one_release_keep_the_winners_claim() {
+    let garage = Garage::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), base.path());
+    let out = Running::start("first", &publish_args(&garage, base.path()), &garage.env())
+        .finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    let (store, release) = variant(base.path(), "twice");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, reached) = pause_files(dir.path(), "a-go");
+    let mut publisher_a =
+        start_publish("A", &garage, store.path(), Some(format!("claims-listed:{}", go.display())));
+    wait_for_file(&reached, Duration::from_secs(120), &mut publisher_a);
+    let mut publisher_b = start_publish("B", &garage, store.path(), None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !publisher_b.exited() && !publisher_b.stderr().contains("backing off") {
+        assert!(Instant::now() < deadline, "B neither finished nor backed off:\n{}", publisher_b.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&go, b"go").expect("let A go on");
+    let (a_out, b_out) =
+        (publisher_a.finish(Duration::from_secs(120)), publisher_b.finish(Duration::from_secs(120)));
+    eprintln!("{}\n{}", show(&a_out), show(&b_out));
+    assert!(a_out.success && b_out.success, "both end with R live:\n{}\n{}", show(&a_out), show(&b_out));
+    let now_live = [&a_out, &b_out].iter().filter(|o| o.stdout.contains("now live")).count();
+    assert_eq!(now_live, 1, "one of them flipped:\n{}\n{}", show(&a_out), show(&b_out));
+    let live = pointer(&garage);
+    assert_eq!((live["release"].as_str(), live["sequence"].as_u64()), (Some(release.as_str()), Some(2)));
+    assert_eq!(
+        claims(&garage, 2),
+        vec![format!("{release}.json")],
+        "the winner's claim stays: {:?}",
+        claim_files(&garage, 2)
+    );
+
+    // What the lost claim broke: after one more publish, `gc --keep 2` keeps R (the
+    // rollback target) and the rollback works.
+    let (third_store, third) = variant(base.path(), "third");
+    let out = start_publish("third", &garage, third_store.path(), None).finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    let history = course(&garage, "releases", "releases", &[]);
+    assert!(history.success, "{}", show(&history));
+    let listed: Vec<&str> = history
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("live "))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(listed, [third.as_str(), release.as_str(), first.as_str()], "{}", history.stdout);
+    let gc = course(&garage, "gc", "gc", &["--keep", "2", "--grace", "0s"]);
+    assert!(gc.success, "{}", show(&gc));
+    assert!(release_is_whole(&garage, &release, store.path()), "gc kept R: {}", show(&gc));
+    let rollback = course(&garage, "rollback", "rollback", &[]);
+    assert!(rollback.success, "{}", show(&rollback));
+    assert!(rollback.stdout.contains(&format!("channel live: {third} -> {release}")), "{}", show(&rollback));
+}
+
+/// F4: gc runs while a publish has uploaded and verified its release and claimed the next
+/// sequence (paused right after listing the claims). Before, `gc --keep 0 --grace 0s`
+/// deleted the new release's manifest and objects, and the publish then flipped to it:
+/// "now live", and origins answered 503 for everything. Now gc keeps every release a
+/// fresh claim above its channel's pointer names. And a flip whose manifest vanished
+/// after its checks (as a gc that listed the claims just before the claim could do)
+/// gives up before writing the pointer.
+#[test]
+fn gc_spares_a_publish_in_flight_and_a_flip_refuses_a_vanished_release() {
+    let garage = Garage::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    let first = build_ok(&sample_content(), base.path());
+    let out = Running::start("first", &publish_args(&garage, base.path()), &garage.env())
+        .finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    let (store, release) = variant(base.path(), "in-flight");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, reached) = pause_files(dir.path(), "go1");
+    let mut publisher =
+        start_publish("P", &garage, store.path(), Some(format!("claims-listed:{}", go.display())));
+    wait_for_file(&reached, Duration::from_secs(120), &mut publisher);
+    let gc = course(&garage, "gc", "gc", &["--keep", "0", "--grace", "0s"]);
+    assert!(gc.success, "{}", show(&gc));
+    std::fs::write(&go, b"go").expect("let the publish go on");
+    let out = publisher.finish(Duration::from_secs(120));
+    eprintln!("{}\n{}", show(&gc), show(&out));
+    assert!(out.success, "{}", show(&out));
+    assert!(out.stdout.contains(&format!("release {release} (was {first}): now live")), "{}", show(&out));
+    assert!(
+        release_is_whole(&garage, &release, store.path()),
+        "the live release lost its manifest or objects: {}",
+        show(&gc)
+    );
+
+    // The manifest goes after the publish checked it, before its pointer write.
+    let (next_store, next) = variant(base.path(), "vanished");
+    let (go, reached) = pause_files(dir.path(), "go2");
+    let mut publisher =
+        start_publish("Q", &garage, next_store.path(), Some(format!("checked:{}", go.display())));
+    wait_for_file(&reached, Duration::from_secs(120), &mut publisher);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        let key = format!("{PREFIX}/releases/{next}.json");
+        client.delete_object().bucket(BUCKET).key(key).send().await.expect("delete the manifest");
+    });
+    std::fs::write(&go, b"go").expect("let the publish go on");
+    let out = publisher.finish(Duration::from_secs(120));
+    eprintln!("{}", show(&out));
+    assert!(!out.success, "a flip to a release without a manifest: {}", show(&out));
+    assert!(out.stderr.contains("no longer in the store"), "{}", show(&out));
+    let live = pointer(&garage);
+    assert_eq!((live["release"].as_str(), live["sequence"].as_u64()), (Some(release.as_str()), Some(2)));
+    assert!(claims(&garage, 3).is_empty(), "the flip withdrew its claim: {:?}", claim_files(&garage, 3));
+}
+
+/// F5: a rollback paused after claiming while `gc --keep 1 --grace 0s` runs: before, gc
+/// kept only the live release, deleted the rollback target's manifest and objects, and
+/// the rollback flipped to a release with 0 routes. Now the claim keeps it.
+#[test]
+fn gc_spares_the_release_a_rollback_in_flight_flips_to() {
+    let garage = Garage::start();
+    let base = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), base.path());
+    let out = Running::start("first", &publish_args(&garage, base.path()), &garage.env())
+        .finish(Duration::from_secs(120));
+    assert!(out.success, "{}", show(&out));
+    // Two variants: each names a page the other does not.
+    let (a_store, a) = variant(base.path(), "a");
+    let (b_store, b) = variant(base.path(), "b");
+    for (name, store) in [("A", &a_store), ("B", &b_store)] {
+        let out = start_publish(name, &garage, store.path(), None).finish(Duration::from_secs(120));
+        assert!(out.success, "{}", show(&out));
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (go, reached) = pause_files(dir.path(), "go3");
+    let mut env = garage.env();
+    env.push((PAUSE_ENV, format!("claims-listed:{}", go.display())));
+    let args = [
+        "rollback",
+        "--store",
+        "s3://courses/site",
+        "--endpoint",
+        garage.endpoint.as_str(),
+        "--region",
+        REGION,
+    ];
+    let mut rollback = Running::start("rollback", &args, &env);
+    wait_for_file(&reached, Duration::from_secs(120), &mut rollback);
+    let gc = course(&garage, "gc", "gc", &["--keep", "1", "--grace", "0s"]);
+    assert!(gc.success, "{}", show(&gc));
+    std::fs::write(&go, b"go").expect("let the rollback go on");
+    let out = rollback.finish(Duration::from_secs(120));
+    eprintln!("{}\n{}", show(&gc), show(&out));
+    assert!(out.success, "{}", show(&out));
+    assert!(out.stdout.contains(&format!("channel live: {b} -> {a}")), "{}", show(&out));
+    let live = pointer(&garage);
+    assert_eq!((live["release"].as_str(), live["sequence"].as_u64()), (Some(a.as_str()), Some(4)));
+    assert!(release_is_whole(&garage, &a, a_store.path()), "gc deleted the rollback's target: {}", show(&gc));
+    assert!(release_is_whole(&garage, &b, b_store.path()), "b was live while gc ran");
 }

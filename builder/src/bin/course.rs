@@ -398,10 +398,14 @@ fn main() -> ExitCode {
             let kept: Vec<String> = plan.keep.iter().map(ToString::to_string).collect();
             let spared = match plan.spared {
                 0 => String::new(),
-                n => format!("; spared {n} objects of releases uploaded while gc planned"),
+                n => format!("; spared {n} objects of releases uploaded or claimed while gc ran"),
+            };
+            let restored = match plan.restored.len() {
+                0 => String::new(),
+                n => format!("; put back {n} manifests of releases a flip claimed while gc ran"),
             };
             Ok(format!(
-                "{verb} {} objects ({}) and {} old manifests; {} objects too young{spared}; kept releases: {}\n",
+                "{verb} {} objects ({}) and {} old manifests; {} objects too young{spared}{restored}; kept releases: {}\n",
                 plan.delete.len(),
                 builder::build::human_bytes(plan.bytes),
                 plan.manifests.len(),

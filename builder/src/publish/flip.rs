@@ -7,25 +7,38 @@
 //! # Protocol
 //! The pointer carries a sequence number. A flip to release `R` from the pointer state `S`
 //! the caller read at its start (sequence `N`, release `P`, ETag `E`):
-//! 1. **claim**: PUT `channels/<ch>.claims/<N+1>/<R>.json`; the lease starts just before;
+//! 1. **claim**: PUT `channels/<ch>.claims/<N+1>/<R>.<nonce>.json`, a name no other flip
+//!    uses (two publishes of the same release each have their own claim, so neither ever
+//!    deletes the other's); the lease starts just before;
 //! 2. **look**: list `channels/<ch>.claims/<N+1>/`. Any other claim that is not stale
 //!    (stale: more than [`STALE_CLAIM`] older than ours, by the store's LastModified) is a
-//!    rival: delete our claim, back off (random, growing) and start again from a fresh
-//!    read of the pointer. Whatever the release ids: "the smallest id wins" let two flips
-//!    both proceed (A looks first and sees nothing, B looks later, sees A, and goes on);
+//!    rival, whatever release it names (ours too): delete our claim, back off (random,
+//!    growing) and start again from a fresh read of the pointer. "The smallest id wins"
+//!    let two flips both proceed (A looks first and sees nothing, B looks later, sees A,
+//!    and goes on);
 //! 3. **re-read** the pointer: it must still be `S`. If it moved to another release, fail
 //!    naming it: another flip won, and is never overwritten (as git refuses a
 //!    non-fast-forward push); the caller re-runs on top of it. If it already serves `R`,
-//!    there is nothing to do;
+//!    there is nothing to do (our own claim is withdrawn, the winner's stays);
 //! 4. **record** the invalidation the flip will owe ([`super::pending`]), under the claim;
-//! 5. **lease**: if [`LEASE`] has passed since step 1, delete the claim and start again;
-//! 6. **write** the pointer `{R, previous: P, sequence: N+1}` with `If-Match: E`
+//! 5. **check** that `releases/<R>.json` is still in the store (HEAD): a `course gc` that
+//!    listed the claims before ours may have deleted it since the publish verified it;
+//!    then the flip withdraws and fails, changing nothing;
+//! 6. **lease**: if [`LEASE`] has passed since step 1, delete the claim and start again;
+//! 7. **write** the pointer `{R, previous: P, sequence: N+1}` with `If-Match: E`
 //!    (`If-None-Match: *` for a new channel), which AWS S3 honours: there a 412 is a lost
 //!    race whatever happened above. The write may take at most what is left of the lease;
-//! 7. **read back**: the pointer must serve `R` at `N+1`, or a later sequence built on it.
+//! 8. **read back**: the pointer must serve `R` at `N+1`, or a later sequence built on it.
 //!
-//! The winner's claim stays: it is the channel's history (see [`crate::history`]); the
-//! winner also deletes the stale claims it saw, which dead publishers left.
+//! Once the write is sent, the claim stays whatever happens: the winner's claim is the
+//! channel's history (see [`crate::history`]), and when the write's outcome is unknown (no
+//! answer within the lease, a network error, a 5xx) the write may still land, so the
+//! claim must keep rivals backing off until it is stale. Such a flip then watches the
+//! pointer until its claim is [`STALE_CLAIM`] old: if the write lands, the flip succeeded;
+//! if not, it fails saying so, and its stale claim holds up no one. The only write whose
+//! claim is withdrawn is one the store refused (`412`: it evaluated `If-Match`, so no copy
+//! of the request can land later). The winner also deletes the stale claims it saw,
+//! which dead publishers left.
 //!
 //! # Why one flip wins each sequence
 //! S3 (since December 2020) and Garage are strongly consistent: a GET after a completed
@@ -35,38 +48,43 @@
 //! X's LIST started, which is after X's own claim PUT completed; Y's LIST started after
 //! its own PUT, so it saw X's claim, and Y passed step 2 only by finding X's claim stale,
 //! that is more than [`STALE_CLAIM`] older than Y's. But X sends its pointer write within
-//! [`LEASE`] of its claim (step 5) and Y re-reads the pointer (step 3) after its claim, so
-//! X's write, if it was sent at all, landed before Y's re-read unless the store took more
-//! than `STALE_CLAIM - LEASE` (50 s) to apply it; and then Y sees the pointer moved and
-//! fails. So at most one flip writes each sequence. A flip for sequence `N+2` starts from
-//! a pointer at `N+1`, which it can read only after that write: sequences never overwrite
-//! each other either. Progress: flips that see each other all back off for random,
-//! growing delays, so one soon looks alone; once it has written, every other one finds
-//! the pointer moved (step 3) and fails with the winner's name.
+//! [`LEASE`] of its claim (step 6) and keeps its claim once it sent it, and Y re-reads the
+//! pointer (step 3) after its claim, so X's write, if it was sent at all, landed before
+//! Y's re-read unless the store took more than `STALE_CLAIM - LEASE` (50 s) to apply it;
+//! and then Y sees the pointer moved and fails. So at most one flip writes each sequence.
+//! A flip for sequence `N+2` starts from a pointer at `N+1`, which it can read only after
+//! that write: sequences never overwrite each other either. Progress: flips that see each
+//! other all back off for random, growing delays, so one soon looks alone; once it has
+//! written, every other one finds the pointer moved (step 3) and fails with the winner's
+//! name.
 //!
 //! # What remains
 //! Without conditional writes, safety rests on time in one place: a pointer write that
-//! passed its lease check (sending is bounded by the rest of the lease, a timeout cancels
-//! it) but that the network or the store holds for more than 50 s, or a process frozen
-//! between its check and its send for that long, can still land after a later flip and
-//! overwrite it; the later flip's read-back may already have reported success. Claims
-//! are judged stale by the store's clock on two objects; a multi-node store whose nodes'
-//! clocks disagree by more than 50 s would break the same bound. Where the store honours
-//! `If-Match` (AWS S3) such a late write fails with 412 and nothing is overwritten.
+//! the network or the store holds for more than 50 s after it was sent (or a process
+//! frozen between its lease check and its send for that long) can still land after a
+//! later flip and overwrite it; the later flip's read-back may already have reported
+//! success. Below that bound a held write is harmless: its claim stays, every rival backs
+//! off (and fails after [`GIVE_UP`] naming the claim) until the write lands or the claim
+//! is stale, and the writer itself reports whether it landed. Claims are judged stale by
+//! the store's clock on two objects; a multi-node store whose nodes' clocks disagree by
+//! more than 50 s would break the same bound. Where the store honours `If-Match` (AWS S3)
+//! such a late write fails with 412 and nothing is overwritten.
 
 use std::hash::BuildHasher;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
-use bundle::paths::channel_path;
+use bundle::paths::{channel_path, release_path};
 use bundle::ReleaseId;
 use edge_origin::store::describe;
 use serde::Serialize;
 
 use super::pending::{self, Pending};
 use super::{base64_sha256, now_rfc3339, pause_at, show, Location, Pointer, PointerState};
+use crate::invalidate::Target;
 
 /// Claims more than this much older than ours (by the store's clock) belong to a publisher
 /// that died or stalled between claiming and writing, and are ignored.
@@ -82,6 +100,8 @@ const MAX_LEASE_EXPIRIES: u32 = 3;
 /// The first back-off, doubled after every collision up to [`BACKOFF_MAX`].
 const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How often a flip whose pointer write has an unknown outcome reads the pointer.
+const OUTCOME_POLL: Duration = Duration::from_secs(1);
 
 /// How a flip ended (a lost race is an error).
 #[derive(Debug)]
@@ -99,7 +119,7 @@ struct Claim<'a> {
     claimed_at: String,
 }
 
-/// One try of steps 1-7 that did not end the flip.
+/// One try of steps 1-8 that did not end the flip.
 enum Retry {
     /// Another live claim for the sequence.
     Rival(ReleaseId),
@@ -112,19 +132,39 @@ pub(crate) fn claims_dir(channel: &str, sequence: u64) -> String {
     format!("channels/{channel}.claims/{sequence}/")
 }
 
+/// The release a claim names, from its file name: `<release>.<nonce>.json`, or
+/// `<release>.json` as flips wrote it before claims had unique names.
+pub(crate) fn claim_release(name: &str) -> Option<ReleaseId> {
+    let stem = name.strip_suffix(".json")?;
+    stem.split('.').next()?.parse().ok()
+}
+
+/// A claim file name for `release` that no other flip attempt uses.
+fn claim_name(release: &ReleaseId) -> String {
+    // RandomState is seeded from the OS per process (and differs per instance).
+    let nonce = std::collections::hash_map::RandomState::new().hash_one((
+        std::process::id(),
+        SystemTime::now(),
+        Instant::now(),
+    ));
+    format!("{release}.{nonce:016x}.json")
+}
+
 /// Moves `channel` from `start` (the pointer as the caller read it) to `release`, by the
-/// protocol in the module docs.
+/// protocol in the module docs; the invalidation it records is owed by `targets`.
 pub(crate) async fn flip(
     at: &Location<'_>,
     channel: &str,
     release: &ReleaseId,
     start: &PointerState,
+    targets: &[Target],
 ) -> anyhow::Result<Flipped> {
+    let next = start.next_sequence(channel)?;
     let mut backoff = BACKOFF_FIRST;
     let mut rivals_since: Option<Instant> = None;
     let mut lease_expiries = 0;
     loop {
-        let retry = match attempt(at, channel, release, start).await? {
+        let retry = match attempt(at, channel, release, start, next, targets).await? {
             Ok(flipped) => return Ok(flipped),
             Err(retry) => retry,
         };
@@ -135,7 +175,6 @@ pub(crate) async fn flip(
         if let Some(done) = unless_moved(channel, release, start, &at.read_pointer(channel).await?)? {
             return Ok(done);
         }
-        let next = start.sequence() + 1;
         match &retry {
             Retry::Rival(rival) => {
                 if rivals_since.get_or_insert_with(Instant::now).elapsed() > GIVE_UP {
@@ -143,8 +182,8 @@ pub(crate) async fn flip(
                         "another publish to channel {channel} is in progress: release {rival} (the last rival \
                          seen) claimed sequence {next}, and for {GIVE_UP:?} rival claims kept this publish of \
                          {release} backing off without the channel moving; the channel was not changed by this \
-                         publish. If no other publish is running (one died while flipping), its claim is ignored \
-                         once it is {STALE_CLAIM:?} old: re-run then"
+                         publish. If no other publish is running (one died while flipping, or its pointer \
+                         write never landed), its claim is ignored once it is {STALE_CLAIM:?} old: re-run then"
                     );
                 }
             }
@@ -207,115 +246,256 @@ fn unless_moved(
     )
 }
 
-/// Steps 1-7 once: `Ok(Ok(_))` ends the flip, `Ok(Err(_))` asks to back off and retry.
+/// Whether the pointer shows our write of sequence `next` (or a later flip built on it).
+fn landed(now: &PointerState, release: &ReleaseId, next: u64) -> bool {
+    (now.release() == Some(release) && now.sequence() == next) || now.sequence() > next
+}
+
+/// Steps 1-8 once: `Ok(Ok(_))` ends the flip, `Ok(Err(_))` asks to back off and retry.
 async fn attempt(
     at: &Location<'_>,
     channel: &str,
     release: &ReleaseId,
     start: &PointerState,
+    next: u64,
+    targets: &[Target],
 ) -> anyhow::Result<Result<Flipped, Retry>> {
-    let next = start.sequence() + 1;
-    let claim_path = format!("{}{release}.json", claims_dir(channel, next));
+    let name = claim_name(release);
+    let claim_path = format!("{}{name}", claims_dir(channel, next));
     let claim = Claim { release, sequence: next, claimed_at: now_rfc3339() };
     let lease = Instant::now();
     at.put_small(&claim_path, serde_json::to_vec_pretty(&claim)?, "no-store").await?;
-    let result = claimed(at, channel, release, start, lease).await;
-    if !matches!(result, Ok(Ok(Flipped::Moved { .. }))) {
-        // Withdraw, so the claim holds up no one (and is no history).
-        let key = at.key(&claim_path);
-        if let Err(err) = at.client.delete_object().bucket(at.bucket).key(&key).send().await {
-            tracing::warn!(key, error = %describe(&err), "withdrawing a claim failed");
+    let ready = match prepare(at, channel, release, start, next, &name, lease, targets).await {
+        Ok(Prepared::Write(ready)) => ready,
+        // Nothing was sent: withdraw, so the claim holds up no one (and is no history).
+        Ok(Prepared::End(end)) => {
+            withdraw(at, &claim_path).await;
+            return Ok(end);
         }
+        Err(err) => {
+            withdraw(at, &claim_path).await;
+            return Err(err);
+        }
+    };
+    let (result, refused) = write(at, channel, release, start, next, lease, ready).await;
+    if refused {
+        withdraw(at, &claim_path).await;
     }
-    result
+    result.map(Ok)
 }
 
-/// Steps 2-7, holding the claim made at `lease`.
-async fn claimed(
+async fn withdraw(at: &Location<'_>, claim_path: &str) {
+    let key = at.key(claim_path);
+    if let Err(err) = at.client.delete_object().bucket(at.bucket).key(&key).send().await {
+        tracing::warn!(key, error = %describe(&err), "withdrawing a claim failed");
+    }
+}
+
+/// What steps 2-6 decided.
+enum Prepared {
+    /// Write the pointer.
+    Write(Ready),
+    /// The flip ends, or tries again, without writing.
+    End(Result<Flipped, Retry>),
+}
+
+/// What the pointer write needs from steps 2-6.
+struct Ready {
+    replaced: Option<ReleaseId>,
+    owed: Option<Pending>,
+    /// Stale claims seen (file names), deleted once the flip won.
+    stale: Vec<String>,
+    /// What is left of the lease for the write.
+    budget: Duration,
+}
+
+/// Steps 2-6, holding the claim `ours` made at `lease`.
+#[allow(clippy::too_many_arguments)]
+async fn prepare(
     at: &Location<'_>,
     channel: &str,
     release: &ReleaseId,
     start: &PointerState,
+    next: u64,
+    ours: &str,
     lease: Instant,
-) -> anyhow::Result<Result<Flipped, Retry>> {
-    let next = start.sequence() + 1;
-    let dir = claims_dir(channel, next);
-    let listed = at.list(&dir).await?;
+    targets: &[Target],
+) -> anyhow::Result<Prepared> {
+    let listed = at.list(&claims_dir(channel, next)).await?;
     pause_at("claims-listed").await?;
-    let ours = format!("{release}.json");
     let mine = listed.iter().find(|c| c.name == ours).and_then(|c| c.modified);
     let mut stale = Vec::new();
     for claim in listed.iter().filter(|c| c.name != ours) {
-        let Some(rival) = claim.name.strip_suffix(".json").and_then(|r| r.parse::<ReleaseId>().ok()) else {
-            continue;
-        };
+        let Some(rival) = claim_release(&claim.name) else { continue };
         // Unknown times count as alive: only a claim known to be old is ignored.
         let older = match (mine, claim.modified) {
             (Some(mine), Some(theirs)) => mine.duration_since(theirs).unwrap_or_default(),
             _ => Duration::ZERO,
         };
         if older <= STALE_CLAIM {
-            return Ok(Err(Retry::Rival(rival)));
+            return Ok(Prepared::End(Err(Retry::Rival(rival))));
         }
         stale.push(claim.name.clone());
     }
 
     let now = at.read_pointer(channel).await?;
     if let Some(done) = unless_moved(channel, release, start, &now)? {
-        return Ok(Ok(done));
+        return Ok(Prepared::End(Ok(done)));
     }
-    let owed = pending::record(at, channel, release, now.release()).await?;
+    let owed = pending::record(at, channel, release, now.release(), targets).await?;
 
     pause_at("checked").await?;
+    if at.head_size(&release_path(release)).await?.is_none() {
+        bail!(
+            "the manifest of release {release} is no longer in the store (a `course gc` running alongside \
+             deleted it after this run checked it): the channel {channel} was not changed and still serves {}; \
+             publish the release again (`course publish` uploads what is missing), then re-run",
+            show(now.release())
+        );
+    }
+    pause_at("manifest-checked").await?;
     let took = lease.elapsed();
     if took >= LEASE {
-        return Ok(Err(Retry::LeaseExpired(took)));
+        return Ok(Prepared::End(Err(Retry::LeaseExpired(took))));
     }
-    let sent = write_pointer(at, channel, release, start, LEASE - took).await?;
+    Ok(Prepared::Write(Ready { replaced: now.release().cloned(), owed, stale, budget: LEASE - took }))
+}
 
-    // Read back: on a store that ignores If-Match a flip that broke the lease bound may
-    // have overwritten us; whoever reads the final pointer agrees on it.
-    let after = at.read_pointer(channel).await?;
-    let ours_now = after.release() == Some(release) && after.sequence() == next;
-    if !sent && unless_moved(channel, release, start, &after).is_ok_and(|moved| moved.is_none()) {
-        bail!(
-            "the store did not complete the pointer write within the lease ({LEASE:?} from the claim), and the \
-             channel {channel} still serves {}: re-run this publish of {release}",
-            show(after.release())
-        );
+/// Steps 7-8: the result, and whether the store refused the write (only then may the
+/// claim be withdrawn: any other failure may still land).
+async fn write(
+    at: &Location<'_>,
+    channel: &str,
+    release: &ReleaseId,
+    start: &PointerState,
+    next: u64,
+    lease: Instant,
+    ready: Ready,
+) -> (anyhow::Result<Flipped>, bool) {
+    let confirmed = match write_pointer(at, channel, release, start, next, ready.budget).await {
+        Write::NotSent(err) => return (Err(err), true),
+        Write::Landed => match at.read_pointer(channel).await {
+            // Read back: on a store that ignores If-Match a flip that broke the lease bound
+            // may have overwritten us; whoever reads the final pointer agrees on it.
+            Ok(after) if landed(&after, release, next) => Ok(()),
+            Ok(after) => Err(anyhow!(
+                "another publish to channel {channel} won: the channel serves release {} (sequence {}), \
+                 written over this publish of {release} just after it",
+                show(after.release()),
+                after.sequence()
+            )),
+            Err(err) => Err(err.context(format!(
+                "the pointer write of release {release} to channel {channel} succeeded, but reading it back failed"
+            ))),
+        },
+        Write::Refused(status) => match at.read_pointer(channel).await {
+            // An earlier attempt of the same request (the SDK retries) may have landed.
+            Ok(after) if landed(&after, release, next) => Ok(()),
+            Ok(after) => {
+                let err = anyhow!(
+                    "another publish to channel {channel} won: the pointer changed before this publish of \
+                     {release} could write it (HTTP {status}; the channel serves {}); the channel was not \
+                     changed by this publish",
+                    show(after.release())
+                );
+                return (Err(err), true);
+            }
+            Err(err) => Err(err),
+        },
+        Write::Unknown(why) => await_outcome(at, channel, release, start, next, lease, &why).await,
+    };
+    if let Err(err) = confirmed {
+        return (Err(err), false);
     }
-    if !ours_now && after.sequence() <= next {
-        bail!(
-            "another publish to channel {channel} won: the channel serves release {} (sequence {}), written \
-             over this publish of {release} just after it",
-            show(after.release()),
-            after.sequence()
-        );
-    }
-    for name in stale {
+    let dir = claims_dir(channel, next);
+    for name in ready.stale {
         let key = at.key(&format!("{dir}{name}"));
         if let Err(err) = at.client.delete_object().bucket(at.bucket).key(&key).send().await {
             tracing::warn!(key, error = %describe(&err), "deleting a stale claim failed");
         }
     }
-    Ok(Ok(Flipped::Moved { replaced: now.release().cloned(), owed }))
+    (Ok(Flipped::Moved { replaced: ready.replaced, owed: ready.owed }), false)
 }
 
-/// Step 6: PUT the pointer, conditionally where the store honours it, within `budget`.
-/// `Ok(false)`: cancelled at the end of the budget (it may or may not have landed).
+/// After a pointer write whose outcome is unknown: watches the pointer, claim kept, until
+/// the write shows or the claim made at `lease` is stale (after which no rival waits for
+/// it, and a write landing later is the residual risk of the module docs).
+async fn await_outcome(
+    at: &Location<'_>,
+    channel: &str,
+    release: &ReleaseId,
+    start: &PointerState,
+    next: u64,
+    lease: Instant,
+    why: &str,
+) -> anyhow::Result<()> {
+    let deadline = lease + STALE_CLAIM;
+    tracing::warn!(
+        %release, why, wait = ?deadline.saturating_duration_since(Instant::now()),
+        "the pointer write did not finish within the lease: keeping the claim, so no other publish takes the \
+         sequence while the write may still land, and watching the pointer until the claim is stale"
+    );
+    let mut last_read_error = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left.max(OUTCOME_POLL), at.read_pointer(channel)).await {
+            Ok(Ok(now)) if landed(&now, release, next) => {
+                tracing::info!(%release, sequence = next, "the pointer write landed after all");
+                return Ok(());
+            }
+            Ok(Ok(now)) => {
+                // Moved to another release: its flip ignored our claim (the bound broke).
+                unless_moved(channel, release, start, &now)?;
+            }
+            Ok(Err(err)) => last_read_error = Some(format!("{err:#}")),
+            Err(_) => last_read_error = Some("reading the pointer timed out".to_owned()),
+        }
+        if Instant::now() >= deadline {
+            let read = last_read_error
+                .map(|e| format!(" (the last read of the pointer failed: {e})"))
+                .unwrap_or_default();
+            bail!(
+                "the store did not confirm the pointer write of release {release} to channel {channel} ({why}), \
+                 and {STALE_CLAIM:?} after this publish claimed sequence {next} the channel still serves {} \
+                 (sequence {}){read}: the write is taken as lost and the channel as unchanged. Its claim was kept \
+                 until now, so no other publish could take the sequence while the write might still land; it is \
+                 stale now: re-run this publish",
+                show(start.release()),
+                start.sequence()
+            );
+        }
+        tokio::time::sleep(OUTCOME_POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// How a pointer write ended.
+enum Write {
+    Landed,
+    /// The store refused it (412): it evaluated `If-Match`, so the write changed nothing.
+    Refused(u16),
+    /// The request was never sent.
+    NotSent(anyhow::Error),
+    /// Sent, with no answer (timeout) or an answer that does not say it failed.
+    Unknown(String),
+}
+
+/// Step 7: PUT the pointer, conditionally where the store honours it, within `budget`.
 async fn write_pointer(
     at: &Location<'_>,
     channel: &str,
     release: &ReleaseId,
     start: &PointerState,
+    next: u64,
     budget: Duration,
-) -> anyhow::Result<bool> {
-    let path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
+) -> Write {
+    let Some(path) = channel_path(channel) else {
+        return Write::NotSent(anyhow!("bad channel name {channel:?}"));
+    };
     let pointer = Pointer {
         release: release.clone(),
         previous: start.release().cloned(),
         published_at: now_rfc3339(),
-        sequence: start.sequence() + 1,
+        sequence: next,
     };
     let bytes = pointer.to_bytes();
     let key = at.key(&path);
@@ -335,21 +515,15 @@ async fn write_pointer(
         None => put.if_none_match("*"),
     };
     match tokio::time::timeout(budget, put.send()).await {
-        Ok(Ok(_)) => Ok(true),
-        Ok(Err(err)) => {
-            let status = err.raw_response().map(|r| r.status().as_u16());
-            if let Some(status @ (412 | 409)) = status {
-                bail!(
-                    "another publish to channel {channel} won: the pointer changed before this publish of \
-                     {release} could write it (HTTP {status}); the channel was not changed by this publish"
-                );
-            }
-            bail!("PUT s3://{}/{key}: {}", at.bucket, describe(&err))
+        Ok(Ok(_)) => Write::Landed,
+        Ok(Err(err @ SdkError::ConstructionFailure(_))) => {
+            Write::NotSent(anyhow!("PUT s3://{}/{key}: {}", at.bucket, describe(&err)))
         }
-        Err(_) => {
-            tracing::warn!(key, ?budget, "the pointer write did not finish within the lease");
-            Ok(false)
-        }
+        Ok(Err(err)) => match err.raw_response().map(|r| r.status().as_u16()) {
+            Some(412) => Write::Refused(412),
+            _ => Write::Unknown(format!("PUT s3://{}/{key}: {}", at.bucket, describe(&err))),
+        },
+        Err(_) => Write::Unknown(format!("no answer within the {budget:.1?} left of the lease")),
     }
 }
 
@@ -369,5 +543,16 @@ mod tests {
             let delay = jitter(Duration::from_millis(400));
             assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&delay), "{delay:?}");
         }
+    }
+
+    #[test]
+    fn claims_have_unique_names_that_name_their_release() {
+        let release: ReleaseId = "0123456789abcdef0123".parse().expect("id");
+        let (a, b) = (claim_name(&release), claim_name(&release));
+        assert_ne!(a, b, "two flips of one release never share a claim");
+        assert_eq!(claim_release(&a), Some(release.clone()));
+        assert_eq!(claim_release(&format!("{release}.json")), Some(release), "old claims still read");
+        assert_eq!(claim_release("not-a-release.json"), None);
+        assert_eq!(claim_release("0123456789abcdef0123.txt"), None);
     }
 }

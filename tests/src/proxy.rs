@@ -1,0 +1,164 @@
+//! A TCP proxy on loopback in front of a real server, for faults a test must force at one
+//! exact request: it can hold every request that contains a given text (say `PUT
+//! /courses/site/channels/live.json`) for a while and then forward it, also after the
+//! client gave up and hung up (as a slow network or store would), and it can be "down"
+//! (closing every new connection at once). Stopped when dropped.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a connection whose client hung up stays open for the server's answer.
+const DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct State {
+    hold: Mutex<Option<(Vec<u8>, Duration)>>,
+    down: AtomicBool,
+    stopped: AtomicBool,
+    held: AtomicUsize,
+    released: AtomicUsize,
+}
+
+pub struct Proxy {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    state: Arc<State>,
+}
+
+impl Proxy {
+    /// Starts forwarding a free loopback port to `upstream` (`http://host:port`).
+    pub fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let base = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let state = Arc::new(State::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if shared.stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                if shared.down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let (state, upstream) = (shared.clone(), upstream.clone());
+                std::thread::spawn(move || relay(client, &upstream, &state));
+            }
+        });
+        Proxy { base, state }
+    }
+
+    /// From now on, holds each request containing `text` for `hold` before forwarding it
+    /// (and everything after it on that connection).
+    pub fn hold(&self, text: &str, hold: Duration) {
+        *self.state.hold.lock().expect("hold") = Some((text.as_bytes().to_vec(), hold));
+    }
+
+    /// While down, every new connection is closed at once.
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Requests held so far, and how many of them were forwarded after their hold.
+    pub fn held(&self) -> (usize, usize) {
+        (self.state.held.load(Ordering::SeqCst), self.state.released.load(Ordering::SeqCst))
+    }
+
+    /// Waits (at most `within`) until `count` held requests were forwarded.
+    pub fn wait_released(&self, count: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.held().1 < count {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy forwarded {:?} held requests, not {count}",
+                self.held()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.stopped.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.base.trim_start_matches("http://"));
+    }
+}
+
+/// Copies client -> upstream (holding what matches) and upstream -> client, until both
+/// ends are done.
+fn relay(mut client: TcpStream, upstream: &str, state: &State) {
+    let Ok(mut server) = TcpStream::connect(upstream) else { return };
+    let (Ok(mut client_out), Ok(mut server_in)) = (client.try_clone(), server.try_clone()) else { return };
+    let client_gone = Arc::new(AtomicBool::new(false));
+    let gone = client_gone.clone();
+    let answers = std::thread::spawn(move || {
+        let _ = server_in.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut quiet_since = Instant::now();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match server_in.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    quiet_since = Instant::now();
+                    // A client that hung up no longer reads: keep draining the server.
+                    if client_out.write_all(&buf[..n]).is_err() {
+                        gone.store(true, Ordering::SeqCst);
+                    }
+                }
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    if gone.load(Ordering::SeqCst) && quiet_since.elapsed() > DRAIN {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = client_out.shutdown(Shutdown::Both);
+    });
+
+    let mut held_until: Option<Instant> = None;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if held_until.is_none() {
+            if let Some((text, hold)) = state.hold.lock().expect("hold").clone() {
+                // The text may straddle two reads: look at the end of the last one too.
+                let mut window = std::mem::take(&mut tail);
+                window.extend_from_slice(&buf[..n]);
+                if window.windows(text.len()).any(|w| w == text.as_slice()) {
+                    state.held.fetch_add(1, Ordering::SeqCst);
+                    held_until = Some(Instant::now() + hold);
+                } else {
+                    let keep = window.len().saturating_sub(text.len());
+                    tail = window.split_off(keep);
+                }
+            }
+        }
+        if let Some(until) = held_until {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
+        if server.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        if held_until.take().is_some() {
+            state.released.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    // The client is done (or hung up): the server still answers what it was sent.
+    client_gone.store(true, Ordering::SeqCst);
+    let _ = answers.join();
+    let _ = server.shutdown(Shutdown::Both);
+}
