@@ -648,3 +648,53 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
     }
     Ok(History { entries, live, sequences, in_flight, manifests })
 }
+
+/// `course releases`: one line per flip, channels by name, newest first.
+pub struct ReleaseTable<'a>(pub &'a [ReleaseEntry]);
+
+impl std::fmt::Display for ReleaseTable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "channel  seq  release               published at          routes  objects")?;
+        for e in self.0 {
+            let when = e.published_at.as_deref().unwrap_or("-");
+            let live = if e.live { "  (live)" } else { "" };
+            writeln!(
+                f,
+                "{:<8} {:>4}  {}  {:<20}  {:>6}  {:>7}{live}",
+                e.channel, e.sequence, e.release, when, e.routes, e.objects
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `course gc`: what a run deleted, or a dry run would delete.
+pub struct GcSummary<'a> {
+    pub plan: &'a GcPlan,
+    pub dry_run: bool,
+}
+
+impl std::fmt::Display for GcSummary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plan = self.plan;
+        let verb = if self.dry_run { "would delete" } else { "deleted" };
+        let kept: Vec<String> = plan.keep.iter().map(ToString::to_string).collect();
+        let spared = match plan.spared {
+            0 => String::new(),
+            n => format!("; spared {n} objects of releases uploaded or claimed while gc ran"),
+        };
+        let restored = match plan.restored.len() {
+            0 => String::new(),
+            n => format!("; put back {n} manifests of releases a flip claimed while gc ran"),
+        };
+        writeln!(
+            f,
+            "{verb} {} objects ({}) and {} old manifests; {} objects too young{spared}{restored}; kept releases: {}",
+            plan.delete.len(),
+            crate::size::human_bytes(plan.bytes),
+            plan.manifests.len(),
+            plan.too_young,
+            kept.join(" ")
+        )
+    }
+}

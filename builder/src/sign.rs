@@ -22,6 +22,18 @@ pub struct Signed {
     pub expires: u64,
 }
 
+/// What `course sign` prints: the URL, when it expires, and the cookies, one per line.
+impl std::fmt::Display for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "url: {}", self.url)?;
+        writeln!(f, "expires: {}", self.expires)?;
+        for (name, value) in &self.issued.cookies {
+            writeln!(f, "cookie: {name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A prefix a grant may name: `http(s)://host[:port]/` then whole path segments ending in
 /// `/`, with nothing a policy would read as a wildcard (`*`, `?`) and no query, fragment,
 /// user, `.`/`..` segment or percent-encoding.

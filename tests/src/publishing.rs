@@ -41,8 +41,12 @@ pub fn variant(base: &Path, tag: &str) -> (tempfile::TempDir, String) {
     }
     std::os::unix::fs::symlink(base.join("objects"), store.path().join("objects")).expect("symlink objects");
     std::fs::write(store.path().join(format!("releases/{release}.json")), &bytes).expect("write manifest");
-    let channel =
-        Channel { release: release.clone(), previous: None, published_at: "2026-01-01T00:00:00Z".into(), sequence: 0 };
+    let channel = Channel {
+        release: release.clone(),
+        previous: None,
+        published_at: "2026-01-01T00:00:00Z".into(),
+        sequence: 0,
+    };
     std::fs::write(store.path().join("channels/live.json"), channel.to_bytes()).expect("write channel");
     (store, release.to_string())
 }

@@ -19,7 +19,6 @@ use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
 use edge_origin::store::{S3Options, StoreSpec};
 
-
 /// Takes the lock, starts Garage and points the AWS environment at it.
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
     let guard = e2e::lock_process_env();

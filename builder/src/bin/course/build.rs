@@ -1,0 +1,62 @@
+//! `course build`: content tree -> release in a local store.
+
+use std::path::PathBuf;
+
+use builder::{build, BuildError, BuildOptions};
+
+use crate::failure::Failure;
+use crate::out::say;
+
+#[derive(clap::Args, Clone)]
+pub(crate) struct Args {
+    /// The content tree to build.
+    #[arg(long, default_value = "content")]
+    pub(crate) content: PathBuf,
+    /// The local store to write the release into.
+    #[arg(long, default_value = "dist")]
+    pub(crate) out: PathBuf,
+    /// The channel to point at the new release.
+    #[arg(long, default_value = "live")]
+    pub(crate) channel: String,
+    /// Print how long each phase of the build took.
+    #[arg(long)]
+    timings: bool,
+    /// Largest lesson, TOML or instructions file the build reads, e.g. 1MiB.
+    #[arg(long, default_value = "1MiB", value_parser = edge_origin::config::parse_bytes)]
+    max_source_size: u64,
+}
+
+/// Unused files listed by name after a build (the rest are counted).
+const UNPUBLISHED_SHOWN: usize = 20;
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let options = BuildOptions {
+        content: args.content.clone(),
+        out: args.out.clone(),
+        channel: args.channel.clone(),
+        max_source_bytes: args.max_source_size,
+    };
+    let report = build(&options).map_err(|err| match err {
+        BuildError::Content(errors) => Failure::Content(errors),
+        other => Failure::Other(other.into()),
+    })?;
+    say(&report);
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !report.unpublished.is_empty() {
+        eprintln!("warning: {} file(s) that no page uses were not published:", report.unpublished.len());
+        for path in report.unpublished.iter().take(UNPUBLISHED_SHOWN) {
+            eprintln!("  {}", path.display());
+        }
+        if report.unpublished.len() > UNPUBLISHED_SHOWN {
+            eprintln!("  ... and {} more", report.unpublished.len() - UNPUBLISHED_SHOWN);
+        }
+    }
+    if args.timings {
+        for (phase, took) in &report.phases {
+            say(format_args!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0));
+        }
+    }
+    Ok(())
+}
