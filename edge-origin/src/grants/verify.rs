@@ -1,6 +1,6 @@
-//! Access to enrolled-only courses: CloudFront signed URLs and signed cookies, checked
-//! here before the cache is consulted (or trusted when the CDN already enforced them and
-//! proves it with the origin-verify secret).
+//! Checking grants for enrolled-only courses: CloudFront signed URLs and signed cookies,
+//! verified here before the cache is consulted (or trusted when the CDN already enforced
+//! them and proves it with the origin-verify secret).
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,11 +9,12 @@ use bundle::grant::{self, Grant, TrustedKeys};
 use http::header;
 
 use crate::authority;
+use crate::secret::same_secret;
 
 /// Name of the header a CDN adds to prove a request came through it.
-pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+pub(crate) const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
-pub struct AccessConfig {
+pub(crate) struct VerifierConfig {
     pub trusted: TrustedKeys,
     /// Scheme and host grants are scoped to (the CDN's), e.g. `https://learn.example.org`;
     /// `None`: `http://<the request's validated host[:port]>` (see [`crate::authority`]).
@@ -25,7 +26,7 @@ pub struct AccessConfig {
 
 /// Why a request for an enrolled page is refused (logged, never shown in detail).
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("no grant")]
     Missing,
     #[error("malformed grant: {0}")]
@@ -40,15 +41,15 @@ pub enum Refusal {
 
 /// How a request was let in.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// The CDN vouched for it (origin-verify secret): it may be cached there for grant holders.
     ByCdn,
     /// A grant was checked here: the response must stay private.
     ByGrant,
 }
 
-pub struct AccessControl {
-    config: AccessConfig,
+pub(crate) struct Verifier {
+    config: VerifierConfig,
     /// Verdicts of recent checks, keyed by the request's raw grant (query or cookie
     /// headers, as sent), URL and client IP, so a student's repeated hits skip decoding
     /// and the public-key operation. The key is the raw bytes, compared whole: no hash
@@ -69,27 +70,22 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Compares secrets in time independent of where they differ.
-pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-impl AccessControl {
+impl Verifier {
     /// Fails when the configured public URL is not `http(s)://host[:port]`.
-    pub fn new(mut config: AccessConfig) -> Result<Self, String> {
+    pub(crate) fn new(mut config: VerifierConfig) -> Result<Self, String> {
         config.public_url = config.public_url.as_deref().map(authority::parse_public_url).transpose()?;
         let verified = moka::sync::Cache::builder()
             .weigher(key_weight)
             .max_capacity(VERIFIED_CACHE_BYTES)
             .time_to_live(Duration::from_secs(30))
             .build();
-        Ok(AccessControl { config, verified })
+        Ok(Verifier { config, verified })
     }
 
     /// The `scheme://host[:port]` grants of this request are scoped to: the configured public
     /// URL, else `http://` and the request's `authority` (already validated by
     /// [`authority::of_request`]); `None` when there is neither.
-    pub fn public_base(&self, authority: Option<&str>) -> Option<String> {
+    pub(crate) fn public_base(&self, authority: Option<&str>) -> Option<String> {
         match &self.config.public_url {
             Some(url) => Some(url.clone()),
             None => authority.map(|host| format!("http://{host}")),
@@ -98,7 +94,7 @@ impl AccessControl {
 
     /// Checks a request for an enrolled-only `path` (already normalised); `authority` is
     /// the request's validated `host[:port]`.
-    pub fn admit<B>(
+    pub(crate) fn admit<B>(
         &self,
         req: &http::Request<B>,
         path: &str,
@@ -195,7 +191,7 @@ fn wrong_resource(grant: &Grant, base: &str, path: &str) -> String {
 /// as long as the grant does. `None` when the query carries no custom-policy grant (a canned
 /// one signs one exact URL, so as a cookie it would open nothing else) or it has expired.
 /// Only call it for a request the grant was admitted for.
-pub fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
+pub(crate) fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
     let grant = Grant::from_query(query).ok()??;
     let grant::GrantPolicy::Custom(json) = &grant.policy else { return None };
     let expires = grant::Policy::from_json(json).ok()?.date_less_than;
