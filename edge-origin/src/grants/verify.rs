@@ -101,6 +101,18 @@ impl Verifier {
         client_ip: IpAddr,
         authority: Option<&str>,
     ) -> Result<Admission, Refusal> {
+        self.admit_at(req, path, client_ip, authority, now_secs())
+    }
+
+    /// [`Verifier::admit`] at `now` (epoch seconds).
+    fn admit_at<B>(
+        &self,
+        req: &http::Request<B>,
+        path: &str,
+        client_ip: IpAddr,
+        authority: Option<&str>,
+        now: u64,
+    ) -> Result<Admission, Refusal> {
         if let Some(secret) = &self.config.origin_verify_secret {
             let given = req.headers().get(ORIGIN_VERIFY_HEADER).map(|v| v.as_bytes());
             if given.is_some_and(|g| same_secret(g, secret.as_bytes())) {
@@ -112,7 +124,6 @@ impl Verifier {
         }
         let base = self.public_base(authority).ok_or(Refusal::NoHost)?;
         let url = format!("{base}{path}");
-        let now = now_secs();
         // The verdict cache is consulted on the grant as sent, before any decoding.
         let cookies: Vec<&http::HeaderValue> = req.headers().get_all(header::COOKIE).iter().collect();
         let raw_key = {
