@@ -227,8 +227,16 @@ pub fn verify(
     }
 }
 
+/// Whether a grant valid until `date_less_than` (its `DateLessThan` or `Expires`, epoch
+/// seconds) has expired at `now`, allowing `skew_secs` for clocks: it is valid strictly
+/// before `date_less_than + skew_secs`. The one definition of "expired": [`verify`] and the
+/// origin's cache of verdicts both ask it.
+pub fn is_expired(date_less_than: u64, now: u64, skew_secs: u64) -> bool {
+    date_less_than.saturating_add(skew_secs) <= now
+}
+
 fn check_times(less_than: u64, greater_than: Option<u64>, now: u64, skew: u64) -> Result<(), Denied> {
-    if less_than.saturating_add(skew) <= now {
+    if is_expired(less_than, now, skew) {
         return Err(Denied::Expired);
     }
     if let Some(start) = greater_than {

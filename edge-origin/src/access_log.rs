@@ -69,17 +69,17 @@ impl Sink {
 }
 
 /// A handle to the access log; cheap to share, a no-op when off.
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     shared: Option<Arc<Shared>>,
 }
 
 impl AccessLog {
-    pub fn off() -> Self {
+    pub(crate) fn off() -> Self {
         AccessLog { shared: None }
     }
 
     /// Opens the target and starts its writer thread (none when `Off`).
-    pub fn open(target: &AccessLogTarget) -> std::io::Result<Self> {
+    pub(crate) fn open(target: &AccessLogTarget) -> std::io::Result<Self> {
         let sink = match target {
             AccessLogTarget::Off => return Ok(AccessLog::off()),
             AccessLogTarget::Stderr => Sink::Stderr,
@@ -105,12 +105,8 @@ impl AccessLog {
         Ok(AccessLog { shared: Some(shared) })
     }
 
-    pub fn is_on(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// Appends one request's line.
-    pub fn record(&self, method: &http::Method, path: &str, status: u16, micros: u64) {
+    pub(crate) fn record(&self, method: &http::Method, path: &str, status: u16, micros: u64) {
         let Some(shared) = &self.shared else { return };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let mut pending = lock(&shared.pending);
@@ -135,7 +131,7 @@ impl AccessLog {
     }
 
     /// Writes out whatever is buffered now (at shutdown).
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         if let Some(shared) = &self.shared {
             write_batch(shared, Vec::new());
         }
@@ -272,7 +268,7 @@ mod tests {
         assert!(lines[1].ends_with("method=HEAD path=\"/x\" status=404 micros=3"), "{text}");
         assert_eq!(lines[0].find('Z'), Some(26), "{text}");
         let off = AccessLog::open(&AccessLogTarget::Off).expect("off");
-        assert!(!off.is_on());
+        assert!(off.shared.is_none());
         off.record(&http::Method::GET, "/", 200, 1);
     }
 }

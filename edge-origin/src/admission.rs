@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::client_ip::{canonical, ClientIp};
 use crate::metrics::Metrics;
 
-pub struct ConnectionSlots {
+pub(crate) struct ConnectionSlots {
     free: Arc<Semaphore>,
     per_ip_cap: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -26,14 +26,19 @@ pub struct ConnectionSlots {
 }
 
 /// An admitted connection's place; given back when dropped.
-pub struct Slot {
+pub(crate) struct Slot {
     _permit: OwnedSemaphorePermit,
     counted_as: Option<IpAddr>,
     slots: Arc<ConnectionSlots>,
 }
 
 impl ConnectionSlots {
-    pub fn new(max: usize, per_ip_cap: usize, proxies: Arc<ClientIp>, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub(crate) fn new(
+        max: usize,
+        per_ip_cap: usize,
+        proxies: Arc<ClientIp>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         Arc::new(ConnectionSlots {
             free: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
             per_ip_cap,
@@ -44,19 +49,19 @@ impl ConnectionSlots {
     }
 
     /// A free slot now, if there is one.
-    pub fn try_free_slot(&self) -> Option<OwnedSemaphorePermit> {
+    pub(crate) fn try_free_slot(&self) -> Option<OwnedSemaphorePermit> {
         self.free.clone().try_acquire_owned().ok()
     }
 
     /// Waits until a connection may be accepted.
-    pub async fn free_slot(&self) -> OwnedSemaphorePermit {
+    pub(crate) async fn free_slot(&self) -> OwnedSemaphorePermit {
         // The semaphore is never closed.
         self.free.clone().acquire_owned().await.expect("the connection semaphore stays open")
     }
 
     /// Admits a connection from `peer`, or gives the permit back (`Err`) when that
     /// address already has its share.
-    pub fn admit(
+    pub(crate) fn admit(
         self: &Arc<Self>,
         peer: IpAddr,
         permit: OwnedSemaphorePermit,
@@ -122,7 +127,7 @@ const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 /// Answers a connection over its address's cap with 503 and closes it; bounded in time
 /// (the slot is held meanwhile). The request is read briefly first, so closing with
 /// unread bytes does not reset the connection before the client sees the answer.
-pub async fn refuse(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
+pub(crate) async fn refuse(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
     let _permit = permit;
     let answer = async {
         stream.write_all(TOO_MANY).await?;
@@ -143,7 +148,7 @@ pub async fn refuse(mut stream: TcpStream, permit: OwnedSemaphorePermit) {
 /// Backoff after failed accepts: from 5 ms doubling to 1 s while they keep failing (as
 /// Go's net/http does), logged once per burst.
 #[derive(Default)]
-pub struct AcceptBackoff {
+pub(crate) struct AcceptBackoff {
     delay: Duration,
     failures: u64,
 }
@@ -154,7 +159,7 @@ const LONGEST_DELAY: Duration = Duration::from_secs(1);
 impl AcceptBackoff {
     /// How long to wait before accepting again; `None` for an error of that one
     /// connection (it was reset or aborted while queued), which is retried at once.
-    pub fn failed(&mut self, err: &io::Error, metrics: &Metrics) -> Option<Duration> {
+    pub(crate) fn failed(&mut self, err: &io::Error, metrics: &Metrics) -> Option<Duration> {
         metrics.accept_errors.inc();
         if matches!(
             err.kind(),
@@ -175,7 +180,7 @@ impl AcceptBackoff {
     }
 
     /// An accept worked: ends a burst of failures.
-    pub fn accepted(&mut self) {
+    pub(crate) fn accepted(&mut self) {
         if self.failures > 0 {
             tracing::info!(failures = self.failures, "accepting connections again");
             *self = AcceptBackoff::default();

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use moka::future::Cache;
 
 use crate::metrics::Metrics;
-use crate::store::Store;
+use store::Store;
 
 #[derive(Debug, thiserror::Error)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     #[error("object {0} is missing from the store")]
     Missing(ObjectKey),
     #[error("object {0} does not match its hash; not served")]
@@ -24,7 +24,7 @@ pub enum FetchError {
     Timeout,
 }
 
-pub struct ObjectCache {
+pub(crate) struct ObjectCache {
     cache: Cache<ObjectKey, Bytes>,
     store: Store,
     timeout: Duration,
@@ -32,7 +32,7 @@ pub struct ObjectCache {
 }
 
 impl ObjectCache {
-    pub fn new(store: Store, max_bytes: u64, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(store: Store, max_bytes: u64, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &ObjectKey, value: &Bytes| u32::try_from(value.len()).unwrap_or(u32::MAX))
@@ -42,7 +42,7 @@ impl ObjectCache {
 
     /// The object's bytes, from memory or from the store (verified). Concurrent misses of
     /// one key wait for a single fetch; failures are not cached, so the next request retries.
-    pub async fn get(&self, key: &ObjectKey) -> Result<Bytes, Arc<FetchError>> {
+    pub(crate) async fn get(&self, key: &ObjectKey) -> Result<Bytes, Arc<FetchError>> {
         if let Some(bytes) = self.cache.get(key).await {
             self.metrics.cache_hits.inc();
             return Ok(bytes);

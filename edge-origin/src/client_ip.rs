@@ -10,7 +10,7 @@ use http::header::{HeaderMap, HeaderName};
 use ipnet::IpNet;
 
 /// The header CloudFront fills with `ip:port` of the viewer.
-pub const CLOUDFRONT_VIEWER_ADDRESS: &str = "cloudfront-viewer-address";
+pub(crate) const CLOUDFRONT_VIEWER_ADDRESS: &str = "cloudfront-viewer-address";
 
 /// How the forwarding header names addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ enum Form {
 }
 
 #[derive(Debug, Clone)]
-pub struct ClientIp {
+pub(crate) struct ClientIp {
     trusted: Vec<IpNet>,
     header: HeaderName,
     form: Form,
@@ -31,19 +31,19 @@ pub struct ClientIp {
 
 impl ClientIp {
     /// `trusted` empty: every request's client is its TCP peer.
-    pub fn new(trusted: Vec<IpNet>, header: HeaderName) -> Self {
+    pub(crate) fn new(trusted: Vec<IpNet>, header: HeaderName) -> Self {
         let form = if header == CLOUDFRONT_VIEWER_ADDRESS { Form::IpPort } else { Form::List };
         ClientIp { trusted, header, form }
     }
 
     /// Whether `ip` is one of the configured proxies.
-    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+    pub(crate) fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
     /// The client of a request that came from `peer` with `headers`.
-    pub fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub(crate) fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
         if !self.is_trusted(peer) {
             return peer;
@@ -92,7 +92,7 @@ impl ClientIp {
 }
 
 /// IPv4 clients of a dual-stack listener show up as `::ffff:a.b.c.d`.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
@@ -100,7 +100,7 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// A `--trusted-proxy` value: a CIDR, or one address.
-pub fn parse_trusted(text: &str) -> Result<IpNet, String> {
+pub(crate) fn parse_trusted(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
         format!("{text:?} is not an address or CIDR (e.g. 10.0.0.0/8, 2001:db8::/32, 127.0.0.1)")
@@ -108,7 +108,7 @@ pub fn parse_trusted(text: &str) -> Result<IpNet, String> {
 }
 
 /// A `--real-ip-header` value.
-pub fn parse_header(text: &str) -> Result<HeaderName, String> {
+pub(crate) fn parse_header(text: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(text.trim().as_bytes()).map_err(|_| format!("{text:?} is not a header name"))
 }
 

@@ -15,7 +15,7 @@ use crate::client_ip;
 pub use crate::limits::ConnectionLimits;
 use crate::limits::{default_per_ip, HEAD_ALLOWANCE};
 pub use crate::secret::Secret;
-pub use crate::store::{S3Options, StoreSpec};
+pub use store::{S3Options, StoreSpec};
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -42,10 +42,10 @@ use crate::limits::{ConnectionLimits, HEAD_ALLOWANCE};
 use crate::metrics::Metrics;
 
 /// Under pressure, how long a connection may take to send a whole head.
-pub const PRESSURE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const PRESSURE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What every connection's guard shares.
-pub struct Guard {
+pub(crate) struct Guard {
     pub limits: ConnectionLimits,
     pub metrics: Arc<Metrics>,
     /// The accept loop found no free slot (see the module docs).
@@ -57,7 +57,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(limits: ConnectionLimits, metrics: Arc<Metrics>) -> Self {
         Guard {
             limits,
             metrics,
@@ -68,7 +68,7 @@ impl Guard {
     }
 
     /// No slot is free: idle and slow connections close to make room.
-    pub fn press(&self) {
+    pub(crate) fn press(&self) {
         if !self.pressure.swap(true, Ordering::Relaxed) {
             let waiting = std::mem::take(&mut *self.waiters());
             for waker in waiting.into_values() {
@@ -78,7 +78,7 @@ impl Guard {
     }
 
     /// A slot was free again.
-    pub fn relax(&self) {
+    pub(crate) fn relax(&self) {
         self.pressure.store(false, Ordering::Relaxed);
     }
 
@@ -112,7 +112,7 @@ impl Guard {
 
 /// One connection's request/response cycle, shared by its stream, service and bodies.
 #[derive(Default)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     heads: AtomicU64,
     responses: AtomicU64,
     /// Head bytes this connection has charged to the budget.
@@ -126,7 +126,7 @@ pub struct Exchange {
 impl Exchange {
     /// hyper parsed a head and calls the service: the head's bytes leave the budget and
     /// the head/idle timers rest until the response is out.
-    pub fn head_complete(&self, guard: &Guard) {
+    pub(crate) fn head_complete(&self, guard: &Guard) {
         self.heads.fetch_add(1, Ordering::Relaxed);
         guard.refund(self.charged.swap(0, Ordering::Relaxed));
     }
@@ -148,7 +148,7 @@ impl Exchange {
 }
 
 /// A socket under the guard (see the module docs).
-pub struct GuardedStream<S> {
+pub(crate) struct GuardedStream<S> {
     inner: S,
     guard: Arc<Guard>,
     exchange: Arc<Exchange>,
@@ -174,7 +174,7 @@ pub struct GuardedStream<S> {
 }
 
 impl<S> GuardedStream<S> {
-    pub fn new(inner: S, guard: Arc<Guard>, exchange: Arc<Exchange>) -> Self {
+    pub(crate) fn new(inner: S, guard: Arc<Guard>, exchange: Arc<Exchange>) -> Self {
         let id = guard.next_id.fetch_add(1, Ordering::Relaxed);
         GuardedStream {
             inner,
@@ -447,13 +447,13 @@ impl Timer {
 }
 
 /// A response body that marks the response as out when hyper is done with it.
-pub struct TrackedBody<B> {
+pub(crate) struct TrackedBody<B> {
     inner: B,
     exchange: Arc<Exchange>,
 }
 
 impl<B> TrackedBody<B> {
-    pub fn new(inner: B, exchange: Arc<Exchange>) -> Self {
+    pub(crate) fn new(inner: B, exchange: Arc<Exchange>) -> Self {
         TrackedBody { inner, exchange }
     }
 }
@@ -486,14 +486,14 @@ impl<B: Body<Data = Bytes> + Unpin> Body for TrackedBody<B> {
 
 /// A request body that fails with [`BodyTimeout`] unless it has arrived in full within
 /// its time limit (counted from when the handler first has to wait for it).
-pub struct TimedBody<B> {
+pub(crate) struct TimedBody<B> {
     inner: B,
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> TimedBody<B> {
-    pub fn new(inner: B, limit: Duration) -> Self {
+    pub(crate) fn new(inner: B, limit: Duration) -> Self {
         TimedBody { inner, limit, timer: None }
     }
 }
@@ -501,7 +501,7 @@ impl<B> TimedBody<B> {
 /// The request body did not arrive in time (the handler answers 408).
 #[derive(Debug, thiserror::Error)]
 #[error("request body not received within {0:?}")]
-pub struct BodyTimeout(pub Duration);
+pub(crate) struct BodyTimeout(pub Duration);
 
 impl<B> Body for TimedBody<B>
 where

@@ -36,16 +36,16 @@ pub struct ConnectionLimits {
 
 /// Bytes of each head not charged to the budget: the read buffer every connection gets
 /// on its first read, so ordinary heads (a few hundred bytes) never touch the budget.
-pub const HEAD_ALLOWANCE: usize = 8 * 1024;
+pub(crate) const HEAD_ALLOWANCE: usize = 8 * 1024;
 
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
-pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
-pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub(crate) const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+pub(crate) const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// hyper's own default, which keeps header parsing on the stack.
-pub const DEFAULT_MAX_HEADERS: usize = 100;
-pub const DEFAULT_HEADER_BUDGET: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 100;
+pub(crate) const DEFAULT_HEADER_BUDGET: usize = 64 << 20;
 
 /// Used when the open-files limit cannot be read (not Linux).
 const FALLBACK_OPEN_FILES: u64 = 1024;
@@ -77,7 +77,7 @@ impl Default for ConnectionLimits {
 /// opens (store files and connections, logs, the runtime's own descriptors): a quarter
 /// of the limit, between 32 and 4096 descriptors, is kept back; and at most
 /// [`DEFAULT_CONNECTION_CEILING`].
-pub fn default_max_connections(open_files: u64) -> usize {
+pub(crate) fn default_max_connections(open_files: u64) -> usize {
     let reserve = (open_files / 4).clamp(32, 4096);
     let cap = open_files.saturating_sub(reserve).clamp(16, DEFAULT_CONNECTION_CEILING);
     usize::try_from(cap).unwrap_or(usize::MAX)
@@ -85,13 +85,13 @@ pub fn default_max_connections(open_files: u64) -> usize {
 
 /// One client address may hold at most an eighth of all connections: a handful of
 /// addresses cannot fill the origin (trusted proxies, the edges, are exempt).
-pub fn default_per_ip(max_connections: usize) -> usize {
+pub(crate) fn default_per_ip(max_connections: usize) -> usize {
     (max_connections / 8).max(1)
 }
 
 /// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits` (the workspace
 /// forbids `unsafe`, so no `getrlimit`).
-pub fn open_files_limit() -> u64 {
+pub(crate) fn open_files_limit() -> u64 {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|text| parse_open_files(&text))

@@ -12,24 +12,24 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
+pub(crate) struct StatusLabel {
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReleaseLabel {
+pub(crate) struct ReleaseLabel {
     pub release: String,
 }
 
 /// Why a connection was refused or closed by a limit (see `limits.rs`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
+pub(crate) struct ReasonLabel {
     pub reason: &'static str,
 }
 
 /// Connections refused or closed by a limit, one counter per reason (each shown from the
 /// start, at 0, so dashboards and tests see the series before the first event).
-pub struct LimitCounters {
+pub(crate) struct LimitCounters {
     /// More connections from one address than `max_connections_per_ip` (answered 503).
     pub refused_per_ip: Counter,
     /// A request head (or a new connection's first one) not complete in `header_timeout`.
@@ -44,7 +44,7 @@ pub struct LimitCounters {
     pub pressure: Counter,
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     pub requests: Family<StatusLabel, Counter>,
     pub cache_hits: Counter,
@@ -174,7 +174,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn count_request(&self, status: u16) {
+    pub(crate) fn count_request(&self, status: u16) {
         match COMMON.iter().position(|&s| s == status) {
             Some(i) => self.common[i]
                 .get_or_init(|| self.requests.get_or_create(&StatusLabel { status }).clone())
@@ -183,19 +183,19 @@ impl Metrics {
         };
     }
 
-    pub fn set_release(&self, id: &str) {
+    pub(crate) fn set_release(&self, id: &str) {
         self.release.clear();
         self.release.get_or_create(&ReleaseLabel { release: id.to_owned() }).set(1);
         self.releases_loaded.inc();
     }
 
     /// Stamps a successful channel check or load with the current time.
-    pub fn release_check_succeeded(&self) {
+    pub(crate) fn release_check_succeeded(&self) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.release_last_success.set(now);
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut text = String::new();
         if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
             text.clear();

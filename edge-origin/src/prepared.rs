@@ -69,6 +69,6 @@ fn served(route: &Route) -> Served {
 }
 
 /// Every route of a manifest, prepared.
-pub fn prepare(manifest: &Manifest) -> HashMap<String, Served> {
+pub(crate) fn prepare(manifest: &Manifest) -> HashMap<String, Served> {
     manifest.routes.iter().map(|(path, route)| (path.clone(), served(route))).collect()
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::metrics::Metrics;
 use crate::prepared::{prepare, Served};
-use crate::store::{Fetched, Store, StoreError};
+use store::{Fetched, Store, StoreError};
 
 /// One loaded release.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ impl Release {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     #[error("channel name {0:?} is not a slug")]
     ChannelName(String),
     #[error("no channel pointer at {0}")]
@@ -77,7 +77,7 @@ struct Seen {
 }
 
 /// The release currently served, shared by all requests, and how to follow its channel.
-pub struct Current {
+pub(crate) struct Current {
     release: ArcSwapOption<Release>,
     seen: Mutex<Seen>,
     /// The kind of the failure last logged (see `failure_kind`), while checks keep failing: a failure that
@@ -90,7 +90,7 @@ pub struct Current {
 }
 
 impl Current {
-    pub fn new(store: Store, channel: String, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(store: Store, channel: String, timeout: Duration, metrics: Arc<Metrics>) -> Self {
         Current {
             release: ArcSwapOption::empty(),
             seen: Mutex::default(),
@@ -102,12 +102,12 @@ impl Current {
         }
     }
 
-    pub fn get(&self) -> Option<Arc<Release>> {
+    pub(crate) fn get(&self) -> Option<Arc<Release>> {
         self.release.load_full()
     }
 
     /// The current release without touching its reference count (the per-request path).
-    pub fn load(&self) -> arc_swap::Guard<Option<Arc<Release>>> {
+    pub(crate) fn load(&self) -> arc_swap::Guard<Option<Arc<Release>>> {
         self.release.load()
     }
 
@@ -127,7 +127,7 @@ impl Current {
     /// when the release changed. `force` re-reads the pointer unconditionally. Every
     /// outcome is counted (`release_load_failures_total`, the last success's time) and a
     /// failure is logged when it first appears.
-    pub async fn refresh(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
+    pub(crate) async fn refresh(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
         let result = self.check(force).await;
         self.record(&result);
         result
@@ -195,7 +195,7 @@ impl Current {
     }
 
     /// Polls the channel every `every` until the task is dropped.
-    pub async fn follow(self: Arc<Self>, every: Duration) {
+    pub(crate) async fn follow(self: Arc<Self>, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
             // Failures are counted and logged (once) by `refresh`.
@@ -222,8 +222,9 @@ mod tests {
 
     #[test]
     fn store_failures_are_the_same_failure_whatever_their_message() {
-        let store =
-            |message: &str| LoadError::Store(StoreError::S3 { key: "k".into(), message: message.into() });
+        let store = |message: &str| {
+            LoadError::Store(StoreError::S3 { op: store::Op::Read, key: "k".into(), message: message.into() })
+        };
         let (a, b) = (store("500 RequestId=1"), store("500 RequestId=2"));
         assert_eq!(failure_kind(&a, &a.to_string()), failure_kind(&b, &b.to_string()));
         let missing = LoadError::NoChannel("channels/live.json".into());

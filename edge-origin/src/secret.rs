@@ -37,6 +37,11 @@ impl From<String> for Secret {
     }
 }
 
+/// Compares secrets in time independent of where they differ.
+pub(crate) fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

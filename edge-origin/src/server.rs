@@ -12,23 +12,24 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use store::{Store, Timeouts};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use bundle::grant::{SigningKey, TrustedKeys, VerifyingKey};
 
-use crate::access::{AccessConfig, AccessControl};
 use crate::access_log::AccessLog;
 use crate::admission::{refuse, AcceptBackoff, ConnectionSlots, Slot};
 use crate::cache::ObjectCache;
 use crate::client_ip::ClientIp;
 use crate::config::{Config, GrantSettings};
 use crate::conn_guard::{Exchange, Guard, GuardedStream, TimedBody, TrackedBody};
-use crate::grants::{Issuer, Rosters};
-use crate::handler::{handle, State};
+use crate::dispatch::handle;
+use crate::grants::issue::{Issuer, Rosters};
+use crate::grants::verify::{Verifier, VerifierConfig};
 use crate::limits::{ConnectionLimits, DEFAULT_MAX_HEADERS};
 use crate::metrics::Metrics;
 use crate::release::Current;
-use crate::store::Store;
+use crate::state::State;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -51,7 +52,7 @@ impl Server {
         let limits = config.limits.clone();
         let listener =
             listen(config.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let store = Store::open(&config.store, &config.s3, config.store_timeout).await;
+        let store = Store::open(&config.store, &config.s3, Timeouts::origin(config.store_timeout)).await;
         let metrics = Arc::new(Metrics::default());
         let current = Arc::new(Current::new(
             store.clone(),
@@ -64,7 +65,7 @@ impl Server {
             tracing::info!(release = %id, store = %config.store, "loaded release");
         }
         let objects = ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone());
-        let (access, issuer) = load_grants(&config.grants)?;
+        let (verifier, issuer) = load_grants(&config.grants)?;
         if !config.grants.enforce {
             tracing::warn!("preview mode: enrolled-only courses open without a grant");
         }
@@ -88,7 +89,7 @@ impl Server {
             objects,
             metrics,
             admin_token: config.admin_token.map(|t| t.expose().to_owned()),
-            access,
+            verifier,
             enforce_grants: config.grants.enforce,
             issuer,
             access_log,
@@ -222,7 +223,7 @@ fn http1_builder(limits: &ConnectionLimits) -> http1::Builder {
 }
 
 /// Reads the trusted public keys, and the signing key and rosters when issuing is on.
-fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Option<Issuer>)> {
+fn load_grants(settings: &GrantSettings) -> anyhow::Result<(Verifier, Option<Issuer>)> {
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading key {}: {e}", path.display()))
     };
@@ -232,7 +233,7 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
             .map_err(|e| anyhow::anyhow!("key {}: {e}", path.display()))?;
         trusted.insert(id, key);
     }
-    let access = AccessControl::new(AccessConfig {
+    let verifier = Verifier::new(VerifierConfig {
         trusted,
         public_url: settings.public_url.clone(),
         skew: settings.skew,
@@ -269,7 +270,7 @@ fn load_grants(settings: &GrantSettings) -> anyhow::Result<(AccessControl, Optio
             }
             _ => None,
         };
-    Ok((access, issuer))
+    Ok((verifier, issuer))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

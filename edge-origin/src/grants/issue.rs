@@ -10,12 +10,12 @@ use bundle::grant::{sign_custom, HashAlgorithm, Policy, SigningKey};
 use serde::Deserialize;
 
 /// Longest grant the endpoint issues.
-pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// Enrollment rosters, from a TOML file (`[courses] <slug> = ["student", ...]`),
 /// re-read whenever the file changes so a removed student gets no new grant.
-pub struct Rosters {
+pub(crate) struct Rosters {
     path: PathBuf,
     /// The file's modification time when read, and course -> students.
     loaded: Mutex<(Option<SystemTime>, Enrollments)>,
@@ -31,18 +31,18 @@ struct RosterFile {
 }
 
 impl Rosters {
-    pub fn new(path: PathBuf) -> Self {
+    pub(crate) fn new(path: PathBuf) -> Self {
         Rosters { path, loaded: Mutex::new((None, BTreeMap::new())) }
     }
 
     /// Reads the file now (at start: a broken roster is a configuration error, not a 503
     /// on the first grant request).
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         self.is_enrolled("", "").map(|_| ())
     }
 
     /// Whether `student` is enrolled in `course`, reading the file again if it changed.
-    pub fn is_enrolled(&self, course: &str, student: &str) -> Result<bool, String> {
+    pub(crate) fn is_enrolled(&self, course: &str, student: &str) -> Result<bool, String> {
         let modified = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .map_err(|e| format!("roster file {}: {e}", self.path.display()))?;
@@ -68,7 +68,7 @@ fn roster_error(path: &std::path::Path, text: &str, err: &toml::de::Error) -> St
     format!("roster file {}: line {line}, column {column}: {message}", path.display())
 }
 
-pub struct Issuer {
+pub(crate) struct Issuer {
     pub api_key: String,
     pub key: SigningKey,
     pub key_pair_id: String,
@@ -77,7 +77,7 @@ pub struct Issuer {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GrantRequest {
+pub(crate) struct GrantRequest {
     pub student: String,
     pub course: String,
     /// Seconds, or a duration such as "15m"; default one hour, at most a day.
@@ -86,7 +86,7 @@ pub struct GrantRequest {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum IssueError {
+pub(crate) enum IssueError {
     BadRequest(String),
     NotEnrolled,
     UnknownCourse,
@@ -94,14 +94,14 @@ pub enum IssueError {
 }
 
 /// What the endpoint answers: the signed URL, its query, and cookies to set.
-pub struct IssuedGrant {
+pub(crate) struct IssuedGrant {
     pub url: String,
     pub query: String,
     pub cookies: Vec<String>,
     pub expires: u64,
 }
 
-pub fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError> {
+pub(crate) fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError> {
     let ttl = match ttl {
         None => DEFAULT_TTL,
         Some(serde_json::Value::Number(n)) => Duration::from_secs(
@@ -122,7 +122,7 @@ pub fn parse_ttl(ttl: Option<&serde_json::Value>) -> Result<Duration, IssueError
 
 impl Issuer {
     /// Signs a grant for the whole course prefix `<base>/courses/<course>/*`.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         request: &GrantRequest,
         base: &str,

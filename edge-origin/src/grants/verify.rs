@@ -1,6 +1,6 @@
-//! Access to enrolled-only courses: CloudFront signed URLs and signed cookies, checked
-//! here before the cache is consulted (or trusted when the CDN already enforced them and
-//! proves it with the origin-verify secret).
+//! Checking grants for enrolled-only courses: CloudFront signed URLs and signed cookies,
+//! verified here before the cache is consulted (or trusted when the CDN already enforced
+//! them and proves it with the origin-verify secret).
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,11 +9,12 @@ use bundle::grant::{self, Grant, TrustedKeys};
 use http::header;
 
 use crate::authority;
+use crate::secret::same_secret;
 
 /// Name of the header a CDN adds to prove a request came through it.
-pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+pub(crate) const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
-pub struct AccessConfig {
+pub(crate) struct VerifierConfig {
     pub trusted: TrustedKeys,
     /// Scheme and host grants are scoped to (the CDN's), e.g. `https://learn.example.org`;
     /// `None`: `http://<the request's validated host[:port]>` (see [`crate::authority`]).
@@ -25,7 +26,7 @@ pub struct AccessConfig {
 
 /// Why a request for an enrolled page is refused (logged, never shown in detail).
 #[derive(Debug, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("no grant")]
     Missing,
     #[error("malformed grant: {0}")]
@@ -40,19 +41,20 @@ pub enum Refusal {
 
 /// How a request was let in.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// The CDN vouched for it (origin-verify secret): it may be cached there for grant holders.
     ByCdn,
     /// A grant was checked here: the response must stay private.
     ByGrant,
 }
 
-pub struct AccessControl {
-    config: AccessConfig,
+pub(crate) struct Verifier {
+    config: VerifierConfig,
     /// Verdicts of recent checks, keyed by the request's raw grant (query or cookie
     /// headers, as sent), URL and client IP, so a student's repeated hits skip decoding
     /// and the public-key operation. The key is the raw bytes, compared whole: no hash
-    /// collision can let a forged grant borrow another's verdict.
+    /// collision can let a forged grant borrow another's verdict. The value is the grant's
+    /// expiry (`DateLessThan`), judged at each hit by `grant::is_expired`.
     verified: moka::sync::Cache<Box<[u8]>, u64>,
 }
 
@@ -61,7 +63,7 @@ const VERIFIED_CACHE_BYTES: u64 = 32 << 20;
 
 // moka's weigher gets a reference to the key type, which is a box here.
 #[allow(clippy::borrowed_box)]
-fn key_weight(key: &Box<[u8]>, _valid_until: &u64) -> u32 {
+fn key_weight(key: &Box<[u8]>, _expires: &u64) -> u32 {
     u32::try_from(key.len()).unwrap_or(u32::MAX)
 }
 
@@ -69,27 +71,22 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Compares secrets in time independent of where they differ.
-pub fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
-impl AccessControl {
+impl Verifier {
     /// Fails when the configured public URL is not `http(s)://host[:port]`.
-    pub fn new(mut config: AccessConfig) -> Result<Self, String> {
+    pub(crate) fn new(mut config: VerifierConfig) -> Result<Self, String> {
         config.public_url = config.public_url.as_deref().map(authority::parse_public_url).transpose()?;
         let verified = moka::sync::Cache::builder()
             .weigher(key_weight)
             .max_capacity(VERIFIED_CACHE_BYTES)
             .time_to_live(Duration::from_secs(30))
             .build();
-        Ok(AccessControl { config, verified })
+        Ok(Verifier { config, verified })
     }
 
     /// The `scheme://host[:port]` grants of this request are scoped to: the configured public
     /// URL, else `http://` and the request's `authority` (already validated by
     /// [`authority::of_request`]); `None` when there is neither.
-    pub fn public_base(&self, authority: Option<&str>) -> Option<String> {
+    pub(crate) fn public_base(&self, authority: Option<&str>) -> Option<String> {
         match &self.config.public_url {
             Some(url) => Some(url.clone()),
             None => authority.map(|host| format!("http://{host}")),
@@ -98,12 +95,24 @@ impl AccessControl {
 
     /// Checks a request for an enrolled-only `path` (already normalised); `authority` is
     /// the request's validated `host[:port]`.
-    pub fn admit<B>(
+    pub(crate) fn admit<B>(
         &self,
         req: &http::Request<B>,
         path: &str,
         client_ip: IpAddr,
         authority: Option<&str>,
+    ) -> Result<Admission, Refusal> {
+        self.admit_at(req, path, client_ip, authority, now_secs())
+    }
+
+    /// [`Verifier::admit`] at `now` (epoch seconds).
+    fn admit_at<B>(
+        &self,
+        req: &http::Request<B>,
+        path: &str,
+        client_ip: IpAddr,
+        authority: Option<&str>,
+        now: u64,
     ) -> Result<Admission, Refusal> {
         if let Some(secret) = &self.config.origin_verify_secret {
             let given = req.headers().get(ORIGIN_VERIFY_HEADER).map(|v| v.as_bytes());
@@ -116,7 +125,6 @@ impl AccessControl {
         }
         let base = self.public_base(authority).ok_or(Refusal::NoHost)?;
         let url = format!("{base}{path}");
-        let now = now_secs();
         // The verdict cache is consulted on the grant as sent, before any decoding.
         let cookies: Vec<&http::HeaderValue> = req.headers().get_all(header::COOKIE).iter().collect();
         let raw_key = {
@@ -133,8 +141,10 @@ impl AccessControl {
             }
             key.into_boxed_slice()
         };
-        // A cached verdict holds until the grant expires; everything else is re-checked.
-        if self.verified.get(&raw_key).is_some_and(|valid_until| now <= valid_until) {
+        let skew = self.config.skew.as_secs();
+        // A cached verdict holds until the grant expires, by the same rule `verify` applies
+        // (`grant::is_expired`); everything else is re-checked.
+        if self.verified.get(&raw_key).is_some_and(|expires| !grant::is_expired(expires, now, skew)) {
             return Ok(Admission::ByGrant);
         }
         let from_query = match req.uri().query() {
@@ -151,13 +161,12 @@ impl AccessControl {
             }
         };
         let request = grant::Request { url: &url, now, client_ip };
-        let skew = self.config.skew.as_secs();
         grant::verify(&grant, &self.config.trusted, &request, skew).map_err(|denied| match denied {
             grant::Denied::WrongResource => Refusal::Denied(wrong_resource(&grant, &base, path)),
             other => Refusal::Denied(other.to_string()),
         })?;
         if let Some(expires) = grant_expiry(&grant) {
-            self.verified.insert(raw_key, expires.saturating_add(skew));
+            self.verified.insert(raw_key, expires);
         }
         Ok(Admission::ByGrant)
     }
@@ -195,7 +204,7 @@ fn wrong_resource(grant: &Grant, base: &str, path: &str) -> String {
 /// as long as the grant does. `None` when the query carries no custom-policy grant (a canned
 /// one signs one exact URL, so as a cookie it would open nothing else) or it has expired.
 /// Only call it for a request the grant was admitted for.
-pub fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
+pub(crate) fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
     let grant = Grant::from_query(query).ok()??;
     let grant::GrantPolicy::Custom(json) = &grant.policy else { return None };
     let expires = grant::Policy::from_json(json).ok()?.date_less_than;
@@ -219,4 +228,146 @@ pub fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Opt
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use bundle::grant::{sign_canned, sign_custom, HashAlgorithm, Policy, SigningKey};
+
+    use super::*;
+
+    /// Two P-256 keys (openssl-generated): the trusted one and a stranger's.
+    const TRUSTED_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+YWAeOUjUldf1Hd7
+qWwHev6WNTUilOl6kUPHOJaXx3ehRANCAAROsACsjKdwHa2ZDCqDx5Zz8ZrHNA+X
+mjH+BmvfkUz7AV5M4o1JZW/3AD6GY+MhfbdPRQ7idFIzU9Q/kEX6gTD8
+-----END PRIVATE KEY-----
+";
+    const STRANGER_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEkaw4dR6rI3AxnK3
+eWee6uHp8CPo2xIkuzaZ1n4A8POhRANCAARdwNgRi0fQ0hCVxO+X8QZCREDQGLjo
+ZiyK2uRqIWPz0EGYRmX2e5SPA0YrH0hPGmYxtr0ehdgDNj5AVsCsSK9h
+-----END PRIVATE KEY-----
+";
+    const KEY_ID: &str = "K2JCJMDEHXQW5F";
+    const BASE: &str = "https://learn.example.org";
+    const EXPIRES: u64 = 1_700_000_000;
+    const SKEW: u64 = 30;
+    const STUDENT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+    fn key(pem: &str) -> SigningKey {
+        SigningKey::from_pem(pem).expect("test key")
+    }
+
+    fn verifier() -> Verifier {
+        let mut trusted = TrustedKeys::new();
+        trusted.insert(KEY_ID, key(TRUSTED_PEM).verifying_key());
+        Verifier::new(VerifierConfig {
+            trusted,
+            public_url: Some(BASE.to_owned()),
+            skew: Duration::from_secs(SKEW),
+            origin_verify_secret: None,
+        })
+        .expect("verifier")
+    }
+
+    /// The query of a course-wide grant valid until `expires`.
+    fn course_grant(course: &str, expires: u64, signer: &SigningKey, key_id: &str) -> String {
+        let policy = Policy::new(format!("{BASE}/courses/{course}/*"), expires);
+        sign_custom(&policy, signer, key_id, HashAlgorithm::Sha256).query
+    }
+
+    fn with_query(path: &str, query: &str) -> http::Request<()> {
+        http::Request::builder().uri(format!("{path}?{query}")).body(()).expect("request")
+    }
+
+    fn admitted(verifier: &Verifier, req: &http::Request<()>, ip: IpAddr, now: u64) -> bool {
+        verifier.admit_at(req, req.uri().path(), ip, None, now).is_ok()
+    }
+
+    /// What `grant::verify` alone says, with no verdict cache: a fresh verifier each time.
+    fn verify_says(req: &http::Request<()>, ip: IpAddr, now: u64) -> bool {
+        admitted(&verifier(), req, ip, now)
+    }
+
+    #[test]
+    fn a_cached_verdict_ends_the_second_verify_refuses() {
+        for query in [
+            course_grant("py1", EXPIRES, &key(TRUSTED_PEM), KEY_ID),
+            sign_canned(
+                &format!("{BASE}/courses/py1/"),
+                EXPIRES,
+                &key(TRUSTED_PEM),
+                KEY_ID,
+                HashAlgorithm::Sha256,
+            ),
+        ] {
+            let req = with_query("/courses/py1/", &query);
+            let cached = verifier();
+            // Admitted (and cached) well before expiry, then asked every second across it.
+            assert!(admitted(&cached, &req, STUDENT, EXPIRES - 100));
+            for now in EXPIRES + SKEW - 3..=EXPIRES + SKEW + 3 {
+                assert_eq!(
+                    admitted(&cached, &req, STUDENT, now),
+                    verify_says(&req, STUDENT, now),
+                    "at expiry + skew {:+}",
+                    now as i64 - (EXPIRES + SKEW) as i64
+                );
+            }
+            // The boundary itself: valid strictly before `DateLessThan` + skew.
+            assert!(verify_says(&req, STUDENT, EXPIRES + SKEW - 1));
+            assert!(!verify_says(&req, STUDENT, EXPIRES + SKEW));
+        }
+    }
+
+    #[test]
+    fn a_cached_verdict_never_admits_what_verify_refuses() {
+        let trusted = key(TRUSTED_PEM);
+        let now = EXPIRES - 100;
+        let cached = verifier();
+        let good = course_grant("py1", EXPIRES, &trusted, KEY_ID);
+        assert!(admitted(&cached, &with_query("/courses/py1/intro/", &good), STUDENT, now));
+
+        let refused = [
+            // The same grant for another course (a prefix of it, and one it is a prefix of).
+            with_query("/courses/py10/intro/", &good),
+            with_query("/courses/py/intro/", &good),
+            with_query("/courses/py2/", &good),
+            // Signed by a key that is not trusted, under the trusted key's id.
+            with_query("/courses/py1/intro/", &course_grant("py1", EXPIRES, &key(STRANGER_PEM), KEY_ID)),
+            // Under an id nobody trusts.
+            with_query("/courses/py1/intro/", &course_grant("py1", EXPIRES, &trusted, "APKAUNKNOWN0000")),
+            // Expired already (by more than the skew).
+            with_query("/courses/py1/intro/", &course_grant("py1", now - SKEW - 1, &trusted, KEY_ID)),
+            // The good grant with one character of its signature changed.
+            with_query("/courses/py1/intro/", &good.replacen("Signature=", "Signature=A", 1)),
+        ];
+        for req in &refused {
+            assert!(!verify_says(req, STUDENT, now), "the oracle refuses {}", req.uri());
+            // Asked twice: a refusal is never cached as an admission either.
+            for _ in 0..2 {
+                assert!(!admitted(&cached, req, STUDENT, now), "cache admitted {}", req.uri());
+            }
+        }
+        // The good grant is still admitted, from the cache, on the path it was checked for.
+        assert!(admitted(&cached, &with_query("/courses/py1/intro/", &good), STUDENT, now));
+    }
+
+    #[test]
+    fn a_cached_verdict_is_for_one_client_address() {
+        let policy = Policy {
+            ip_address: Some("127.0.0.2/32".parse().expect("net")),
+            ..Policy::new(format!("{BASE}/courses/py1/*"), EXPIRES)
+        };
+        let query = sign_custom(&policy, &key(TRUSTED_PEM), KEY_ID, HashAlgorithm::Sha256).query;
+        let req = with_query("/courses/py1/", &query);
+        let cached = verifier();
+        let now = EXPIRES - 100;
+        assert!(admitted(&cached, &req, STUDENT, now));
+        let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+        assert!(!verify_says(&req, other, now));
+        assert!(!admitted(&cached, &req, other, now));
+    }
 }

@@ -1,0 +1,110 @@
+//! Which code answers a request: every route of the origin in one table ([`Endpoint::of`]),
+//! the checks all of them share (the Host, the method), and the bookkeeping after each
+//! answer (HEAD bodies dropped, metrics, the access log).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use http::{Method, Request, Response, StatusCode};
+
+use crate::response::{method_not_allowed, plain, strip_body, Body};
+use crate::state::State;
+use crate::{admin, authority, content};
+
+const GRANTS: &str = "/_origin/grants";
+
+/// What a request asks for, by its path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `POST /_origin/grants`: the one endpoint that reads a request body.
+    IssueGrant,
+    /// Everything else is answered from the request's head.
+    Head(HeadEndpoint),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadEndpoint {
+    Invalidate,
+    Metrics,
+    Health,
+    Ready,
+    /// Any other path: a route of the release (or its 404).
+    Content,
+}
+
+impl Endpoint {
+    fn of(path: &str) -> Endpoint {
+        match path {
+            GRANTS => Endpoint::IssueGrant,
+            "/_origin/invalidate" => Endpoint::Head(HeadEndpoint::Invalidate),
+            "/metrics" => Endpoint::Head(HeadEndpoint::Metrics),
+            "/_origin/health" => Endpoint::Head(HeadEndpoint::Health),
+            "/_origin/ready" => Endpoint::Head(HeadEndpoint::Ready),
+            _ => Endpoint::Head(HeadEndpoint::Content),
+        }
+    }
+}
+
+/// Answers one request; never panics on any input, never answers 500 for a bad request.
+pub(crate) async fn handle<B>(state: &State, req: Request<B>, client_ip: IpAddr) -> Response<Body>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let method = req.method().clone();
+    // Only the grants endpoint consumes the request; everything else borrows its path.
+    let (response, req) = match Endpoint::of(req.uri().path()) {
+        Endpoint::IssueGrant => (admin::issue_grant(state, req).await, None),
+        Endpoint::Head(endpoint) => (answer_head(state, endpoint, &req, client_ip).await, Some(req)),
+    };
+    let response = if method == Method::HEAD { strip_body(response) } else { response };
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    state.metrics.count_request(status);
+    state.metrics.latency.observe(elapsed.as_secs_f64());
+    let path = req.as_ref().map_or(GRANTS, |r| r.uri().path());
+    state.access_log.record(&method, path, status, elapsed.as_micros() as u64);
+    response
+}
+
+/// The endpoints answered from the request's head: a bad Host is 400 for all of them, the
+/// invalidate endpoint takes POST, every other one GET or HEAD.
+async fn answer_head<B>(
+    state: &State,
+    endpoint: HeadEndpoint,
+    req: &Request<B>,
+    client_ip: IpAddr,
+) -> Response<Body> {
+    let authority = match authority::of_request(req) {
+        Ok(authority) => authority,
+        Err(why) => return plain(StatusCode::BAD_REQUEST, &why.to_string()),
+    };
+    let method = req.method();
+    let reads = method == Method::GET || method == Method::HEAD;
+    match endpoint {
+        HeadEndpoint::Invalidate if method == Method::POST => admin::invalidate(state, req).await,
+        HeadEndpoint::Invalidate => method_not_allowed("POST"),
+        _ if !reads => method_not_allowed("GET, HEAD"),
+        HeadEndpoint::Metrics => admin::metrics(state),
+        HeadEndpoint::Health => admin::health(),
+        HeadEndpoint::Ready => admin::ready(state),
+        HeadEndpoint::Content => content::serve(state, req, client_ip, authority.as_deref()).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_paths_are_matched_exactly() {
+        assert_eq!(Endpoint::of("/_origin/grants"), Endpoint::IssueGrant);
+        assert_eq!(Endpoint::of("/metrics"), Endpoint::Head(HeadEndpoint::Metrics));
+        for content in
+            ["/", "/_origin/grants/", "/_origin/Health", "/metrics/", "/_origin/ready/x", "/courses/"]
+        {
+            assert_eq!(Endpoint::of(content), Endpoint::Head(HeadEndpoint::Content), "{content}");
+        }
+    }
+}
