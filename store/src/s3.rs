@@ -14,18 +14,34 @@ use crate::key::join_key;
 use crate::object::{Fetched, Listed};
 use crate::spec::S3Options;
 
-/// How long one S3 call may take, by who makes it: a connection gets at most 2 s of it.
+/// How long one S3 call may take and how often it is tried, by who makes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    per_call: Duration,
+    connect: Duration,
+    per_attempt: Duration,
+    /// All attempts of one call together; `None`: only each attempt is bounded.
+    per_call: Option<Duration>,
+    attempts: u32,
 }
 
 impl Timeouts {
     /// `course publish` (and rollback/promote, which share its client): a large part's
-    /// upload may take minutes.
-    pub const PUBLISH: Timeouts = Timeouts::per_call(Duration::from_secs(300));
-    /// `course releases` and `course gc`: a listing page of a large bucket, a batch delete.
-    pub const HISTORY: Timeouts = Timeouts::per_call(Duration::from_secs(60));
+    /// upload may take minutes; standard retries (backoff on throttling and 5xx) with more
+    /// attempts.
+    pub const PUBLISH: Timeouts = Timeouts {
+        connect: Duration::from_secs(10),
+        per_attempt: Duration::from_secs(300),
+        per_call: None,
+        attempts: 5,
+    };
+    /// `course releases` and `course gc`: a listing page of a large bucket, a batch delete;
+    /// patient retries (listing a large bucket takes many pages).
+    pub const HISTORY: Timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        per_attempt: Duration::from_secs(60),
+        per_call: Some(Duration::from_secs(60)),
+        attempts: 5,
+    };
 
     /// The origin: its `--store-timeout`, so a request that misses the cache waits at
     /// most that long for the store before it gets a 503.
@@ -33,21 +49,25 @@ impl Timeouts {
         Timeouts::per_call(store_timeout)
     }
 
-    /// Each call (all of its attempts together, and each attempt) within `limit`.
+    /// Each call (all of its attempts together, and each attempt) within `limit`; a
+    /// connection gets at most 2 s of it; one retry.
     pub const fn per_call(limit: Duration) -> Timeouts {
-        Timeouts { per_call: limit }
+        let connect = if limit.as_millis() < 2000 { limit } else { Duration::from_secs(2) };
+        Timeouts { connect, per_attempt: limit, per_call: Some(limit), attempts: 2 }
     }
 
-    /// The limit of one call.
+    /// The longest one call may take.
     pub const fn limit(self) -> Duration {
-        self.per_call
+        match self.per_call {
+            Some(limit) => limit,
+            None => self.per_attempt,
+        }
     }
 }
 
 /// An S3 client for a custom endpoint or AWS, with path-style addressing where an
-/// endpoint is given, bounded retries and the `timeouts` profile.
+/// endpoint is given and the `timeouts` profile's limits and retries.
 pub async fn s3_client(options: &S3Options, timeouts: Timeouts) -> Client {
-    let timeout = timeouts.per_call;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = &options.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
@@ -56,15 +76,16 @@ pub async fn s3_client(options: &S3Options, timeouts: Timeouts) -> Client {
         loader = loader.endpoint_url(endpoint.clone());
     }
     let shared = loader.load().await;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(2)))
-        .operation_attempt_timeout(timeout)
-        .operation_timeout(timeout)
-        .build();
+    let mut limits = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(timeouts.connect)
+        .operation_attempt_timeout(timeouts.per_attempt);
+    if let Some(per_call) = timeouts.per_call {
+        limits = limits.operation_timeout(per_call);
+    }
     let config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(options.endpoint.is_some())
-        .timeout_config(timeouts)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(limits.build())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(timeouts.attempts))
         .build();
     Client::from_conf(config)
 }

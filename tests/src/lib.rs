@@ -39,12 +39,14 @@ pub fn bin(name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
-/// `course`, without the publish hooks ([`builder::publish::PAUSE_ENV`],
-/// [`builder::publish::FAIL_AFTER_ENV`]) an in-process test of this binary may have set in
+/// `course`, without the publish hooks ([`builder::release::publish::PAUSE_ENV`],
+/// [`builder::release::publish::FAIL_AFTER_ENV`]) an in-process test of this binary may have set in
 /// the environment (a test that wants a hook sets it on the command, after this).
 pub fn course() -> Command {
     let mut command = Command::new(bin("course"));
-    command.env_remove(builder::publish::PAUSE_ENV).env_remove(builder::publish::FAIL_AFTER_ENV);
+    command
+        .env_remove(builder::release::publish::PAUSE_ENV)
+        .env_remove(builder::release::publish::FAIL_AFTER_ENV);
     command
 }
 

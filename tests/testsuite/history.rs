@@ -1,4 +1,4 @@
-//! Release history and garbage collection (`builder::history`) against a real Garage S3:
+//! Release history and garbage collection (`builder::release::history`) against a real Garage S3:
 //! the claims every flip leaves are listed as each channel's history, newest first; gc
 //! deletes exactly the objects that only old releases name, never the live or another
 //! channel's release, and a dry run, the `max_delete` guard and the grace period delete
@@ -12,14 +12,14 @@ use std::path::Path;
 use std::sync::MutexGuard;
 use std::time::Duration;
 
-use builder::history::{gc, releases, GcPlan, ReleaseEntry};
-use builder::publish::{
+use builder::release::history::{gc, releases, GcPlan, ReleaseEntry};
+use builder::release::publish::{
     publish, PublishOptions, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD, FAIL_AFTER_ENV, PAUSE_ENV,
 };
 use bundle::{Manifest, ReleaseId};
 use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, live_manifest, sample_content};
-use edge_origin::store::{S3Options, StoreSpec};
+use store::{S3Options, StoreSpec};
 
 const PREFIX: &str = "site";
 

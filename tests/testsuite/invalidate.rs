@@ -1,9 +1,9 @@
-//! `builder::invalidate` against real targets: CloudFront (moto's server), Varnish with the
+//! `builder::release::invalidate` against real targets: CloudFront (moto's server), Varnish with the
 //! repo's VCL, and edge-origin's admin endpoint.
 
 use std::collections::BTreeSet;
 
-use builder::invalidate::{self, Plan, Target};
+use builder::release::invalidate::{self, Plan, Target};
 use e2e::moto::{create_distribution, invalidations, Moto};
 use e2e::varnish::Varnish;
 use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::MutexGuard;
 
 use aws_sdk_s3::types::ChecksumMode;
-use builder::publish::{
+use builder::release::publish::{
     checksum_of_key, flip_channel, publish, read_channel, PublishOptions, PublishReport, DEFAULT_CONCURRENCY,
     DEFAULT_MULTIPART_THRESHOLD, FAIL_AFTER_ENV, PAUSE_ENV,
 };
 use bundle::{Access, CacheClass, ObjectKey, ReleaseId};
 use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
-use edge_origin::store::{S3Options, StoreSpec};
+use store::{S3Options, StoreSpec};
 
 /// Takes the lock, starts Garage and points the AWS environment at it.
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {

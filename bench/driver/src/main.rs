@@ -25,8 +25,8 @@ const OURS: &str = "ours";
 const PEER: &str = "peer";
 /// `course publish --concurrency`'s default; the peer gets the same number of requests in
 /// flight and the same multipart threshold, so the comparison is of the tools, not knobs.
-const CONCURRENCY: usize = builder::publish::DEFAULT_CONCURRENCY;
-const MULTIPART_MIB: u64 = builder::publish::DEFAULT_MULTIPART_THRESHOLD >> 20;
+const CONCURRENCY: usize = builder::release::publish::DEFAULT_CONCURRENCY;
+const MULTIPART_MIB: u64 = builder::release::publish::DEFAULT_MULTIPART_THRESHOLD >> 20;
 const EDIT: &str = "\nA sentence added by the publish benchmark.\n";
 
 struct Args {

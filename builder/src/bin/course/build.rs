@@ -8,7 +8,7 @@ use crate::failure::Failure;
 use crate::out::say;
 
 #[derive(clap::Args, Clone)]
-pub(crate) struct Args {
+pub(crate) struct BuildArgs {
     /// The content tree to build.
     #[arg(long, default_value = "content")]
     pub(crate) content: PathBuf,
@@ -29,7 +29,7 @@ pub(crate) struct Args {
 /// Unused files listed by name after a build (the rest are counted).
 const UNPUBLISHED_SHOWN: usize = 20;
 
-pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
     let options = BuildOptions {
         content: args.content.clone(),
         out: args.out.clone(),

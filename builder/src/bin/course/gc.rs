@@ -24,9 +24,17 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let plan = block_on(async {
         let (bucket, prefix, client) = args.remote.client().await?;
-        builder::history::gc(&client, &bucket, &prefix, args.keep, args.grace, args.max_delete, args.dry_run)
-            .await
+        builder::release::history::gc(
+            &client,
+            &bucket,
+            &prefix,
+            args.keep,
+            args.grace,
+            args.max_delete,
+            args.dry_run,
+        )
+        .await
     })?;
-    crate::out::print(builder::history::GcSummary { plan: &plan, dry_run: args.dry_run });
+    crate::out::print(builder::release::history::GcSummary { plan: &plan, dry_run: args.dry_run });
     Ok(())
 }

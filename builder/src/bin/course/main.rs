@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Render content into a content-hashed release in a local store.
-    Build(build::Args),
+    Build(build::BuildArgs),
     /// Build, then serve the release through edge-origin on the local store.
     Serve(serve::Args),
     /// Manage the key pairs that sign grants.
@@ -73,4 +73,16 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(args),
     };
     result.map_or_else(failure::Failure::report, |()| ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own consistency checks of every subcommand (unique argument and group ids,
+    /// defaults that parse), which otherwise panic only when that subcommand runs.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

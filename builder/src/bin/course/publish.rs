@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use builder::deploy::DeployOptions;
-use builder::publish::PublishOptions;
+use builder::release::deploy::DeployOptions;
+use builder::release::publish::PublishOptions;
 
 use crate::failure::{block_on, Failure};
 use crate::remote::{CdnArgs, RemoteArgs};
@@ -23,7 +23,7 @@ pub(crate) struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Uploads in flight.
-    #[arg(long, default_value_t = builder::publish::DEFAULT_CONCURRENCY)]
+    #[arg(long, default_value_t = builder::release::publish::DEFAULT_CONCURRENCY)]
     concurrency: usize,
 }
 
@@ -36,7 +36,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             s3,
             channel: args.channel.clone(),
             concurrency: args.concurrency,
-            multipart_threshold: builder::publish::DEFAULT_MULTIPART_THRESHOLD,
+            multipart_threshold: builder::release::publish::DEFAULT_MULTIPART_THRESHOLD,
             dry_run: args.dry_run,
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         },
@@ -44,6 +44,6 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         budget: args.cdn.budget,
         wait: args.cdn.wait,
     };
-    crate::out::print(block_on(builder::deploy::deploy(&options))?);
+    crate::out::print(block_on(builder::release::deploy::deploy(&options))?);
     Ok(())
 }

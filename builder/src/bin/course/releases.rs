@@ -12,8 +12,8 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let entries = block_on(async {
         let (bucket, prefix, client) = args.remote.client().await?;
-        builder::history::releases(&client, &bucket, &prefix).await
+        builder::release::history::releases(&client, &bucket, &prefix).await
     })?;
-    crate::out::print(builder::history::ReleaseTable(&entries));
+    crate::out::print(builder::release::history::ReleaseTable(&entries));
     Ok(())
 }

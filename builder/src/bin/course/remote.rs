@@ -1,8 +1,8 @@
 //! The flags every command that talks to the S3 store and the CDN shares.
 
-use builder::invalidate::Target;
-use builder::switch::SwitchOptions;
-use edge_origin::store::{S3Options, StoreSpec};
+use builder::release::invalidate::Target;
+use builder::release::switch::SwitchOptions;
+use store::{S3Options, StoreSpec};
 
 /// Where the S3 store is.
 #[derive(clap::Args, Clone)]
@@ -49,7 +49,7 @@ impl RemoteArgs {
     pub(crate) async fn client(&self) -> anyhow::Result<(String, String, aws_sdk_s3::Client)> {
         match self.parse()? {
             (StoreSpec::S3 { bucket, prefix }, s3) => {
-                Ok((bucket, prefix, builder::history::client(&s3).await))
+                Ok((bucket, prefix, builder::release::history::client(&s3).await))
             }
             _ => anyhow::bail!("--store must be s3://bucket/prefix"),
         }
@@ -60,7 +60,7 @@ impl CdnArgs {
     pub(crate) fn targets(&self) -> anyhow::Result<Vec<Target>> {
         let mut targets = Vec::new();
         if let Some(cdn) = &self.cdn {
-            targets.push(builder::deploy::cdn_target(cdn)?);
+            targets.push(builder::release::deploy::cdn_target(cdn)?);
         }
         targets.extend(self.purge.iter().map(|edge| Target::Purge { edge: edge.clone() }));
         if !self.notify.is_empty() && self.notify_token.is_none() {

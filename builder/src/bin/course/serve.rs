@@ -5,7 +5,7 @@ use crate::failure::Failure;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    build: crate::build::Args,
+    build: crate::build::BuildArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,

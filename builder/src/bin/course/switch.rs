@@ -30,12 +30,16 @@ pub(crate) struct PromoteArgs {
 
 pub(crate) fn rollback(args: &RollbackArgs) -> Result<(), Failure> {
     let options = args.cdn.switch_options(&args.remote)?;
-    crate::out::print(block_on(builder::switch::rollback(&options, &args.channel, args.to.clone()))?);
+    crate::out::print(block_on(builder::release::switch::rollback(
+        &options,
+        &args.channel,
+        args.to.clone(),
+    ))?);
     Ok(())
 }
 
 pub(crate) fn promote(args: &PromoteArgs) -> Result<(), Failure> {
     let options = args.cdn.switch_options(&args.remote)?;
-    crate::out::print(block_on(builder::switch::promote(&options, &args.from, &args.to))?);
+    crate::out::print(block_on(builder::release::switch::promote(&options, &args.from, &args.to))?);
     Ok(())
 }

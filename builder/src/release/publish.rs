@@ -12,8 +12,8 @@
 //! 2. upload the missing objects concurrently, streamed from disk (multipart above the
 //!    threshold), each with its SHA-256 checksum, content type and immutable caching;
 //! 3. upload `releases/<id>.json` (the exact local bytes), also when it is there already,
-//!    so a concurrent `course gc` that planned before sees it as new (see
-//!    [`crate::history`]);
+//!    so a concurrent `course gc` that planned before sees it as new (see the history
+//!    module);
 //! 4. verify, right before the flip, that **every** object the manifest names is in the
 //!    store with its size: the uploaded ones and the skipped ones, which a concurrent gc
 //!    may have deleted since step 1 (an old object no kept release named; this release is
@@ -34,31 +34,35 @@
 
 mod flip;
 pub mod pending;
+mod progress;
 
 pub(crate) use self::flip::claim_release;
+/// The test hooks' environment variables (see the module docs).
+pub use super::hooks::{FAIL_AFTER_ENV, PAUSE_ENV};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{IsTerminal, Read};
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use base64::Engine as _;
 use bundle::paths::{channel_path, object_path, release_path};
 use bundle::{Channel, Manifest, ObjectKey, ReleaseId};
-use edge_origin::store::{describe, S3Options, StoreSpec};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use store::{describe, S3Options, StoreSpec};
 
 use self::flip::Flipped;
 use self::pending::Pending;
-use crate::invalidate::Target;
+use self::progress::Progress;
+use super::hooks::{fail_after, pause_at};
+use super::remote::{show, Location};
+use crate::release::invalidate::Target;
 
 /// Default number of uploads in flight.
 pub const DEFAULT_CONCURRENCY: usize = 16;
@@ -68,16 +72,6 @@ pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's limit on the number of parts of one upload.
 const MAX_PARTS: u64 = 10_000;
-/// Objects are content-addressed: their bytes never change.
-pub const IMMUTABLE_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
-/// Attempts per request (standard retry mode: backoff on throttling and 5xx).
-const MAX_ATTEMPTS: u32 = 5;
-/// The environment variable that injects a failure after a step (tests).
-pub const FAIL_AFTER_ENV: &str = "COURSE_PUBLISH_FAIL_AFTER";
-/// The environment variable that pauses at a step (tests): `<step>:<file>`.
-pub const PAUSE_ENV: &str = "COURSE_PUBLISH_PAUSE";
-/// How long a pause waits for its file before failing the run.
-const PAUSE_LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
@@ -124,248 +118,16 @@ pub struct PublishReport {
     pub owed: Option<Pending>,
 }
 
-/// The channel pointer as the publisher writes it: [`Channel`] plus a sequence number
-/// that every flip increments (readers that only know [`Channel`] ignore it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Pointer {
-    release: ReleaseId,
-    #[serde(default)]
-    previous: Option<ReleaseId>,
-    published_at: String,
-    #[serde(default)]
-    sequence: u64,
-}
-
-impl Pointer {
-    fn channel(&self) -> Channel {
-        Channel {
-            release: self.release.clone(),
-            previous: self.previous.clone(),
-            published_at: self.published_at.clone(),
-            sequence: self.sequence,
-        }
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec_pretty(self).expect("a pointer always serialises");
-        bytes.push(b'\n');
-        bytes
-    }
-}
-
-/// The remote pointer as read at one moment: `None` when the channel does not exist.
-#[derive(Debug, Clone)]
-struct PointerState {
-    pointer: Option<Pointer>,
-    etag: Option<String>,
-}
-
-impl PointerState {
-    fn sequence(&self) -> u64 {
-        self.pointer.as_ref().map_or(0, |p| p.sequence)
-    }
-    fn release(&self) -> Option<&ReleaseId> {
-        self.pointer.as_ref().map(|p| &p.release)
-    }
-    /// The sequence a flip from this pointer writes; an error at the largest `u64` (a
-    /// corrupt or hostile pointer), which nothing can follow.
-    fn next_sequence(&self, channel: &str) -> anyhow::Result<u64> {
-        self.sequence().checked_add(1).ok_or_else(|| {
-            anyhow!(
-                "channel {channel}'s pointer has sequence {}, the largest there is, so no flip can follow it \
-                 (the pointer is corrupt: it serves {}); nothing was changed",
-                self.sequence(),
-                show(self.release())
-            )
-        })
-    }
-}
-
-/// A bucket and a key prefix (shared with `history`).
-#[derive(Debug, Clone)]
-pub(crate) struct Location<'a> {
-    pub(crate) client: &'a Client,
-    pub(crate) bucket: &'a str,
-    pub(crate) prefix: &'a str,
-}
-
-impl Location<'_> {
-    pub(crate) fn key(&self, path: &str) -> String {
-        if self.prefix.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{}/{path}", self.prefix.trim_matches('/'))
-        }
-    }
-
-    /// The bytes and ETag at `path`, or `None` when it does not exist.
-    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Option<(Vec<u8>, Option<String>)>> {
-        let key = self.key(path);
-        match self.client.get_object().bucket(self.bucket).key(&key).send().await {
-            Ok(output) => {
-                let etag = output.e_tag().map(str::to_owned);
-                let body = output.body.collect().await.with_context(|| format!("reading s3 {key}"))?;
-                Ok(Some((body.into_bytes().to_vec(), etag)))
-            }
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(anyhow!("GET s3://{}/{key}: {}", self.bucket, describe(&err))),
-        }
-    }
-
-    /// The size of the object at `path`, or `None` when it does not exist.
-    async fn head_size(&self, path: &str) -> anyhow::Result<Option<u64>> {
-        let key = self.key(path);
-        match self.client.head_object().bucket(self.bucket).key(&key).send().await {
-            Ok(output) => Ok(Some(output.content_length().unwrap_or_default().max(0) as u64)),
-            Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(anyhow!("HEAD s3://{}/{key}: {}", self.bucket, describe(&err))),
-        }
-    }
-
-    /// Every key under `path` (a store-relative folder ending in `/`), relative to it, with
-    /// its size and modification time (ListObjectsV2, all pages).
-    pub(crate) async fn list(&self, path: &str) -> anyhow::Result<Vec<Listed>> {
-        self.list_from(path, "").await
-    }
-
-    /// Every object under `objects/` by key, with its size: 16 listings at once, one per
-    /// first hex digit of the keys (object keys are lowercase hex): the same requests as
-    /// one listing, in parallel.
-    async fn list_objects(&self) -> anyhow::Result<HashMap<String, u64>> {
-        let shards = (0..16u32).map(|digit| {
-            let digit = char::from_digit(digit, 16).expect("a hex digit").to_string();
-            async move { self.list_from("objects/", &digit).await }
-        });
-        let listed = futures::future::try_join_all(shards).await?;
-        Ok(listed.into_iter().flatten().map(|l| (l.name, l.size)).collect())
-    }
-
-    /// Like [`Location::list`], of the keys under `path` that start with `start`.
-    async fn list_from(&self, path: &str, start: &str) -> anyhow::Result<Vec<Listed>> {
-        let full = self.key(path);
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(self.bucket)
-            .prefix(format!("{full}{start}"))
-            .into_paginator()
-            .send();
-        let mut listed = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| anyhow!("listing s3://{}/{full}: {}", self.bucket, describe(&e)))?;
-            for object in page.contents() {
-                let Some(name) = object.key().and_then(|k| k.strip_prefix(&full)) else { continue };
-                listed.push(Listed {
-                    name: name.to_owned(),
-                    size: object.size().unwrap_or_default().max(0) as u64,
-                    modified: object.last_modified().and_then(|t| SystemTime::try_from(*t).ok()),
-                });
-            }
-        }
-        Ok(listed)
-    }
-
-    /// Deletes `path` (nothing to do when it is not there).
-    async fn delete(&self, path: &str) -> anyhow::Result<()> {
-        let key = self.key(path);
-        self.client
-            .delete_object()
-            .bucket(self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| anyhow!("DELETE s3://{}/{key}: {}", self.bucket, describe(&e)))?;
-        Ok(())
-    }
-
-    async fn read_pointer(&self, channel: &str) -> anyhow::Result<PointerState> {
-        let path = channel_path(channel).ok_or_else(|| anyhow!("bad channel name {channel:?}"))?;
-        match self.get(&path).await? {
-            None => Ok(PointerState { pointer: None, etag: None }),
-            Some((bytes, etag)) => {
-                let pointer: Pointer = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("s3 {} is not a channel pointer", self.key(&path)))?;
-                Ok(PointerState { pointer: Some(pointer), etag })
-            }
-        }
-    }
-
-    async fn read_manifest(&self, release: &ReleaseId) -> anyhow::Result<Option<Manifest>> {
-        let path = release_path(release);
-        let Some((bytes, _)) = self.get(&path).await? else { return Ok(None) };
-        if bundle::manifest::release_id_of(&bytes) != *release {
-            bail!("s3 {} does not hash to its release id", self.key(&path));
-        }
-        let manifest = Manifest::from_bytes(&bytes)
-            .with_context(|| format!("s3 {} is not a manifest", self.key(&path)))?;
-        Ok(Some(manifest))
-    }
-
-    pub(crate) async fn put_small(
-        &self,
-        path: &str,
-        bytes: Vec<u8>,
-        cache_control: &str,
-    ) -> anyhow::Result<()> {
-        let key = self.key(path);
-        self.client
-            .put_object()
-            .bucket(self.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .cache_control(cache_control)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(base64_sha256(&bytes))
-            .body(ByteStream::from(bytes))
-            .send()
-            .await
-            .map_err(|e| anyhow!("PUT s3://{}/{key}: {}", self.bucket, describe(&e)))?;
-        Ok(())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Listed {
-    pub(crate) name: String,
-    pub(crate) size: u64,
-    pub(crate) modified: Option<SystemTime>,
-}
-
-fn is_not_found<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata,
-{
-    if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) {
-        return true;
-    }
-    matches!(err, SdkError::ServiceError(s) if matches!(s.err().code(), Some("NoSuchKey" | "NotFound")))
-}
-
-fn base64_sha256(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
-}
-
 /// The base64 SHA-256 that S3 checksums carry, from an object key (hex SHA-256).
 pub fn checksum_of_key(key: &ObjectKey) -> String {
     let digest = hex::decode(key.as_str()).expect("object keys are hex");
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
-/// An S3 client for uploads: the store's client settings, standard retries with more
-/// attempts, and timeouts long enough for a large part.
+/// An S3 client for uploads (and flips): timeouts long enough for a large part, standard
+/// retries with more attempts.
 pub async fn upload_client(s3: &S3Options) -> Client {
-    let base = edge_origin::store::s3_client(s3, Duration::from_secs(300)).await;
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .operation_attempt_timeout(Duration::from_secs(300))
-        .build();
-    let config = base
-        .config()
-        .to_builder()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
-        .timeout_config(timeouts)
-        .build();
-    Client::from_conf(config)
+    store::s3_client(s3, store::Timeouts::PUBLISH).await
 }
 
 /// Reads a channel pointer and its manifest from the S3 store (`None` when the channel
@@ -382,7 +144,7 @@ pub async fn read_channel(
     let manifest = at.read_manifest(&pointer.release).await?.ok_or_else(|| {
         anyhow!("channel {channel} points at release {} whose manifest is missing", pointer.release)
     })?;
-    Ok(Some((pointer.channel(), manifest)))
+    Ok(Some((pointer, manifest)))
 }
 
 /// Flips the channel to `release` (which must already be uploaded), with the same race
@@ -421,14 +183,6 @@ pub async fn flip_channel(
     }
 }
 
-fn show(release: Option<&ReleaseId>) -> String {
-    release.map_or_else(|| "nothing (no channel)".to_owned(), ToString::to_string)
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
 /// One object to upload.
 #[derive(Debug, Clone)]
 struct Upload {
@@ -437,49 +191,6 @@ struct Upload {
     size: u64,
     content_type: String,
     encoding: Option<&'static str>,
-}
-
-/// With `COURSE_PUBLISH_PAUSE=<step>:<file>` (several separated by `,`) naming this step:
-/// creates `<file>.reached` and waits until `<file>` exists (at most [`PAUSE_LIMIT`]), so a
-/// test can act at exactly this point of a publish (or gc) and then let it go on. Steps:
-/// `listed` (once the publish knows which objects the store has), `verified` (every object
-/// checked, before the flip), `claims-listed` (after the flip listed the claims of its
-/// sequence), `checked` (after the flip re-read the pointer and recorded the invalidation,
-/// before it checks the manifest), `manifest-checked` (the flip's last point before its
-/// lease check and pointer write), `gc-planned` (gc, before it looks again and deletes),
-/// `gc-manifests-deleted` (gc, after deleting manifests, before it looks at the claims again).
-pub(crate) async fn pause_at(step: &str) -> anyhow::Result<()> {
-    let Ok(spec) = std::env::var(PAUSE_ENV) else { return Ok(()) };
-    let mut file = None;
-    for one in spec.split(',') {
-        let Some((at, path)) = one.split_once(':') else {
-            bail!("{PAUSE_ENV}={spec:?}: expected <step>:<file>[,<step>:<file>...]");
-        };
-        if at == step {
-            file = Some(path);
-        }
-    }
-    let Some(file) = file else { return Ok(()) };
-    let go = PathBuf::from(file);
-    let reached = PathBuf::from(format!("{file}.reached"));
-    std::fs::write(&reached, std::process::id().to_string())
-        .with_context(|| format!("{PAUSE_ENV}: writing {}", reached.display()))?;
-    tracing::info!(step, file, "paused");
-    let deadline = Instant::now() + PAUSE_LIMIT;
-    while !go.exists() {
-        if Instant::now() > deadline {
-            bail!("{PAUSE_ENV}: paused at `{step}` for {PAUSE_LIMIT:?}, and {file} never appeared");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-fn fail_after(step: &str) -> anyhow::Result<()> {
-    if std::env::var(FAIL_AFTER_ENV).is_ok_and(|v| v.trim() == step) {
-        bail!("injected failure after step `{step}` ({FAIL_AFTER_ENV}={step})");
-    }
-    Ok(())
 }
 
 /// The local release: manifest bytes, manifest, and where each object's bytes are.
@@ -514,67 +225,6 @@ fn objects_of(manifest: &Manifest) -> BTreeMap<ObjectKey, (u64, String, Option<&
         }
     }
     objects
-}
-
-/// Reports upload progress: an indicatif bar on a terminal, log lines elsewhere.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    log: bool,
-    total_objects: usize,
-    total_bytes: u64,
-    done_objects: AtomicUsize,
-    done_bytes: AtomicU64,
-    last_logged_tenth: AtomicUsize,
-}
-
-impl Progress {
-    fn new(enabled: bool, total_objects: usize, total_bytes: u64) -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = (enabled && terminal && total_objects > 0).then(|| {
-            let bar = indicatif::ProgressBar::new(total_bytes);
-            let style = indicatif::ProgressStyle::with_template(
-                "{spinner} uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> ");
-            bar.set_style(style);
-            bar
-        });
-        Progress {
-            log: enabled && !terminal,
-            bar,
-            total_objects,
-            total_bytes,
-            done_objects: AtomicUsize::new(0),
-            done_bytes: AtomicU64::new(0),
-            last_logged_tenth: AtomicUsize::new(0),
-        }
-    }
-
-    fn uploaded(&self, size: u64) {
-        let objects = self.done_objects.fetch_add(1, Ordering::Relaxed) + 1;
-        let bytes = self.done_bytes.fetch_add(size, Ordering::Relaxed) + size;
-        if let Some(bar) = &self.bar {
-            bar.set_position(bytes);
-            bar.set_message(format!("{objects}/{} objects", self.total_objects));
-        } else if self.log {
-            let tenth = objects * 10 / self.total_objects.max(1);
-            if self.last_logged_tenth.fetch_max(tenth, Ordering::Relaxed) < tenth
-                || objects == self.total_objects
-            {
-                eprintln!(
-                    "publish: uploaded {objects}/{} objects, {bytes}/{} bytes",
-                    self.total_objects, self.total_bytes
-                );
-            }
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 /// Publishes the release the local store's channel points at (see the module docs), with
@@ -681,7 +331,8 @@ pub async fn publish_invalidating(
     let manifest_path = release_path(&release);
     let manifest_size = manifest_bytes.len() as u64;
     if !live_already || at.head_size(&manifest_path).await? != Some(manifest_size) {
-        at.put_small(&manifest_path, manifest_bytes.clone(), IMMUTABLE_CACHE_CONTROL).await?;
+        at.put_small(&manifest_path, manifest_bytes.clone(), bundle::CacheClass::Immutable.cache_control())
+            .await?;
     }
     tracing::debug!(elapsed = ?started.elapsed(), "uploaded the manifest");
     fail_after("manifest")?;
@@ -696,7 +347,7 @@ pub async fn publish_invalidating(
     let gone = gone.context("verifying the release")?;
     if manifest_stored.context("verifying the release")? != Some(manifest_size) {
         tracing::warn!(release = %release, "the release manifest disappeared from the store: uploading it again");
-        at.put_small(&manifest_path, manifest_bytes, IMMUTABLE_CACHE_CONTROL).await?;
+        at.put_small(&manifest_path, manifest_bytes, bundle::CacheClass::Immutable.cache_control()).await?;
     }
     if !gone.is_empty() {
         tracing::warn!(
@@ -867,7 +518,7 @@ async fn upload_single(at: &Location<'_>, upload: &Upload) -> anyhow::Result<()>
         .content_length(upload.size as i64)
         .content_type(&upload.content_type)
         .set_content_encoding(upload.encoding.map(str::to_owned))
-        .cache_control(IMMUTABLE_CACHE_CONTROL)
+        .cache_control(bundle::CacheClass::Immutable.cache_control())
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .checksum_sha256(checksum_of_key(&upload.key))
         .send()
@@ -908,7 +559,7 @@ async fn upload_multipart(at: &Location<'_>, upload: &Upload, threshold: u64) ->
         .key(&key)
         .content_type(&upload.content_type)
         .set_content_encoding(upload.encoding.map(str::to_owned))
-        .cache_control(IMMUTABLE_CACHE_CONTROL)
+        .cache_control(bundle::CacheClass::Immutable.cache_control())
         .checksum_algorithm(ChecksumAlgorithm::Sha256)
         .send()
         .await
@@ -989,26 +640,11 @@ async fn upload_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::release::remote::base64_sha256;
 
     #[test]
     fn checksum_of_a_key_is_base64_of_its_digest() {
         let key = ObjectKey::of(b"abc");
         assert_eq!(checksum_of_key(&key), base64_sha256(b"abc"));
-    }
-
-    #[test]
-    fn pointers_stay_readable_as_channels() {
-        let pointer = Pointer {
-            release: "0123456789abcdef0123".parse().expect("id"),
-            previous: None,
-            published_at: "2024-01-01T00:00:00Z".into(),
-            sequence: 7,
-        };
-        let channel = Channel::from_bytes(&pointer.to_bytes()).expect("a channel");
-        assert_eq!(channel, pointer.channel());
-        // As written before pointers had sequences.
-        let written_before = Channel { sequence: 0, ..channel };
-        let old: Pointer = serde_json::from_slice(&written_before.to_bytes()).expect("old pointers parse");
-        assert_eq!(old.sequence, 0);
     }
 }

@@ -31,7 +31,7 @@
 //! 8. **read back**: the pointer must serve `R` at `N+1`, or a later sequence built on it.
 //!
 //! Once the write is sent, the claim stays whatever happens: the winner's claim is the
-//! channel's history (see [`crate::history`]), and when the write's outcome is unknown (no
+//! channel's history (see the history module), and when the write's outcome is unknown (no
 //! answer within the lease, a network error, a 5xx) the write may still land, so the
 //! claim must keep rivals backing off until it is stale. Such a flip then watches the
 //! pointer until its claim is [`STALE_CLAIM`] old: if the write lands, the flip succeeded;
@@ -79,12 +79,14 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use bundle::paths::{channel_path, release_path};
 use bundle::ReleaseId;
-use edge_origin::store::describe;
 use serde::Serialize;
+use store::describe;
 
 use super::pending::{self, Pending};
-use super::{base64_sha256, now_rfc3339, pause_at, show, Location, Pointer, PointerState};
-use crate::invalidate::Target;
+use crate::release::hooks::pause_at;
+use crate::release::invalidate::Target;
+use crate::release::remote::{base64_sha256, now_rfc3339, show, Location, PointerState};
+use bundle::Channel;
 
 /// Claims more than this much older than ours (by the store's clock) belong to a publisher
 /// that died or stalled between claiming and writing, and are ignored.
@@ -491,7 +493,7 @@ async fn write_pointer(
     let Some(path) = channel_path(channel) else {
         return Write::NotSent(anyhow!("bad channel name {channel:?}"));
     };
-    let pointer = Pointer {
+    let pointer = Channel {
         release: release.clone(),
         previous: start.release().cloned(),
         published_at: now_rfc3339(),

@@ -48,7 +48,7 @@ use bundle::{Manifest, ReleaseId};
 use serde::{Deserialize, Serialize};
 
 use super::Location;
-use crate::invalidate::{self, InvalidationReport, Old, Plan, Target};
+use crate::release::invalidate::{self, InvalidationReport, Old, Plan, Target};
 
 /// Above this many releases in `since`, the plan is `/*` and no manifest is read.
 pub const MAX_SINCE: usize = 64;

@@ -7,7 +7,7 @@
 //! change with their bytes. Past a budget, the paths collapse into the narrowest wildcards
 //! that cover them. [`plan_since`] does the same for the union of the diffs from several
 //! old releases (caches may hold pages of each while an earlier invalidation is
-//! unfinished, see [`crate::publish::pending`]). [`invalidate`] then sends the plan to each
+//! unfinished, see the publish module's `pending`). [`invalidate`] then sends the plan to each
 //! [`Target`]:
 //!
 //! - origins first ([`Target::Notify`]: `POST /_origin/invalidate`), so they serve the

@@ -63,11 +63,13 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 use bundle::paths::{channel_path, release_path};
 use bundle::{Manifest, ObjectKey, ReleaseId};
-use edge_origin::store::{describe, S3Options};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use store::{describe, S3Options};
 
-use crate::publish::{claim_release, Location, IMMUTABLE_CACHE_CONTROL};
+use crate::release::hooks::pause_at;
+use crate::release::publish::claim_release;
+use crate::release::remote::Location;
 
 /// Claims younger than this (by this machine's clock against the store's LastModified)
 /// are flips that may still write the pointer. A flip writes within its 10 s lease or
@@ -123,16 +125,10 @@ pub struct GcPlan {
     pub restored: Vec<ReleaseId>,
 }
 
-/// An S3 client for history and gc: the store's client settings with more patient
-/// timeouts and retries (listing a large bucket takes many pages).
+/// An S3 client for history and gc: patient timeouts and retries (listing a large
+/// bucket takes many pages).
 pub async fn client(s3: &S3Options) -> Client {
-    let base = edge_origin::store::s3_client(s3, Duration::from_secs(60)).await;
-    let config = base
-        .config()
-        .to_builder()
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
-        .build();
-    Client::from_conf(config)
+    store::s3_client(s3, store::Timeouts::HISTORY).await
 }
 
 /// Every channel's history from the claims (channels by name, newest first per channel),
@@ -276,7 +272,7 @@ pub async fn gc(
         );
     }
 
-    crate::publish::pause_at("gc-planned").await?;
+    pause_at("gc-planned").await?;
     // A flip while planning could make a planned object live again.
     for (channel, release) in &history.live {
         let now = read_pointer(&at, channel).await?.map(|p| p.release);
@@ -337,7 +333,7 @@ pub async fn gc(
     let doomed = read_raw(&at, &plan.manifests).await?;
     let manifest_keys: Vec<String> = plan.manifests.iter().map(release_path).collect();
     at.delete_all(&manifest_keys).await.context("deleting release manifests")?;
-    crate::publish::pause_at("gc-manifests-deleted").await?;
+    pause_at("gc-manifests-deleted").await?;
     spare_claimed(&at, &mut plan, &listed_objects, doomed, &manifests, &history.sequences).await?;
     at.delete_all(&plan.delete).await.context("deleting objects")?;
     Ok(plan)
@@ -380,9 +376,15 @@ async fn spare_claimed(
     let read_now = read_manifests(at, unknown).await?;
     for release in &claimed {
         if let Some(bytes) = doomed.get(release) {
-            at.put_small(&release_path(release), bytes.clone(), IMMUTABLE_CACHE_CONTROL).await.with_context(
-                || format!("putting back the manifest of release {release}, which a flip claimed"),
-            )?;
+            at.put_small(
+                &release_path(release),
+                bytes.clone(),
+                bundle::CacheClass::Immutable.cache_control(),
+            )
+            .await
+            .with_context(|| {
+                format!("putting back the manifest of release {release}, which a flip claimed")
+            })?;
             tracing::warn!(%release, "a flip claimed a release while gc deleted its manifest: put it back");
             plan.manifests.retain(|r| r != release);
             plan.restored.push(release.clone());

@@ -1,7 +1,7 @@
 //! `course publish`: upload the release atomically, then invalidate exactly what changed.
 //!
 //! What to invalidate comes from the pending-invalidation record the flip wrote
-//! ([`crate::publish::pending`]): the pages that differ from every release whose pages
+//! ([`crate::release::publish::pending`]): the pages that differ from every release whose pages
 //! caches may still hold, and the targets that owe it. The record is deleted once every
 //! target it names succeeded, so a run whose invalidation failed is finished by running
 //! it again (the error prints the command), even though the release is already live then;
@@ -10,11 +10,12 @@
 use std::fmt::Write as _;
 
 use anyhow::bail;
-use edge_origin::store::StoreSpec;
+use store::StoreSpec;
 
-use crate::invalidate::{self, Plan, Target};
-use crate::publish::pending::{self, Finish, Settled};
-use crate::publish::{publish_invalidating, upload_client, Location, PublishOptions, PublishReport};
+use crate::release::invalidate::{self, Plan, Target};
+use crate::release::publish::pending::{self, Finish, Settled};
+use crate::release::publish::{publish_invalidating, upload_client, PublishOptions, PublishReport};
+use crate::release::remote::Location;
 use crate::size::human_bytes;
 
 pub struct DeployOptions {
@@ -44,7 +45,7 @@ impl DeployReport {
 }
 
 /// `--store s3://bucket/prefix [--endpoint URL] [--region R]`, as a command line gives them.
-pub(crate) fn store_flags(store: &StoreSpec, s3: &edge_origin::store::S3Options) -> String {
+pub(crate) fn store_flags(store: &StoreSpec, s3: &store::S3Options) -> String {
     let mut flags = format!("--store {}", shell_word(&store.to_string()));
     if let Some(endpoint) = &s3.endpoint {
         flags += &format!(" --endpoint {}", shell_word(endpoint));

@@ -1,6 +1,6 @@
 //! `course rollback` and `course promote`: channel pointer flips (no upload) followed by
 //! the same invalidation a publish does, planned from the pending-invalidation record
-//! ([`crate::publish::pending`]). Switching to the release that is live already flips
+//! ([`crate::release::publish::pending`]). Switching to the release that is live already flips
 //! nothing, and finishes the invalidation an earlier run left unfinished, if any: so a
 //! failed invalidation names `course rollback --to <the live release>` as the command that
 //! finishes it (a plain `course rollback` again would flip once more, back to the release
@@ -10,12 +10,13 @@ use anyhow::{anyhow, bail};
 use bundle::manifest::release_id_of;
 use bundle::paths::release_path;
 use bundle::{Manifest, ReleaseId};
-use edge_origin::store::{S3Options, StoreSpec};
+use store::{S3Options, StoreSpec};
 
-use crate::deploy::store_flags;
-use crate::invalidate::{Plan, Target};
-use crate::publish::pending::{self, Finish, Settled};
-use crate::publish::{flip_channel, read_channel, upload_client, Location};
+use crate::release::deploy::store_flags;
+use crate::release::invalidate::{Plan, Target};
+use crate::release::publish::pending::{self, Finish, Settled};
+use crate::release::publish::{flip_channel, read_channel, upload_client};
+use crate::release::remote::Location;
 
 pub struct SwitchOptions {
     pub store: StoreSpec,
@@ -64,9 +65,13 @@ async fn read_release(
     id: &ReleaseId,
 ) -> anyhow::Result<Manifest> {
     let key = if prefix.is_empty() { release_path(id) } else { format!("{prefix}/{}", release_path(id)) };
-    let object = client.get_object().bucket(bucket).key(&key).send().await.map_err(|e| {
-        anyhow!("release {id} is not in s3://{bucket}/{prefix}: {}", edge_origin::store::describe(&e))
-    })?;
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|e| anyhow!("release {id} is not in s3://{bucket}/{prefix}: {}", store::describe(&e)))?;
     let bytes = object.body.collect().await?.into_bytes();
     if &release_id_of(&bytes) != id {
         bail!("release {id} in the store does not hash to its id; refusing it");
