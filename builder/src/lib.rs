@@ -1,12 +1,12 @@
 //! The `course` CLI as a library: build content into releases, and preview them.
 
+#![warn(unreachable_pub)]
+
 pub mod build;
-pub mod generate;
 pub mod keys;
 pub mod preview;
 pub mod release;
 pub mod sign;
-pub mod size;
 
 pub use build::diagnostics::ContentError;
 pub use build::{build, BuildError, BuildOptions, BuildReport};

@@ -46,7 +46,7 @@ fn check_url_prefix(url_prefix: &str) -> anyhow::Result<()> {
         anyhow::bail!("--url-prefix must be an http(s) URL, {example}");
     }
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if edge_origin::authority::normalise(authority).is_none() {
+    if bundle::authority::normalise(authority).is_none() {
         anyhow::bail!("--url-prefix {url_prefix:?}: `{authority}` is not a host[:port], {example}");
     }
     if !path.ends_with('/') {

@@ -8,10 +8,12 @@
 //! ```
 //! This crate does no I/O: it only hashes, names and (de)serialises.
 
+pub mod authority;
 pub mod grant;
 pub mod hash;
 pub mod manifest;
 pub mod paths;
+pub mod size;
 
 pub use hash::{release_id_of, ReleaseId, RELEASE_ID_LEN};
 pub use hash::{sha256_hex, ObjectKey, ObjectKeyError};

@@ -1,6 +1,7 @@
 //! Settings of one origin process: flags, then `EDGE_ORIGIN_*` environment variables,
 //! then the TOML config file, then defaults (earlier wins).
 
+pub use bundle::size::parse_bytes;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -543,22 +544,6 @@ fn closing_quote(text: &str, quote: char) -> Option<usize> {
         }
     }
     None
-}
-
-/// `256MiB`, `64KiB`, `1GiB`, `1000` -> bytes.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("not a size: {s:?}"))?;
-    let scale: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" | "KB" => 1 << 10,
-        "MiB" | "M" | "MB" => 1 << 20,
-        "GiB" | "G" | "GB" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?} (use B, KiB, MiB, GiB)")),
-    };
-    n.checked_mul(scale).ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 #[cfg(test)]

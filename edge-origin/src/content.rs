@@ -21,14 +21,7 @@ use crate::release::Release;
 use crate::response::{plain, security_headers, Body, CONTENT_SECURITY_POLICY, NO_STORE};
 use crate::state::State;
 
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-const STABLE: &str = "public, max-age=60, s-maxage=3600, stale-while-revalidate=60, stale-if-error=86400";
 const NOT_FOUND: &str = "public, max-age=10, s-maxage=60";
-/// Enrolled-only content must never be kept by a shared cache.
-const PRIVATE: &str = "private, max-age=60";
-/// An enrolled course's fingerprinted media: still never in a shared cache, but the
-/// student's browser keeps it as long as any immutable file.
-const PRIVATE_IMMUTABLE: &str = "private, max-age=31536000, immutable";
 /// An SVG opened on its own is a document: no scripts (a sandbox), only its own styles and
 /// images. Inside `<img>`, where pages show it, scripts never run anyway.
 const SVG_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox";
@@ -112,7 +105,9 @@ pub(crate) async fn serve<B>(
         if let Ok(value) = HeaderValue::from_str(&location) {
             response.headers_mut().insert(header::LOCATION, value);
         }
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(STABLE));
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(CacheClass::Stable.cache_control()));
         return response;
     }
     match routes.get(&release.manifest.not_found) {
@@ -165,22 +160,17 @@ async fn forbidden<B>(state: &State, release: &Release, req: &Request<B>) -> Res
     }
 }
 
-/// `shared`: whether shared caches (CDN, Varnish) may keep the response.
+/// `shared`: whether shared caches (CDN, Varnish) may keep the response (enrolled-only
+/// content never may; its immutable media still stays in the student's own browser).
 fn cache_control(route: &Served, status: StatusCode, shared: bool) -> &'static str {
     if status == StatusCode::NOT_FOUND {
         NOT_FOUND
     } else if status == StatusCode::FORBIDDEN {
         NO_STORE
     } else if !shared {
-        match route.cache {
-            CacheClass::Immutable => PRIVATE_IMMUTABLE,
-            CacheClass::Stable => PRIVATE,
-        }
+        route.cache.private_cache_control()
     } else {
-        match route.cache {
-            CacheClass::Immutable => IMMUTABLE,
-            CacheClass::Stable => STABLE,
-        }
+        route.cache.cache_control()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use bundle::manifest::{release_id_of, ManifestError};
+use bundle::manifest::ManifestError;
 use bundle::paths::{channel_path, release_path};
 use bundle::{Channel, Manifest, ReleaseId};
 use bytes::Bytes;
@@ -181,10 +181,11 @@ impl Current {
                 Fetched::Found { bytes, .. } => bytes,
                 _ => return Err(LoadError::NoRelease(pointer.release.clone())),
             };
-            if release_id_of(&manifest_bytes) != pointer.release {
-                return Err(LoadError::Integrity(pointer.release));
-            }
-            let manifest = Manifest::from_bytes(&manifest_bytes)?;
+            let manifest =
+                Manifest::verified(&manifest_bytes, &pointer.release).map_err(|err| match err {
+                    ManifestError::Id { .. } => LoadError::Integrity(pointer.release.clone()),
+                    other => LoadError::Manifest(other),
+                })?;
             self.release.store(Some(Arc::new(Release::new(pointer.release.clone(), manifest))));
             self.metrics.set_release(pointer.release.as_str());
             *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };

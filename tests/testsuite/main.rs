@@ -8,8 +8,11 @@
 
 mod access_grants;
 mod browser_pages;
+mod content_errors;
 mod content_trust;
+mod generate;
 mod history;
+mod incremental;
 mod invalidate;
 mod origin_cache;
 mod origin_client_ip;

@@ -16,7 +16,7 @@ use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
 use rayon::prelude::*;
 
-pub use crate::build::uses::{AssetId, Uses};
+pub(crate) use crate::build::uses::{AssetId, Uses};
 
 use crate::build::cache::FileHashes;
 use crate::build::diagnostics::Diagnostics;
@@ -82,7 +82,7 @@ struct LabFiles {
 }
 
 #[derive(Debug, Clone)]
-pub struct AnimationRef {
+pub(crate) struct AnimationRef {
     /// `svg`, `lottie` or `video`.
     pub kind: &'static str,
     pub url: String,
@@ -90,7 +90,7 @@ pub struct AnimationRef {
 }
 
 #[derive(Debug, Clone)]
-pub struct LabBundle {
+pub(crate) struct LabBundle {
     pub app_url: String,
     pub starter_url: Option<String>,
     pub starter_name: Option<String>,
@@ -99,7 +99,7 @@ pub struct LabBundle {
 
 /// Every asset of the content tree, and the URL of each in each scope.
 #[derive(Default)]
-pub struct Assets {
+pub(crate) struct Assets {
     /// `theme/static`-relative path -> URL (what the `asset()` template function answers).
     pub theme: BTreeMap<String, String>,
     theme_outputs: Vec<Output>,
@@ -132,17 +132,17 @@ fn bundle_prefix(scope: &Access, kind: &str, tree: &str) -> String {
 
 impl Assets {
     /// The URL of course or lab media `rel` (content-relative) on a page of `scope`.
-    pub fn file_url(&self, scope: &Access, rel: &str) -> Option<String> {
+    pub(crate) fn file_url(&self, scope: &Access, rel: &str) -> Option<String> {
         self.files.get(rel).map(|file| fingerprinted_url(scope, rel, &file.key))
     }
 
     /// Whether `rel` is media that would run as code on the site's origin (see `active`).
-    pub fn is_active(&self, rel: &str) -> bool {
+    pub(crate) fn is_active(&self, rel: &str) -> bool {
         self.active.contains_key(rel)
     }
 
     /// The animation `name` as a page of `scope` shows it.
-    pub fn animation(&self, scope: &Access, name: &str) -> Option<AnimationRef> {
+    pub(crate) fn animation(&self, scope: &Access, name: &str) -> Option<AnimationRef> {
         let found = self.animations.get(name)?;
         let url = match &found.payload {
             Payload::Single { rel, file } => fingerprinted_url(scope, rel, &file.key),
@@ -154,7 +154,7 @@ impl Assets {
     }
 
     /// The lab `slug`'s app and starter zip as a page of `scope` embeds them.
-    pub fn lab(&self, scope: &Access, slug: &str) -> Option<LabBundle> {
+    pub(crate) fn lab(&self, scope: &Access, slug: &str) -> Option<LabBundle> {
         let lab = self.labs.get(slug)?;
         Some(LabBundle {
             app_url: format!("{}index.html", bundle_prefix(scope, "labs", &lab.tree)),
@@ -165,13 +165,13 @@ impl Assets {
     }
 
     /// Theme outputs' routes (always published).
-    pub fn theme_routes(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn theme_routes(&self) -> impl Iterator<Item = &str> {
         self.theme_outputs.iter().map(|o| o.route.as_str())
     }
 
     /// Everything a page's URLs are made of, for the page cache: theme routes and keys,
     /// and the key of every other asset (its URL in any scope follows from it).
-    pub fn feed_fingerprint(&self, mut field: impl FnMut(&[u8])) {
+    pub(crate) fn feed_fingerprint(&self, mut field: impl FnMut(&[u8])) {
         for output in &self.theme_outputs {
             field(output.route.as_bytes());
             field(output.key.as_str().as_bytes());
@@ -199,7 +199,7 @@ impl Assets {
 
     /// The theme's outputs and, for every (scope, asset) some page used, that asset's
     /// outputs in that scope.
-    pub fn outputs(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<Output> {
+    pub(crate) fn outputs(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<Output> {
         let mut outputs = self.theme_outputs.clone();
         for (scope, id) in used {
             match id {
@@ -239,7 +239,7 @@ impl Assets {
     }
 
     /// Source files of assets that no page uses (not published), sorted.
-    pub fn unused(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<PathBuf> {
+    pub(crate) fn unused(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<PathBuf> {
         let used: BTreeSet<&AssetId> = used.iter().map(|(_, id)| id).collect();
         let mut unused: Vec<PathBuf> = Vec::new();
         for (rel, file) in &self.files {
@@ -275,7 +275,7 @@ fn push_bundle(outputs: &mut Vec<Output>, prefix: &str, files: &[(String, Source
 }
 
 /// The name of the generated highlighting stylesheet, as templates ask for it.
-pub const SYNTAX_CSS: &str = "syntax.css";
+pub(crate) const SYNTAX_CSS: &str = "syntax.css";
 
 fn read(diags: &Diagnostics, path: &Path) -> Option<Vec<u8>> {
     std::fs::read(path).map_err(|err| diags.at(path, 1, 1, format!("cannot read: {err}"))).ok()
@@ -333,7 +333,12 @@ fn bundle_of(
 
 /// Collects all assets of the content tree at `root`; `hashes` spares re-reading
 /// unchanged files.
-pub fn collect(diags: &Diagnostics, root: &ContentRoot, syntax_css: String, hashes: &FileHashes) -> Assets {
+pub(crate) fn collect(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    syntax_css: String,
+    hashes: &FileHashes,
+) -> Assets {
     let mut assets = Assets::default();
     collect_theme(diags, root, syntax_css, &mut assets);
     collect_media(diags, root, hashes, &mut assets);
@@ -404,7 +409,7 @@ impl ThemeFiles<'_> {
 /// Rewrites the relative references of a stylesheet (`url(...)` and `@import "..."`).
 /// `resolve` gets each reference and its byte offset, and answers the new URL (or `None`
 /// to leave it as it was, having reported why).
-pub fn rewrite_css(text: &str, mut resolve: impl FnMut(&str, usize) -> Option<String>) -> String {
+pub(crate) fn rewrite_css(text: &str, mut resolve: impl FnMut(&str, usize) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut at = 0;

@@ -18,14 +18,14 @@ use crate::build::tree::ContentRoot;
 /// A content file: its path relative to the content root (with `/`), the path shown in
 /// errors, and its text.
 #[derive(Clone, Debug)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     pub rel: String,
     pub shown: PathBuf,
     pub text: String,
 }
 
 #[derive(Debug)]
-pub struct Catalogue {
+pub(crate) struct Catalogue {
     pub site: Site,
     /// In index order.
     pub courses: Vec<Course>,
@@ -40,7 +40,7 @@ pub struct Catalogue {
 
 /// A lesson body to check although its lesson could not be loaded.
 #[derive(Debug)]
-pub struct UnplacedBody {
+pub(crate) struct UnplacedBody {
     pub source: SourceFile,
     pub body_offset: usize,
     /// Whose media its references would be.
@@ -48,7 +48,7 @@ pub struct UnplacedBody {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct Site {
+pub(crate) struct Site {
     pub title: String,
     #[serde(default)]
     pub tagline: Option<String>,
@@ -57,7 +57,7 @@ pub struct Site {
 }
 
 #[derive(Debug)]
-pub struct Course {
+pub(crate) struct Course {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -71,13 +71,13 @@ pub struct Course {
 }
 
 #[derive(Debug)]
-pub struct Module {
+pub(crate) struct Module {
     pub title: String,
     pub lessons: std::ops::Range<usize>,
 }
 
 #[derive(Debug)]
-pub struct Lesson {
+pub(crate) struct Lesson {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -92,12 +92,12 @@ pub struct Lesson {
 
 impl Course {
     /// Who may read the course page.
-    pub fn page_access(&self) -> Access {
+    pub(crate) fn page_access(&self) -> Access {
         self.scope(self.public_syllabus)
     }
 
     /// Who may read a lesson (and so the media it shows).
-    pub fn lesson_access(&self, lesson: &Lesson) -> Access {
+    pub(crate) fn lesson_access(&self, lesson: &Lesson) -> Access {
         self.scope(lesson.preview)
     }
 
@@ -111,7 +111,7 @@ impl Course {
 }
 
 #[derive(Debug)]
-pub struct Lab {
+pub(crate) struct Lab {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -180,7 +180,7 @@ struct LabToml {
 
 /// Reads a file of the content tree (through [`ContentRoot`]: inside the root, within the
 /// size limit, UTF-8); a missing or unreadable file is reported at 1:1.
-pub fn read_source(diags: &Diagnostics, root: &ContentRoot, rel: &str) -> Option<SourceFile> {
+pub(crate) fn read_source(diags: &Diagnostics, root: &ContentRoot, rel: &str) -> Option<SourceFile> {
     let shown = root.shown.join(rel);
     let text = root.read_text(diags, &shown)?;
     Some(SourceFile { rel: rel.to_owned(), shown, text })
@@ -204,7 +204,7 @@ fn entries(
         .collect()
 }
 
-pub fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
+pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
     for entry in root.entries(diags, &root.shown) {
         let known = if entry.is_dir {
             matches!(entry.name.as_str(), "courses" | "animations" | "labs" | "theme")

@@ -5,7 +5,7 @@ use std::io::Write;
 use bundle::Encoding;
 
 /// Below this size a compressed variant saves too little to be worth an object.
-pub const MIN_SIZE: usize = 256;
+pub(crate) const MIN_SIZE: usize = 256;
 
 /// Brotli quality. Measured on the generated catalogue's pages, SVGs and Lottie JSON:
 /// 5 gives output within 0.6 % of 9's size at a twentieth of the time (from 7 up the
@@ -21,7 +21,7 @@ fn brotli_window(len: usize) -> u32 {
     bits.clamp(*BROTLI_WINDOW.start(), *BROTLI_WINDOW.end())
 }
 
-pub fn compress(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn compress(encoding: Encoding, bytes: &[u8]) -> Vec<u8> {
     match encoding {
         Encoding::Gzip => {
             // Level 3: gzip is the fallback for the few clients without br. On the generated

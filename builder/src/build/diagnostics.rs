@@ -21,18 +21,18 @@ impl fmt::Display for ContentError {
 }
 
 /// Maps byte offsets of one file's text to 1-based line and column (in characters).
-pub struct LineIndex<'a> {
+pub(crate) struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
 }
 
 impl<'a> LineIndex<'a> {
-    pub fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         LineIndex { text, line_starts }
     }
 
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+    pub(crate) fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
         let start = self.line_starts[line];
@@ -43,48 +43,48 @@ impl<'a> LineIndex<'a> {
 
 /// Collects errors from parallel work; sorted and deduplicated when taken.
 #[derive(Default)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     errors: Mutex<Vec<ContentError>>,
     /// What the build ignores or leaves out without failing (shown, never fatal).
     warnings: Mutex<Vec<ContentError>>,
 }
 
 impl Diagnostics {
-    pub fn push(&self, error: ContentError) {
+    pub(crate) fn push(&self, error: ContentError) {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).push(error);
     }
 
     /// An error at a byte offset of `text`, the contents of `file`.
-    pub fn at_offset(&self, file: &Path, text: &str, offset: usize, message: impl Into<String>) {
+    pub(crate) fn at_offset(&self, file: &Path, text: &str, offset: usize, message: impl Into<String>) {
         let (line, col) = LineIndex::new(text).line_col(offset);
         self.at(file, line, col, message);
     }
 
-    pub fn at(&self, file: &Path, line: usize, col: usize, message: impl Into<String>) {
+    pub(crate) fn at(&self, file: &Path, line: usize, col: usize, message: impl Into<String>) {
         let message = one_line(&message.into());
         self.push(ContentError { file: file.to_owned(), line, col, message });
     }
 
     /// A warning about `file` (at 1:1): the build goes on.
-    pub fn warn(&self, file: &Path, message: impl Into<String>) {
+    pub(crate) fn warn(&self, file: &Path, message: impl Into<String>) {
         let message = one_line(&message.into());
         let warning = ContentError { file: file.to_owned(), line: 1, col: 1, message };
         self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
     }
 
     /// The warnings, sorted and deduplicated.
-    pub fn take_warnings(&self) -> Vec<ContentError> {
+    pub(crate) fn take_warnings(&self) -> Vec<ContentError> {
         let mut warnings = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
         warnings.sort();
         warnings.dedup();
         warnings
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }
 
-    pub fn take(&self) -> Vec<ContentError> {
+    pub(crate) fn take(&self) -> Vec<ContentError> {
         let mut errors = std::mem::take(&mut *self.errors.lock().unwrap_or_else(|e| e.into_inner()));
         errors.sort();
         errors.dedup();

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use crate::build::diagnostics::Diagnostics;
 
 /// A Markdown file split into its `+++` front matter and body.
-pub struct Split<'a> {
+pub(crate) struct Split<'a> {
     /// The TOML between the fences, and its byte offset in the file.
     pub front: &'a str,
     pub front_offset: usize,
@@ -15,7 +15,7 @@ pub struct Split<'a> {
 }
 
 /// Splits `+++\n<toml>\n+++\n<body>`. `Err(offset)` when the opening or closing fence is missing.
-pub fn split(text: &str) -> Result<Split<'_>, (usize, &'static str)> {
+pub(crate) fn split(text: &str) -> Result<Split<'_>, (usize, &'static str)> {
     let Some(after_open) =
         text.strip_prefix("+++").and_then(|t| t.strip_prefix('\n').or(t.strip_prefix("\r\n")))
     else {
@@ -38,7 +38,7 @@ pub fn split(text: &str) -> Result<Split<'_>, (usize, &'static str)> {
 /// error (the first: the ones after it are mostly its echoes), else every top-level key
 /// not in `known` (each at its own position) and the first wrong value. Unknown keys (already reported) still give the value, so the
 /// caller's own checks of it run too. `T` should not deny unknown fields itself.
-pub fn parse_toml_checked<T: DeserializeOwned>(
+pub(crate) fn parse_toml_checked<T: DeserializeOwned>(
     diags: &Diagnostics,
     file: &Path,
     file_text: &str,

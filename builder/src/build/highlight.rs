@@ -12,7 +12,7 @@ const CLASS_STYLE: ClassStyle = ClassStyle::SpacedPrefixed { prefix: "hl-" };
 
 /// Loads the grammars on another thread (they take tens of milliseconds), so a rebuild
 /// that renders one page does not wait for them after everything else is done.
-pub fn preload() {
+pub(crate) fn preload() {
     std::thread::spawn(|| {
         syntaxes();
     });
@@ -24,7 +24,7 @@ fn syntaxes() -> &'static SyntaxSet {
 }
 
 /// HTML for a code block; unknown languages are escaped as plain text.
-pub fn highlight(code: &str, lang: &str) -> String {
+pub(crate) fn highlight(code: &str, lang: &str) -> String {
     let set = syntaxes();
     let lang_attr = escape(lang);
     let syntax = (!lang.is_empty()).then(|| set.find_syntax_by_token(lang)).flatten();
@@ -49,13 +49,13 @@ pub fn highlight(code: &str, lang: &str) -> String {
 }
 
 /// The stylesheet for the classes [`highlight`] emits.
-pub fn stylesheet() -> String {
+pub(crate) fn stylesheet() -> String {
     let themes = ThemeSet::load_defaults();
     let theme = &themes.themes["InspiredGitHub"];
     css_for_theme_with_class_style(theme, CLASS_STYLE).unwrap_or_default()
 }
 
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -17,7 +17,7 @@ use crate::build::compress::{compress, MIN_SIZE};
 use crate::build::output::{is_text, Body, Output};
 
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     pub release: ReleaseId,
     pub manifest: Manifest,
     pub objects_total: usize,
@@ -29,7 +29,7 @@ pub struct Written {
 }
 
 /// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
@@ -245,7 +245,7 @@ fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, 
 }
 
 /// Writes all outputs as objects, the manifest as a release, and points `channel` at it.
-pub fn write_release(
+pub(crate) fn write_release(
     out: &Path,
     outputs: Vec<Output>,
     channel: &str,

@@ -23,13 +23,13 @@ use crate::build::relpath;
 use crate::build::sanitize;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TocEntry {
+pub(crate) struct TocEntry {
     pub level: u8,
     pub id: String,
     pub text: String,
 }
 
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub html: String,
     pub toc: Vec<TocEntry>,
     /// The media, animations and labs the HTML refers to (published in the page's scope).
@@ -37,13 +37,13 @@ pub struct Rendered {
 }
 
 /// One render's scope (whose media its references are) and what it used so far.
-pub struct Page<'s> {
+pub(crate) struct Page<'s> {
     pub scope: &'s Access,
     pub uses: Uses,
 }
 
 /// Where internal links may point.
-pub struct LinkTargets {
+pub(crate) struct LinkTargets {
     /// Content-relative lesson file (`courses/py/loops.md`) -> its URL.
     pub lessons: HashMap<String, String>,
     /// Every route of the release.
@@ -53,7 +53,7 @@ pub struct LinkTargets {
 }
 
 /// Read-only state shared by every Markdown render of a build.
-pub struct MarkdownEnv<'a> {
+pub(crate) struct MarkdownEnv<'a> {
     pub diags: &'a Diagnostics,
     pub links: &'a LinkTargets,
     pub assets: &'a Assets,
@@ -72,7 +72,7 @@ fn options() -> Options {
 /// Renders inline Markdown (a quiz prompt, choice or explanation) without the wrapping
 /// paragraph, with the same rules as lessons: heading attributes dropped, link and image
 /// schemes checked (`Err` names the first bad one), raw HTML sanitised.
-pub fn inline_html(text: &str) -> Result<String, String> {
+pub(crate) fn inline_html(text: &str) -> Result<String, String> {
     let mut html = String::new();
     let mut events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
     let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
@@ -111,10 +111,11 @@ fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
 
 /// Most raw HTML one lesson may hold: sanitising deeply nested HTML costs time quadratic
 /// in its depth, and real lessons use a few kilobytes at most.
-pub const MAX_RAW_HTML: usize = 64 << 10;
+pub(crate) const MAX_RAW_HTML: usize = 64 << 10;
 
-/// Heading text to an id: lowercase, letters and digits kept, spaces and `-` to `-`.
-pub fn slugify(text: &str) -> String {
+/// Heading text to an anchor id (not a URL slug: letters of any script are kept):
+/// lowercase, letters, digits and `_` kept, spaces and `-` to `-`.
+pub(crate) fn heading_anchor(text: &str) -> String {
     let mut slug = String::new();
     for c in text.trim().chars().flat_map(char::to_lowercase) {
         if c.is_alphanumeric() || c == '_' {
@@ -135,7 +136,7 @@ impl MarkdownEnv<'_> {
     /// Renders `source.text[body_offset..]` for a page of `scope`; problems go to the
     /// diagnostics. Raw HTML the author wrote is sanitised (see [`sanitize`]); what the
     /// build itself generates (highlighted code, quizzes, animations, labs) is not.
-    pub fn render(&self, source: &SourceFile, body_offset: usize, scope: &Access) -> Rendered {
+    pub(crate) fn render(&self, source: &SourceFile, body_offset: usize, scope: &Access) -> Rendered {
         let body = &source.text[body_offset..];
         let mut events: Vec<(Event<'_>, Range<usize>)> =
             Parser::new_ext(body, options()).into_offset_iter().collect();
@@ -152,8 +153,8 @@ impl MarkdownEnv<'_> {
             let at = body_offset + first.map_or(0, |(_, r)| r.start);
             let msg = format!(
                 "the lesson holds {} of raw HTML, over the {} limit (put it in a lab, or use Markdown)",
-                crate::size::human_bytes(raw_bytes as u64),
-                crate::size::human_bytes(MAX_RAW_HTML as u64)
+                bundle::size::human_bytes(raw_bytes as u64),
+                bundle::size::human_bytes(MAX_RAW_HTML as u64)
             );
             self.diags.at_offset(&source.shown, &source.text, at, msg);
             events.retain(|(e, _)| !matches!(e, Event::Html(_) | Event::InlineHtml(_)));
@@ -269,7 +270,7 @@ impl MarkdownEnv<'_> {
                     _ => {}
                 }
             }
-            let base = id.as_ref().map_or_else(|| slugify(&text), |id| id.to_string());
+            let base = id.as_ref().map_or_else(|| heading_anchor(&text), |id| id.to_string());
             let mut unique = base.clone();
             if !used.insert(unique.clone()) {
                 let n = next_suffix.entry(base.clone()).or_insert(1);
@@ -389,10 +390,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slugify("Push & Pop!"), "push-pop");
-        assert_eq!(slugify("  Big-O  notation "), "big-o-notation");
-        assert_eq!(slugify("`len()` in Python"), "len-in-python");
-        assert_eq!(slugify("!!!"), "section");
+        assert_eq!(heading_anchor("Push & Pop!"), "push-pop");
+        assert_eq!(heading_anchor("  Big-O  notation "), "big-o-notation");
+        assert_eq!(heading_anchor("`len()` in Python"), "len-in-python");
+        assert_eq!(heading_anchor("!!!"), "section");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use std::collections::BTreeSet;
 
+use bundle::size::human_bytes;
 use bundle::{Access, CacheClass, ReleaseId};
 use minijinja::Value;
 use rayon::prelude::*;
@@ -43,8 +44,6 @@ use crate::build::output::{Body, Output};
 use crate::build::pages::LessonView;
 use crate::build::theme::Theme;
 use crate::build::tree::ContentRoot;
-
-pub use crate::size::human_bytes;
 
 /// Route of the not-found page.
 pub const NOT_FOUND_ROUTE: &str = "/404.html";

@@ -61,7 +61,7 @@ impl Output {
     }
 }
 
-pub fn content_type_for(path: &str) -> String {
+pub(crate) fn content_type_for(path: &str) -> String {
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let essence = mime.essence_str();
     if is_text(essence) {
@@ -72,7 +72,7 @@ pub fn content_type_for(path: &str) -> String {
 }
 
 /// Types worth precompressing (and that carry a charset).
-pub fn is_text(essence: &str) -> bool {
+pub(crate) fn is_text(essence: &str) -> bool {
     essence.starts_with("text/")
         || matches!(
             essence,

@@ -6,13 +6,13 @@ use crate::build::catalogue::{Catalogue, Course, Lesson};
 use crate::build::markdown::TocEntry;
 
 #[derive(Serialize, Clone)]
-pub struct SiteView {
+pub(crate) struct SiteView {
     pub title: String,
     pub tagline: Option<String>,
 }
 
 #[derive(Serialize, Clone)]
-pub struct LessonSummary {
+pub(crate) struct LessonSummary {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -23,13 +23,13 @@ pub struct LessonSummary {
 }
 
 #[derive(Serialize, Clone)]
-pub struct ModuleView {
+pub(crate) struct ModuleView {
     pub title: String,
     pub lessons: Vec<LessonSummary>,
 }
 
 #[derive(Serialize, Clone)]
-pub struct CourseView {
+pub(crate) struct CourseView {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -44,26 +44,26 @@ pub struct CourseView {
 }
 
 #[derive(Serialize)]
-pub struct LessonView {
+pub(crate) struct LessonView {
     #[serde(flatten)]
     pub summary: LessonSummary,
     pub content: String,
     pub toc: Vec<TocEntry>,
 }
 
-pub fn course_url(course: &Course) -> String {
+pub(crate) fn course_url(course: &Course) -> String {
     bundle::paths::course_prefix(&course.slug)
 }
 
-pub fn lesson_url(course: &Course, lesson: &Lesson) -> String {
-    format!("/courses/{}/{}/", course.slug, lesson.slug)
+pub(crate) fn lesson_url(course: &Course, lesson: &Lesson) -> String {
+    format!("{}{}/", bundle::paths::course_prefix(&course.slug), lesson.slug)
 }
 
-pub fn site_view(catalogue: &Catalogue) -> SiteView {
+pub(crate) fn site_view(catalogue: &Catalogue) -> SiteView {
     SiteView { title: catalogue.site.title.clone(), tagline: catalogue.site.tagline.clone() }
 }
 
-pub fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary {
+pub(crate) fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary {
     LessonSummary {
         slug: lesson.slug.clone(),
         title: lesson.title.clone(),
@@ -74,7 +74,7 @@ pub fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary {
     }
 }
 
-pub fn course_view(course: &Course) -> CourseView {
+pub(crate) fn course_view(course: &Course) -> CourseView {
     let modules = course
         .modules
         .iter()

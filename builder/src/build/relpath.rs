@@ -2,7 +2,7 @@
 
 /// Joins `reference` (relative, `/`-separated) onto the directory `base_dir` and
 /// normalises `.` and `..`. `None` when it climbs above the root.
-pub fn join(base_dir: &str, reference: &str) -> Option<String> {
+pub(crate) fn join(base_dir: &str, reference: &str) -> Option<String> {
     let mut parts: Vec<&str> = base_dir.split('/').filter(|s| !s.is_empty()).collect();
     for seg in reference.split('/') {
         match seg {
@@ -17,18 +17,18 @@ pub fn join(base_dir: &str, reference: &str) -> Option<String> {
 }
 
 /// The directory part of a content-relative file path (`a/b/c.md` -> `a/b`).
-pub fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// Splits `x.md#frag` / `x.css?v=1` into the path and its suffix (`#frag`, `?v=1`).
-pub fn split_suffix(reference: &str) -> (&str, &str) {
+pub(crate) fn split_suffix(reference: &str) -> (&str, &str) {
     let cut = reference.find(['#', '?']).unwrap_or(reference.len());
     reference.split_at(cut)
 }
 
 /// Whether a reference leaves the site or stays in the page (and so is not ours to resolve).
-pub fn is_external(reference: &str) -> bool {
+pub(crate) fn is_external(reference: &str) -> bool {
     let lower = reference.to_ascii_lowercase();
     reference.starts_with('#')
         || reference.starts_with("//")
@@ -37,7 +37,7 @@ pub fn is_external(reference: &str) -> bool {
 
 /// The scheme of a URL (`javascript` in ` Java\tScript:x`), lowercased, read as a browser
 /// does: leading spaces and control characters dropped, tabs and newlines ignored.
-pub fn scheme(reference: &str) -> Option<String> {
+pub(crate) fn scheme(reference: &str) -> Option<String> {
     let cleaned: String = reference
         .trim_start_matches(|c: char| c <= ' ')
         .chars()
@@ -52,7 +52,7 @@ pub fn scheme(reference: &str) -> Option<String> {
 }
 
 /// File names that are served as-is must be safe in a URL without escaping.
-pub fn is_url_safe(rel: &str) -> bool {
+pub(crate) fn is_url_safe(rel: &str) -> bool {
     rel.split('/').all(|seg| {
         !seg.is_empty()
             && !seg.starts_with('.')

@@ -22,12 +22,12 @@ fn nonce() -> u64 {
 }
 
 /// The stand-in for the `n`th piece of generated HTML.
-pub fn placeholder(n: usize) -> String {
+pub(crate) fn placeholder(n: usize) -> String {
     format!("<span data-generated=\"{}-{n}\"></span>", nonce())
 }
 
 /// Sanitises `html`, then puts the `generated` pieces back where their placeholders are.
-pub fn clean(html: &str, generated: &[String]) -> String {
+pub(crate) fn clean(html: &str, generated: &[String]) -> String {
     let mut cleaned = sanitizer().clean(html).to_string();
     for (n, piece) in generated.iter().enumerate() {
         cleaned = cleaned.replacen(&placeholder(n), piece, 1);

@@ -11,7 +11,7 @@ use crate::build::diagnostics::{ContentError, Diagnostics, LineIndex};
 use crate::build::tree::ContentRoot;
 
 /// Templates the build renders; a theme must provide them all.
-pub const REQUIRED: [&str; 8] = [
+pub(crate) const REQUIRED: [&str; 8] = [
     "index.html",
     "course.html",
     "lesson.html",
@@ -22,7 +22,7 @@ pub const REQUIRED: [&str; 8] = [
     "partials/lab.html",
 ];
 
-pub struct Theme {
+pub(crate) struct Theme {
     env: Environment<'static>,
     /// Template name -> (path shown in errors, source), to place errors.
     sources: BTreeMap<String, (PathBuf, String)>,
@@ -30,7 +30,7 @@ pub struct Theme {
 
 impl Theme {
     /// Loads `theme/templates`; `asset_urls` maps `theme/static` paths to their URLs.
-    pub fn load(
+    pub(crate) fn load(
         diags: &Diagnostics,
         root: &ContentRoot,
         asset_urls: BTreeMap<String, String>,
@@ -68,13 +68,13 @@ impl Theme {
     }
 
     /// A hash of every template's name and source.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         let listing: String =
             self.sources.iter().map(|(name, (_, source))| format!("{name}\0{source}\0")).collect();
         bundle::sha256_hex(listing.as_bytes())
     }
 
-    pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, ContentError> {
+    pub(crate) fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, ContentError> {
         let template = self.env.get_template(name).map_err(|e| self.error(&e))?;
         template.render(ctx).map_err(|e| self.error(&e))
     }

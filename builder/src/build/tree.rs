@@ -7,25 +7,25 @@
 use std::path::{Path, PathBuf};
 
 use crate::build::diagnostics::{Diagnostics, LineIndex};
-use crate::size::human_bytes;
+use bundle::size::human_bytes;
 
 /// Largest lesson, TOML or instructions file read, unless configured otherwise: far above
 /// any real lesson (the generated ones are 6-14 KB), and small enough that a pathological
 /// one (a megabyte of nested `>` quotes) costs hundreds of megabytes, not gigabytes.
-pub const DEFAULT_MAX_SOURCE_BYTES: u64 = 1 << 20;
+pub(crate) const DEFAULT_MAX_SOURCE_BYTES: u64 = 1 << 20;
 
 /// Reading a FIFO would block the build forever; a socket or device is no content either.
 const NOT_REGULAR: &str = "not a regular file or folder (a FIFO, socket or device): it is not read";
 
 /// The content root, as given (for messages) and resolved (for containment checks).
-pub struct ContentRoot {
+pub(crate) struct ContentRoot {
     pub shown: PathBuf,
     real: PathBuf,
     max_source_bytes: u64,
 }
 
 /// One entry of a directory listing.
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub path: PathBuf,
     pub is_dir: bool,
@@ -33,7 +33,7 @@ pub struct Entry {
 
 impl ContentRoot {
     /// `None` (reported) when the root does not exist or is not a directory.
-    pub fn open(diags: &Diagnostics, shown: &Path, max_source_bytes: u64) -> Option<ContentRoot> {
+    pub(crate) fn open(diags: &Diagnostics, shown: &Path, max_source_bytes: u64) -> Option<ContentRoot> {
         match std::fs::canonicalize(shown) {
             Ok(real) if real.is_dir() => {
                 Some(ContentRoot { shown: shown.to_owned(), real, max_source_bytes })
@@ -46,7 +46,7 @@ impl ContentRoot {
     }
 
     /// Whether `path` (under the root) resolves inside it; reports the link that leads out.
-    pub fn contains(&self, diags: &Diagnostics, path: &Path) -> bool {
+    pub(crate) fn contains(&self, diags: &Diagnostics, path: &Path) -> bool {
         match std::fs::canonicalize(path) {
             Ok(real) if real.starts_with(&self.real) => true,
             Ok(real) => {
@@ -101,7 +101,7 @@ impl ContentRoot {
 
     /// The directories and files directly inside `dir` (links resolved), sorted by name;
     /// hidden entries skipped; a missing `dir` is empty.
-    pub fn entries(&self, diags: &Diagnostics, dir: &Path) -> Vec<Entry> {
+    pub(crate) fn entries(&self, diags: &Diagnostics, dir: &Path) -> Vec<Entry> {
         if !dir.exists() || !self.contains(diags, dir) {
             return Vec::new();
         }
@@ -125,7 +125,7 @@ impl ContentRoot {
 
     /// Files under `dir`, as (`/`-separated path relative to `dir`, full path), sorted;
     /// hidden files and folders skipped; a missing `dir` is empty.
-    pub fn files_under(&self, diags: &Diagnostics, dir: &Path) -> Vec<(String, PathBuf)> {
+    pub(crate) fn files_under(&self, diags: &Diagnostics, dir: &Path) -> Vec<(String, PathBuf)> {
         if !dir.exists() && !dir.is_symlink() {
             return Vec::new();
         }
@@ -180,7 +180,7 @@ impl ContentRoot {
     /// Reads a text file the build parses (lesson, TOML, instructions, template): it must
     /// resolve inside the root, be at most the size limit, and be UTF-8 (an invalid byte is
     /// reported at its line and column).
-    pub fn read_text(&self, diags: &Diagnostics, path: &Path) -> Option<String> {
+    pub(crate) fn read_text(&self, diags: &Diagnostics, path: &Path) -> Option<String> {
         if !self.contains(diags, path) {
             return None;
         }

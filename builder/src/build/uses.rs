@@ -37,4 +37,4 @@ impl AssetId {
 }
 
 /// What one page (or lab instructions) used.
-pub type Uses = BTreeSet<AssetId>;
+pub(crate) type Uses = BTreeSet<AssetId>;

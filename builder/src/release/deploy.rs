@@ -16,7 +16,7 @@ use crate::release::invalidate::{self, Plan, Target};
 use crate::release::publish::pending::{self, Finish, Settled};
 use crate::release::publish::{publish_invalidating, upload_client, PublishOptions, PublishReport};
 use crate::release::remote::Location;
-use crate::size::human_bytes;
+use bundle::size::human_bytes;
 
 pub struct DeployOptions {
     pub publish: PublishOptions,

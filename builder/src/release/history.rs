@@ -693,7 +693,7 @@ impl std::fmt::Display for GcSummary<'_> {
             f,
             "{verb} {} objects ({}) and {} old manifests; {} objects too young{spared}{restored}; kept releases: {}",
             plan.delete.len(),
-            crate::size::human_bytes(plan.bytes),
+            bundle::size::human_bytes(plan.bytes),
             plan.manifests.len(),
             plan.too_young,
             kept.join(" ")

@@ -6,8 +6,7 @@
 //! finishes it (a plain `course rollback` again would flip once more, back to the release
 //! the operator rolled away from).
 
-use anyhow::{anyhow, bail};
-use bundle::manifest::release_id_of;
+use anyhow::{anyhow, bail, Context};
 use bundle::paths::release_path;
 use bundle::{Manifest, ReleaseId};
 use store::{S3Options, StoreSpec};
@@ -64,7 +63,7 @@ async fn read_release(
     prefix: &str,
     id: &ReleaseId,
 ) -> anyhow::Result<Manifest> {
-    let key = if prefix.is_empty() { release_path(id) } else { format!("{prefix}/{}", release_path(id)) };
+    let key = store::join_key(prefix, &release_path(id));
     let object = client
         .get_object()
         .bucket(bucket)
@@ -73,10 +72,7 @@ async fn read_release(
         .await
         .map_err(|e| anyhow!("release {id} is not in s3://{bucket}/{prefix}: {}", store::describe(&e)))?;
     let bytes = object.body.collect().await?.into_bytes();
-    if &release_id_of(&bytes) != id {
-        bail!("release {id} in the store does not hash to its id; refusing it");
-    }
-    Ok(Manifest::from_bytes(&bytes)?)
+    Manifest::verified(&bytes, id).with_context(|| format!("release {id} in the store; refusing it"))
 }
 
 /// Flips `channel` from `current` to `target` and invalidates; `rerun` says what running

@@ -139,7 +139,7 @@ impl Issuer {
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let expires = now + ttl.as_secs();
-        let prefix = format!("{base}/courses/{}/", request.course);
+        let prefix = format!("{base}{}", bundle::paths::course_prefix(&request.course));
         let policy = Policy {
             resource: format!("{prefix}*"),
             date_less_than: expires,
@@ -147,7 +147,7 @@ impl Issuer {
             ip_address: None,
         };
         let issued = sign_custom(&policy, &self.key, &self.key_pair_id, HashAlgorithm::Sha256);
-        let path = format!("/courses/{}/", request.course);
+        let path = bundle::paths::course_prefix(&request.course);
         let cookies = issued
             .cookies
             .iter()

@@ -22,7 +22,7 @@ pub(crate) struct BuildArgs {
     #[arg(long)]
     timings: bool,
     /// Largest lesson, TOML or instructions file the build reads, e.g. 1MiB.
-    #[arg(long, default_value = "1MiB", value_parser = edge_origin::config::parse_bytes)]
+    #[arg(long, default_value = "1MiB", value_parser = bundle::size::parse_bytes)]
     max_source_size: u64,
 }
 

@@ -12,7 +12,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[arg(long, value_enum, default_value = "full")]
-    size: builder::generate::Size,
+    size: generate::Size,
     /// The theme copied into the tree.
     #[arg(long, default_value = "content/theme")]
     theme: PathBuf,
@@ -25,7 +25,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let options = builder::generate::GenerateOptions {
+    let options = generate::GenerateOptions {
         out: args.out.clone(),
         seed: args.seed,
         size: args.size,
@@ -33,6 +33,6 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         hugo: args.hugo.clone(),
         mdbook: args.mdbook.clone(),
     };
-    crate::out::say(builder::generate::generate(&options)?);
+    crate::out::say(generate::generate(&options)?);
     Ok(())
 }

@@ -15,13 +15,13 @@ use crate::build::frontmatter::parse_toml_checked;
 use crate::build::markdown::{inline_html, MarkdownEnv, Page};
 use crate::build::theme::Theme;
 
-pub fn is_block(lang: &str) -> bool {
+pub(crate) fn is_block(lang: &str) -> bool {
     matches!(lang, "quiz" | "animation" | "lab")
 }
 
 /// What a lab block shows, prepared once per build.
 #[derive(Debug, Clone, Serialize)]
-pub struct LabView {
+pub(crate) struct LabView {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -36,7 +36,7 @@ pub struct LabView {
 /// A lab as lessons show it. Its instructions are rendered the first time a page of a
 /// scope needs them (once per scope: their media URLs depend on it), so a rebuild that
 /// renders one lesson does not render every lab.
-pub struct LabEntry<'a> {
+pub(crate) struct LabEntry<'a> {
     pub slug: String,
     pub title: String,
     pub summary: Option<String>,
@@ -45,13 +45,18 @@ pub struct LabEntry<'a> {
 }
 
 impl<'a> LabEntry<'a> {
-    pub fn new(slug: String, title: String, summary: Option<String>, instructions: &'a SourceFile) -> Self {
+    pub(crate) fn new(
+        slug: String,
+        title: String,
+        summary: Option<String>,
+        instructions: &'a SourceFile,
+    ) -> Self {
         LabEntry { slug, title, summary, instructions, rendered: Mutex::default() }
     }
 
     /// The lab as a page of `scope` shows it, and what it uses there (its bundle, starter
     /// and the media of its instructions); `None` when the lab has no app bundle.
-    pub fn view(
+    pub(crate) fn view(
         &self,
         assets: &Assets,
         markdown: &MarkdownEnv<'_>,
@@ -91,7 +96,7 @@ impl<'a> LabEntry<'a> {
 /// Height of a lab's frame unless its block sets one.
 const DEFAULT_LAB_HEIGHT: u32 = 520;
 
-pub struct Components<'a> {
+pub(crate) struct Components<'a> {
     pub diags: &'a Diagnostics,
     pub theme: &'a Theme,
     pub assets: &'a Assets,
@@ -102,7 +107,7 @@ pub struct Components<'a> {
 
 /// Numbers blocks within one page so their ids are unique.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     quiz: usize,
     animation: usize,
 }
@@ -170,7 +175,7 @@ struct LabBlock {
 
 impl Components<'_> {
     /// Renders the block whose TOML `code` starts at byte `at` of `source`, on `page`.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         kind: &str,
         code: &str,

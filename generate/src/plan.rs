@@ -286,7 +286,7 @@ pub fn plan(seed: u64, counts: Counts) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::Size;
+    use crate::Size;
 
     #[test]
     fn full_plan_keeps_its_promises() {

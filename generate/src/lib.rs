@@ -106,12 +106,12 @@ impl fmt::Display for Summary {
             c.quizzes(),
             c.labs,
             self.files,
-            crate::size::human_bytes(self.bytes),
+            bundle::size::human_bytes(self.bytes),
             self.elapsed,
             self.out.display()
         )?;
         for (what, dir, files, bytes) in &self.peers {
-            write!(f, "; {what}: {files} files, {} -> {}", crate::size::human_bytes(*bytes), dir.display())?;
+            write!(f, "; {what}: {files} files, {} -> {}", bundle::size::human_bytes(*bytes), dir.display())?;
         }
         Ok(())
     }

@@ -4,22 +4,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use e2e::copy_tree;
+
 use builder::{build, BuildOptions, BuildReport};
 
 fn sample_content() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../content")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walk content");
-        let target = to.join(entry.path().strip_prefix(from).expect("under root"));
-        if entry.file_type().is_dir() {
-            fs::create_dir_all(&target).expect("mkdir");
-        } else {
-            fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    e2e::root().join("content")
 }
 
 fn build_into(content: &Path, out: &Path) -> BuildReport {

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use builder::generate::{generate, GenerateOptions, Size, MARKER};
+use generate::{generate, GenerateOptions, Size, MARKER};
 use sha2::{Digest, Sha256};
 
 fn theme() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../content/theme")
+    e2e::root().join("content/theme")
 }
 
 fn options(out: &Path, seed: u64, size: Size) -> GenerateOptions {
