@@ -23,20 +23,28 @@ pub fn sample_content() -> PathBuf {
     root().join("content")
 }
 
-/// Path of a workspace binary, built (once per test process) in the same profile as the tests.
+/// Path of a workspace binary, built (once per test process) next to this test binary:
+/// in the target directory and profile of the build that produced the tests (wherever
+/// `CARGO_TARGET_DIR` or a config file put it), so a test never runs a stale binary.
 pub fn bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(root())
-            .args(["build", "--quiet", "--bin", "course", "--bin", "edge-origin"])
-            .status()
-            .expect("run cargo build");
+    static PROFILE_DIR: OnceLock<PathBuf> = OnceLock::new();
+    let profile_dir = PROFILE_DIR.get_or_init(|| {
+        // <target>/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir =
+            exe.parent().and_then(Path::parent).expect("<target>/<profile>/deps/<test>").to_owned();
+        let target_dir = profile_dir.parent().expect("<target>/<profile>");
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.current_dir(root()).args(["build", "--quiet", "--bin", "course", "--bin", "edge-origin"]);
+        build.arg("--target-dir").arg(target_dir);
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
         assert!(status.success(), "building the binaries failed");
+        profile_dir
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    target.join("debug").join(name)
+    profile_dir.join(name)
 }
 
 /// `course`, without the publish hooks ([`builder::release::publish::PAUSE_ENV`],
