@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use bundle::{CacheClass, Manifest};
+use bundle::{CacheClass, Encoding, Manifest};
 use e2e::{build_ok, copy_tree, live_manifest, sample_content};
 
 fn sha256(bytes: &[u8]) -> String {
@@ -14,6 +14,37 @@ fn sha256(bytes: &[u8]) -> String {
 
 fn routes_to_objects(manifest: &Manifest) -> BTreeMap<String, String> {
     manifest.routes.iter().map(|(route, r)| (route.clone(), r.object.to_string())).collect()
+}
+
+fn decode(encoding: Encoding, packed: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut plain = Vec::new();
+    match encoding {
+        Encoding::Br => brotli::Decompressor::new(packed, 4096).read_to_end(&mut plain),
+        Encoding::Gzip => flate2::read::GzDecoder::new(packed).read_to_end(&mut plain),
+    }
+    .unwrap_or_else(|e| panic!("{encoding:?} does not decode: {e}"));
+    plain
+}
+
+/// The release id as `sha256sum releases/<id>.json | cut -c1-20` gives it: the first 20
+/// hex digits of the manifest file's SHA-256, computed here, not by the bundle crate.
+#[test]
+fn the_release_id_is_the_hash_of_the_manifest_bytes() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let printed = build_ok(&sample_content(), out.path());
+    let pointer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("channels/live.json")).expect("pointer"))
+            .expect("pointer is JSON");
+    let id = pointer["release"].as_str().expect("the pointer names a release").to_owned();
+    assert_eq!(printed, id, "the build printed the release the channel points at");
+    let manifest = std::fs::read(out.path().join(format!("releases/{id}.json"))).expect("the manifest");
+    assert_eq!(id, sha256(&manifest)[..20], "the id is the hash of the manifest bytes");
+    let sha256sum = std::process::Command::new("sha256sum")
+        .arg(out.path().join(format!("releases/{id}.json")))
+        .output()
+        .expect("run sha256sum");
+    assert_eq!(String::from_utf8_lossy(&sha256sum.stdout)[..20], id, "sha256sum agrees");
 }
 
 #[test]
@@ -40,6 +71,9 @@ fn every_object_hashes_to_its_name_and_every_route_resolves() {
         for (encoding, variant) in &entry.encodings {
             let packed = std::fs::read(objects.join(variant.object.as_str())).expect("variant object exists");
             assert!(packed.len() < bytes.len(), "{encoding:?} of {route} is smaller");
+            assert_eq!(packed.len() as u64, variant.size, "size of {encoding:?} of {route}");
+            // Decoded with other code than the builder's encoder, it is the route's bytes.
+            assert_eq!(decode(*encoding, &packed), bytes, "{encoding:?} of {route} decodes to the route");
         }
         // `/assets/name.<10 hex>.ext`: the fingerprint is the hash of the bytes served.
         if let Some(file) = route.strip_prefix("/assets/") {
