@@ -177,14 +177,22 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
     // A release with large media, so the upload is still running when the store goes away.
     let lesson = content.join("courses/demo/intro.md");
     let mut text = std::fs::read_to_string(&lesson).expect("lesson");
+    let mut big_keys = std::collections::BTreeSet::new();
     for n in 0..4 {
         let big = e2e::pseudo_random(24 << 20, 0x2545_f491_4f6c_dd1d + n);
+        big_keys.insert(bundle::ObjectKey::of(&big).to_string());
         std::fs::write(content.join(format!("animations/big-{n}.webm")), big).expect("write media");
         // Only what a page uses is published.
         text.push_str(&format!("\n```animation\nsrc = \"big-{n}.webm\"\n```\n"));
     }
     std::fs::write(&lesson, text).expect("write lesson");
     let second = build_ok(&content, &dist);
+    let (_, second_manifest) = e2e::live_manifest(&dist);
+    let needed: std::collections::BTreeSet<String> =
+        second_manifest.objects().into_iter().map(ToString::to_string).collect();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = rt.block_on(garage.client());
+    let stored = || rt.block_on(stored_objects(&client));
     let child = e2e::course()
         .args(["publish", "--store", &format!("s3://{BUCKET}/site"), "--endpoint", &garage.endpoint])
         .args(["--region", REGION, "--concurrency", "1", "--from"])
@@ -194,7 +202,12 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start publish");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The store goes away once the first large object has arrived, mid-upload of the rest.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while stored().is_disjoint(&big_keys) {
+        assert!(std::time::Instant::now() < deadline, "no large object arrived within 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     garage.stop();
     let output = child.wait_with_output().expect("publish ends");
     assert!(!output.status.success(), "the publish fails when the store is unreachable");
@@ -211,14 +224,37 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
     );
     assert_eq!(get(&origin.url("/courses/demo/intro/"), &[]).status(), 200, "the old release is still whole");
 
-    // Re-running finishes the job, and does not upload again what already arrived.
+    // Re-running finishes the job and uploads exactly what had not arrived: nothing that
+    // did (a large object among it) is sent again.
+    let client = rt.block_on(garage.client());
+    let arrived: std::collections::BTreeSet<String> =
+        rt.block_on(stored_objects(&client)).intersection(&needed).cloned().collect();
+    assert!(!arrived.is_disjoint(&big_keys) && !big_keys.is_subset(&arrived), "the outage came mid-upload");
     let out = publish(&garage, &dist, &[]);
     assert!(out.contains(&format!("release {second} (was {first}): now live")), "{out}");
-    let skipped: usize = out
-        .split(", ")
-        .find_map(|part| part.strip_suffix(" already there").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("skipped count in {out}"));
-    assert!(skipped > 0, "objects uploaded before the outage are not sent again: {out}");
+    let count = |suffix: &str| -> usize {
+        out.split([',', '\n'])
+            .find_map(|part| part.trim().strip_prefix("uploaded ").unwrap_or(part).strip_suffix(suffix))
+            .and_then(|n| n.trim().split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no `{suffix}` count in {out}"))
+    };
+    assert_eq!(count(" already there"), arrived.len(), "{out}");
+    let uploaded: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("uploaded ")?.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no upload count in {out}"));
+    assert_eq!(uploaded, needed.len() - arrived.len(), "{out}");
+}
+
+/// The objects under the test store's `site/objects/`, by store-relative key's last part.
+async fn stored_objects(client: &aws_sdk_s3::Client) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut pages = client.list_objects_v2().bucket(BUCKET).prefix("site/objects/").into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let Ok(page) = page else { return keys };
+        keys.extend(page.contents().iter().filter_map(|o| o.key()?.strip_prefix("site/objects/")).map(str::to_owned));
+    }
+    keys
 }
 
 /// The invalidation after a flip fails (the origin refuses the notify token, so it keeps
