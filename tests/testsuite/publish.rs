@@ -434,3 +434,50 @@ fn objects_deleted_after_the_listing_are_uploaded_again_before_the_flip() {
         }
     }
 }
+
+/// An object of several parts (12 MiB with a 5 MiB threshold: 5 + 5 + 2) arrives whole,
+/// with the checksum S3 gives a multipart upload, computed here independently of the
+/// publisher: base64 SHA-256 of the parts' SHA-256 digests, then `-<parts>`.
+#[test]
+fn a_large_object_goes_up_in_several_checksummed_parts() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let (_guard, garage, rt) = start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (content, store) = (work.path().join("content"), work.path().join("dist"));
+    copy_tree(&e2e::root().join("tests/fixtures/minimal"), &content);
+    let big = e2e::pseudo_random(12 << 20, 0x9e37_79b9_7f4a_7c15);
+    std::fs::write(content.join("animations/big.webm"), &big).expect("write media");
+    let lesson = content.join("courses/demo/intro.md");
+    let text = std::fs::read_to_string(&lesson).expect("lesson") + "\n```animation\nsrc = \"big.webm\"\n```\n";
+    std::fs::write(&lesson, text).expect("write lesson");
+    build_ok(&content, &store);
+
+    const PART: usize = 5 << 20;
+    let parts: Vec<&[u8]> = big.chunks(PART).collect();
+    assert_eq!(parts.len(), 3);
+    let digests: Vec<u8> = parts.iter().flat_map(|p| sha2::Sha256::digest(p).to_vec()).collect();
+    let expected = format!(
+        "{}-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&digests)),
+        parts.len()
+    );
+
+    rt.block_on(async {
+        let mut parted = options(&garage, &store, "parts");
+        parted.multipart_threshold = PART as u64;
+        publish(&parted).await.expect("publish");
+        let client = garage.client().await;
+        let object = client
+            .get_object()
+            .bucket(BUCKET)
+            .key(format!("parts/objects/{}", ObjectKey::of(&big)))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .expect("the large object is in the store");
+        assert_eq!(object.checksum_sha256(), Some(expected.as_str()), "three parts, each checksummed");
+        let bytes = object.body.collect().await.expect("body").into_bytes();
+        assert!(bytes.as_ref() == big.as_slice(), "the parts make up the object's bytes, in order");
+    });
+}
