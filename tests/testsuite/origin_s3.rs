@@ -104,3 +104,77 @@ fn store_outage_serves_cached_and_fails_fast_for_the_rest() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The origin in front of a store that goes through a proxy (so a test can make the store
+/// hang, not merely refuse connections).
+fn start_origin_via(proxy: &e2e::proxy::Proxy, garage: &Garage, prefix: &str) -> Origin {
+    let store = OsString::from(format!("s3://{BUCKET}/{prefix}"));
+    Origin::start_with(
+        &store,
+        &["--endpoint", &proxy.base, "--region", REGION, "--poll", "500ms", "--store-timeout", "2s"],
+        &garage.env(),
+    )
+}
+
+/// A store that accepts the connection and then never answers: a cold request gets its
+/// 503 after `--store-timeout` (2 s), not after the client's patience, and the origin
+/// keeps serving what it has cached.
+#[test]
+fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
+    let garage = Garage::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), local.path());
+    garage.upload_store(local.path(), "site");
+    let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
+    let origin = start_origin_via(&proxy, &garage, "site");
+    let (_, manifest) = live_manifest(local.path());
+    let warm = "/courses/python-foundations/";
+    assert_eq!(get(&origin.url(warm), &[]).status(), 200);
+
+    proxy.hold("/site/objects/", Duration::from_secs(60));
+    let cold = manifest.routes.keys().find(|r| r.ends_with(".webm")).expect("video").clone();
+    let started = Instant::now();
+    let response = get(&origin.url(&cold), &[]);
+    let waited = started.elapsed();
+    assert_eq!(response.status(), 503, "a hung store is an outage");
+    assert!(waited >= Duration::from_millis(1500), "it waited for the store ({waited:?}): the timeout path ran");
+    assert!(waited < Duration::from_secs(5), "and gave up at the store timeout ({waited:?})");
+    assert!(proxy.held().0 >= 1, "the request reached the (hung) store");
+    assert_eq!(get(&origin.url(warm), &[]).status(), 200, "cached pages are still served");
+}
+
+/// Two hundred requests miss one object at once while the store takes a second to answer:
+/// exactly one read reaches the store (counted by the proxy in front of it, not by the
+/// origin's own metric alone), and every request gets the whole object.
+#[test]
+fn concurrent_misses_of_a_slow_object_share_one_store_read() {
+    let garage = Garage::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), local.path());
+    garage.upload_store(local.path(), "site");
+    let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
+    let origin = std::sync::Arc::new(start_origin_via(&proxy, &garage, "site"));
+    let (_, manifest) = live_manifest(local.path());
+    let (route, entry) = manifest.routes.iter().find(|(r, _)| r.ends_with(".webm")).expect("a video");
+    let object = format!("/site/objects/{}", entry.object);
+    proxy.hold(&object, Duration::from_secs(1));
+
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(200));
+    let url = origin.url(route);
+    let threads: Vec<_> = (0..200)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::spawn(move || {
+                let client = e2e::client();
+                barrier.wait();
+                let response = client.get(&url).send().expect("get");
+                (response.status().as_u16(), response.bytes().expect("body").len())
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().expect("thread"), (200, entry.size as usize));
+    }
+    assert_eq!(proxy.held().0, 1, "one read of the object reached the store");
+    assert_eq!(metric(&origin, "edge_origin_store_fetches_total"), 1.0, "and the origin counted one");
+}
