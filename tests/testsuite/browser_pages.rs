@@ -24,6 +24,23 @@ fn page_with(store: &Path, marker: &str) -> String {
         .unwrap_or_else(|| panic!("no lesson contains {marker:?}"))
 }
 
+/// The `answer = N` of each question of the lesson's (first) quiz block, in order.
+fn quiz_answers(lesson: &Path) -> Vec<usize> {
+    let text = std::fs::read_to_string(lesson).expect("lesson");
+    let block =
+        text.split("```quiz").nth(1).and_then(|rest| rest.split("\n```").next()).expect("a quiz block");
+    block.lines().filter_map(|line| line.trim().strip_prefix("answer = ")?.trim().parse().ok()).collect()
+}
+
+/// JS that clicks choice `answers[i]` of question `i` of the page's quiz and submits it.
+fn answer_with(answers: &[usize]) -> String {
+    format!(
+        "(() => {{ const answers = {answers:?}; const form = document.querySelector('form.quiz'); \
+         form.querySelectorAll('fieldset.quiz-question').forEach((q, i) => \
+         q.querySelector(`input[value=\"${{answers[i]}}\"]`).click()); form.requestSubmit(); }})()"
+    )
+}
+
 #[test]
 fn sample_pages_load_cleanly_in_chromium() {
     require_tool("chromium", "apt-get install -y chromium");
@@ -39,7 +56,13 @@ fn sample_pages_load_cleanly_in_chromium() {
     // As `course serve` does: a local preview, where enrolled courses open without a grant.
     let origin = Origin::start(store.path(), &["--preview"]);
 
-    let quiz = page_with(store.path(), "class=\"quiz\"");
+    // The quiz is answered from its source (the lesson's TOML), not from the page the
+    // scorer reads: a page that marked the wrong choice as the answer fails.
+    let quiz = "/courses/python-foundations/hello-python/";
+    let right = quiz_answers(&sample_content().join("courses/python-foundations/hello-python.md"));
+    assert_eq!(right.len(), 3, "the sample quiz has three questions");
+    let mut one_wrong = right.clone();
+    one_wrong[0] = if right[0] == 0 { 1 } else { 0 };
     let lottie = page_with(store.path(), "data-lottie-src");
     let video = page_with(store.path(), "<video");
     let svg = page_with(store.path(), "class=\"animation animation-svg\"");
@@ -51,12 +74,20 @@ fn sample_pages_load_cleanly_in_chromium() {
         { "path": "/courses/python-foundations/", "checks": { "lists lessons": "document.querySelectorAll('a[href^=\"/courses/python-foundations/\"]').length >= 3" } },
         {
             "path": quiz,
-            "actions": [
-                "document.querySelectorAll('form.quiz').forEach(f => { f.querySelectorAll('fieldset[data-answer]').forEach(q => { q.querySelector(`input[value=\"${q.dataset.answer}\"]`).click(); }); f.requestSubmit(); })"
-            ],
+            "actions": [answer_with(&right)],
             "checks": {
+                "the source's questions": format!("document.querySelectorAll('form.quiz fieldset.quiz-question').length === {}", right.len()),
                 "feedback shown": "[...document.querySelectorAll('.quiz-feedback')].every(p => p.textContent.trim().length > 0)",
-                "full score": "[...document.querySelectorAll('.quiz-score')].every(o => { const m = o.textContent.match(/(\\d+)\\D+(\\d+)/); return m && m[1] === m[2]; })"
+                "full score": format!("document.querySelector('.quiz-score').textContent.includes('{n} of {n} correct')", n = right.len()),
+                "every question marked right": format!("document.querySelectorAll('fieldset.quiz-question.is-correct').length === {}", right.len())
+            }
+        },
+        {
+            "path": quiz,
+            "actions": [answer_with(&one_wrong)],
+            "checks": {
+                "one short": format!("document.querySelector('.quiz-score').textContent.includes('{} of {} correct')", right.len() - 1, right.len()),
+                "the wrong one is marked": "document.querySelector('fieldset.quiz-question').classList.contains('is-incorrect')"
             }
         },
         {
@@ -94,8 +125,10 @@ fn sample_pages_load_cleanly_in_chromium() {
         .expect("run node");
     assert!(output.status.success(), "browser run failed: {}", String::from_utf8_lossy(&output.stderr));
     let results: Value = serde_json::from_slice(&output.stdout).expect("browser results are JSON");
+    let pages = results.as_array().expect("array");
+    assert_eq!(pages.len(), spec.as_array().expect("spec").len(), "a result for every page asked for");
     let mut failures = Vec::new();
-    for page in results.as_array().expect("array") {
+    for page in pages {
         let path = page["path"].as_str().unwrap_or_default();
         let status = page["status"].as_u64().unwrap_or_default();
         let expected = if path == "/no/such/page/" { 404 } else { 200 };

@@ -137,7 +137,10 @@ fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
     let response = get(&origin.url(&cold), &[]);
     let waited = started.elapsed();
     assert_eq!(response.status(), 503, "a hung store is an outage");
-    assert!(waited >= Duration::from_millis(1500), "it waited for the store ({waited:?}): the timeout path ran");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "it waited for the store ({waited:?}): the timeout path ran"
+    );
     assert!(waited < Duration::from_secs(5), "and gave up at the store timeout ({waited:?})");
     assert!(proxy.held().0 >= 1, "the request reached the (hung) store");
     assert_eq!(get(&origin.url(warm), &[]).status(), 200, "cached pages are still served");

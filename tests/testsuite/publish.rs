@@ -449,7 +449,8 @@ fn a_large_object_goes_up_in_several_checksummed_parts() {
     let big = e2e::pseudo_random(12 << 20, 0x9e37_79b9_7f4a_7c15);
     std::fs::write(content.join("animations/big.webm"), &big).expect("write media");
     let lesson = content.join("courses/demo/intro.md");
-    let text = std::fs::read_to_string(&lesson).expect("lesson") + "\n```animation\nsrc = \"big.webm\"\n```\n";
+    let text =
+        std::fs::read_to_string(&lesson).expect("lesson") + "\n```animation\nsrc = \"big.webm\"\n```\n";
     std::fs::write(&lesson, text).expect("write lesson");
     build_ok(&content, &store);
 

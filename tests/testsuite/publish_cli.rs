@@ -252,7 +252,9 @@ async fn stored_objects(client: &aws_sdk_s3::Client) -> std::collections::BTreeS
     let mut pages = client.list_objects_v2().bucket(BUCKET).prefix("site/objects/").into_paginator().send();
     while let Some(page) = pages.next().await {
         let Ok(page) = page else { return keys };
-        keys.extend(page.contents().iter().filter_map(|o| o.key()?.strip_prefix("site/objects/")).map(str::to_owned));
+        keys.extend(
+            page.contents().iter().filter_map(|o| o.key()?.strip_prefix("site/objects/")).map(str::to_owned),
+        );
     }
     keys
 }
