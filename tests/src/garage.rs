@@ -47,8 +47,20 @@ fn field(text: &str, name: &str) -> String {
 }
 
 impl Garage {
+    /// Starts a one-node Garage with a bucket and a key. Its ports are picked free and then
+    /// bound by Garage, so another process can take one in between: a node that exits at
+    /// start is started again on other ports (never mistaken for a server someone else runs).
     pub fn start() -> Garage {
         require_tool("garage", INSTALL);
+        for _attempt in 0..5 {
+            if let Some(garage) = Garage::start_on_free_ports() {
+                return garage;
+            }
+        }
+        panic!("garage exited at start five times (ports taken?)")
+    }
+
+    fn start_on_free_ports() -> Option<Garage> {
         let dir = tempfile::tempdir().expect("tempdir");
         let (s3_port, rpc_port) = (free_port(), free_port());
         let secret: String = {
@@ -77,7 +89,7 @@ impl Garage {
             _dir: dir,
         };
         garage_node.spawn();
-        let node = garage_node.wait_for_node();
+        let node = garage_node.wait_for_node()?;
         let cfg = garage_node.config.clone();
         garage(&cfg, &["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
         garage(&cfg, &["layout", "apply", "--version", "1"]);
@@ -87,7 +99,12 @@ impl Garage {
         garage_node.secret = field(&key, "Secret key:");
         garage(&cfg, &["bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "test-key"]);
         garage_node.wait_for_s3();
-        garage_node
+        // Still ours: a node that could not bind its S3 port has exited by now.
+        garage_node.is_running().then_some(garage_node)
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     fn spawn(&mut self) {
@@ -103,15 +120,19 @@ impl Garage {
         self.child = Some(child);
     }
 
-    fn wait_for_node(&self) -> String {
+    /// The node id once it answers; `None` when the server exited first.
+    fn wait_for_node(&mut self) -> Option<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = Command::new("garage").arg("-c").arg(&self.config).args(["node", "id", "-q"]).output();
             if let Ok(out) = out {
                 if out.status.success() {
                     let id = String::from_utf8_lossy(&out.stdout);
-                    return id.trim().split('@').next().unwrap_or_default().to_owned();
+                    return Some(id.trim().split('@').next().unwrap_or_default().to_owned());
                 }
+            }
+            if !self.is_running() {
+                return None;
             }
             assert!(Instant::now() < deadline, "garage did not come up");
             std::thread::sleep(Duration::from_millis(200));
