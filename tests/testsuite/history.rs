@@ -308,3 +308,33 @@ fn gc_spares_an_old_release_published_again_while_it_planned() {
     assert!(!plan.manifests.contains(&first), "its manifest stays: {:?}", plan.manifests);
     rt.block_on(async { assert!(has_manifest(&garage.client().await, &first).await) });
 }
+
+/// A corrupt manifest of an old release (bytes that do not hash to its id) shows as an empty
+/// history entry; `course releases` and gc go on (before: both refused the whole store).
+#[test]
+fn a_corrupt_old_manifest_neither_hides_the_history_nor_stops_gc() {
+    let (_guard, garage, rt) = start();
+    let (first_store, first, _) = build(None);
+    let (second_store, second, _) = build(Some("A second release."));
+    rt.block_on(async {
+        let client = garage.client().await;
+        for store in [first_store.path(), second_store.path()] {
+            publish(&options(&garage, store, "live")).await.expect("publish");
+        }
+        client
+            .put_object()
+            .bucket(BUCKET)
+            .key(format!("{PREFIX}/releases/{first}.json"))
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{\"format\":1}"))
+            .send()
+            .await
+            .expect("corrupt the old manifest");
+        let entries =
+            releases(&client, BUCKET, PREFIX).await.expect("the history despite a corrupt manifest");
+        let old = entries.iter().find(|e| e.release == first).expect("the corrupt release is listed");
+        assert_eq!((old.routes, old.objects, old.live), (0, 0, false));
+        assert!(entries.iter().any(|e| e.release == second && e.live && e.routes > 0));
+        let plan = gc(&client, BUCKET, PREFIX, 1, Duration::ZERO, usize::MAX, true).await.expect("gc plans");
+        assert_eq!(plan.keep, vec![second.clone()]);
+    });
+}

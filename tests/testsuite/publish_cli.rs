@@ -437,6 +437,15 @@ fn put_key(garage: &Garage, key: &str, bytes: Vec<u8>) {
     });
 }
 
+fn get_key(garage: &Garage, key: &str) -> Vec<u8> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let client = garage.client().await;
+        let object = client.get_object().bucket(BUCKET).key(format!("site/{key}")).send().await.expect("get");
+        object.body.collect().await.expect("body").into_bytes().to_vec()
+    })
+}
+
 /// The command a failed invalidation says finishes it (the line after "finish it with:").
 fn finishing_command(stderr: &str) -> String {
     let after =
@@ -518,6 +527,10 @@ fn a_failed_rollback_invalidation_names_a_command_that_does_not_flip_again() {
     assert_eq!(pointer_json(&site.garage)["release"], site.first.as_str(), "not flipped back to {second}");
     assert_eq!(pointer_json(&site.garage)["sequence"], sequence, "no flip at all");
     assert!(out.contains("invalidation: 3 paths"), "the rollback's paths are purged: {out}");
+    assert!(
+        out.contains(&format!("channel live: already serves {} (this run flipped nothing)", site.first)),
+        "a run that flipped nothing does not report a flip: {out}"
+    );
     assert!(out.contains(&format!("purge {edge}")) || out.contains(&edge), "{out}");
 }
 
@@ -646,8 +659,11 @@ fn a_huge_pending_record_does_not_stall_a_publish() {
     let (ok, stdout, stderr) = course_with(&garage, "publish", &["--from", from, "--purge", &down], &[]);
     assert!(!ok, "{stdout}{stderr}");
     let since: Vec<String> = (0..200_000u64).map(|i| format!("{i:020x}")).collect();
-    let record =
-        serde_json::json!({ "release": second, "since": since, "targets": [format!("purge:{down}")] });
+    // And far more targets than any deployment has (a damaged or hostile record): they are
+    // not copied into every later record and command.
+    let mut targets: Vec<String> = (0..5_000).map(|i| format!("purge:http://127.0.0.1:1/e{i:04}")).collect();
+    targets.insert(0, format!("purge:{down}"));
+    let record = serde_json::json!({ "release": second, "since": since, "targets": targets });
     put_key(
         &garage,
         &format!("channels/live.pending/{second}.json"),
@@ -674,4 +690,16 @@ fn a_huge_pending_record_does_not_stall_a_publish() {
     assert!(out.stdout.contains("already live"), "{}", out.stdout);
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
     assert!(out.stderr.contains("too many earlier releases"), "{}", out.stderr);
+    assert!(out.stdout.len() + out.stderr.len() < 200_000, "the output stays bounded");
+    assert!(out.stderr.contains("more targets than any deployment has"), "{}", out.stderr);
+
+    // A further release's record carries at most the bound of the old targets.
+    edit(&content, "loops", "Another fix.");
+    let third = build_ok(&content, &dist);
+    let (_ok, _stdout, _stderr) = course_with(&garage, "publish", &["--from", from, "--purge", &down], &[]);
+    let record: serde_json::Value =
+        serde_json::from_slice(&get_key(&garage, &format!("channels/live.pending/{third}.json")))
+            .expect("the third release's record");
+    let carried = record["targets"].as_array().expect("targets").len();
+    assert!(carried <= builder::release::publish::pending::MAX_TARGETS + 1, "{carried} targets carried");
 }

@@ -634,7 +634,12 @@ async fn history(at: &Location<'_>) -> anyhow::Result<History> {
         for (sequence, release, published_at) in found {
             let (routes, objects) = match manifests.get(&release) {
                 Some(Ok(Some(m))) => (m.routes.len(), m.objects().len()),
-                Some(Err(err)) => bail!("{err}"),
+                // A corrupt manifest (store damage, a hostile writer) is shown as empty, not
+                // a reason to refuse the whole history: gc refuses only a corrupt *kept* one.
+                Some(Err(err)) => {
+                    tracing::warn!(%release, error = %err, "a release in the history has a corrupt manifest");
+                    (0, 0)
+                }
                 _ => (0, 0),
             };
             entries.push(ReleaseEntry {

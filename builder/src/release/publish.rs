@@ -146,7 +146,7 @@ pub async fn flip_channel(
     release: &ReleaseId,
     expected_current: Option<&ReleaseId>,
     targets: &[Target],
-) -> anyhow::Result<Option<Pending>> {
+) -> anyhow::Result<ChannelFlip> {
     let at = Location { client, bucket, prefix };
     let state = at.read_pointer(channel).await?;
     if state.release() != expected_current {
@@ -160,12 +160,24 @@ pub async fn flip_channel(
         bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first");
     }
     if state.release() == Some(release) {
-        return pending::read(&at, channel, release).await;
+        return Ok(ChannelFlip { moved: false, owed: pending::read(&at, channel, release).await? });
     }
     match flip::flip(&at, channel, release, &state, targets).await? {
-        Flipped::Moved { owed, .. } => Ok(owed),
-        Flipped::AlreadyLive => pending::read(&at, channel, release).await,
+        Flipped::Moved { owed, .. } => Ok(ChannelFlip { moved: true, owed }),
+        // Another run flipped the channel to this same release meanwhile.
+        Flipped::AlreadyLive => {
+            Ok(ChannelFlip { moved: false, owed: pending::read(&at, channel, release).await? })
+        }
     }
+}
+
+/// What [`flip_channel`] did.
+#[derive(Debug)]
+pub struct ChannelFlip {
+    /// Whether this flip moved the channel (false: it already served the release).
+    pub moved: bool,
+    /// The invalidation the release is owed ([`pending`]).
+    pub owed: Option<Pending>,
 }
 
 /// The local release: manifest bytes, manifest, and where each object's bytes are.

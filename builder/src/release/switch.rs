@@ -29,6 +29,9 @@ pub struct SwitchReport {
     pub channel: String,
     pub from: Option<ReleaseId>,
     pub to: ReleaseId,
+    /// Whether this run moved the channel (false: it served `to` already, or another run
+    /// flipped it there meanwhile).
+    pub moved: bool,
     pub plan: Plan,
     /// What the invalidation did, and what is still owed.
     pub settled: Settled,
@@ -37,7 +40,11 @@ pub struct SwitchReport {
 impl std::fmt::Display for SwitchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let from = self.from.as_ref().map_or("nothing".to_owned(), ToString::to_string);
-        writeln!(f, "channel {}: {from} -> {} (no upload)", self.channel, self.to)?;
+        if self.moved {
+            writeln!(f, "channel {}: {from} -> {} (no upload)", self.channel, self.to)?;
+        } else {
+            writeln!(f, "channel {}: already serves {} (this run flipped nothing)", self.channel, self.to)?;
+        }
         writeln!(f, "invalidation: {} paths: {}", self.plan.paths.len(), self.plan.paths.join(" "))?;
         for r in &self.settled.reports {
             writeln!(f, "  {}: {} requests, {} paths", r.target, r.requests, r.paths)?;
@@ -88,8 +95,9 @@ async fn switch(
     let client = upload_client(&options.s3).await;
     let manifest = read_release(&client, bucket, prefix, &target).await?;
     let from = current.as_ref().map(|(id, _)| id.clone());
-    let owed =
+    let flip =
         flip_channel(&client, bucket, prefix, channel, &target, from.as_ref(), &options.targets).await?;
+    let owed = flip.owed;
     let (mut plan, mut settled) = (Plan::default(), Settled::default());
     if let Some(owed) = &owed {
         let at = Location { client: &client, bucket, prefix };
@@ -105,7 +113,7 @@ async fn switch(
         };
         settled = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait, &finish).await?;
     }
-    Ok(SwitchReport { channel: channel.to_owned(), from, to: target, plan, settled })
+    Ok(SwitchReport { channel: channel.to_owned(), from, to: target, moved: flip.moved, plan, settled })
 }
 
 /// Points `channel` back at `to`, or at the release it served before the current one.

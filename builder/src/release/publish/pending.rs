@@ -52,6 +52,13 @@ use crate::release::invalidate::{self, InvalidationReport, Old, Plan, Target};
 
 /// Above this many releases in `since`, the plan is `/*` and no manifest is read.
 pub const MAX_SINCE: usize = 64;
+/// Most targets a record carries forward: far more than any deployment's edges, origins
+/// and distributions; past it a record is damaged or hostile, and its extra targets are
+/// dropped (with a warning) rather than copied into every later record and command.
+pub const MAX_TARGETS: usize = 1000;
+/// Largest record read (one at its bounds is about 70 KB; older ones could list far more
+/// `since` ids, which the plan bounds).
+const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Releases and targets a message lists before it says "and N more".
 const SHOWN: usize = 5;
 
@@ -178,8 +185,9 @@ pub fn next(
     }
     // Past the bound the plan is `/*` whatever the list holds: keep it just past it.
     let since: Vec<ReleaseId> = since.into_iter().take(MAX_SINCE + 1).collect();
-    let owed_by: BTreeSet<String> =
-        targets.iter().chain(left.into_iter().flat_map(Pending::owed_by)).cloned().collect();
+    // The run's own targets always; what the replaced record still listed, up to the bound.
+    let carried = left.into_iter().flat_map(Pending::owed_by).take(MAX_TARGETS);
+    let owed_by: BTreeSet<String> = targets.iter().chain(carried).cloned().collect();
     Some(Pending { release: release.clone(), since, targets: Some(owed_by.into_iter().collect()) })
 }
 
@@ -191,8 +199,23 @@ pub(crate) async fn read(
 ) -> anyhow::Result<Option<Pending>> {
     let path = record_path(channel, release);
     let Some((bytes, _)) = at.get(&path).await? else { return Ok(None) };
-    let record: Pending = serde_json::from_slice(&bytes)
+    if bytes.len() > MAX_RECORD_BYTES {
+        anyhow::bail!(
+            "s3 {} is {} bytes, more than a pending-invalidation record can be ({MAX_RECORD_BYTES}): it is damaged \
+             (delete it; the next publish then invalidates what it changed)",
+            at.key(&path),
+            bytes.len()
+        );
+    }
+    let mut record: Pending = serde_json::from_slice(&bytes)
         .with_context(|| format!("s3 {} is not a pending-invalidation record (delete it)", at.key(&path)))?;
+    if let Some(targets) = record.targets.as_mut().filter(|t| t.len() > MAX_TARGETS) {
+        tracing::warn!(
+            record = %at.key(&path), targets = targets.len(), kept = MAX_TARGETS,
+            "a pending-invalidation record lists more targets than any deployment has: keeping the first"
+        );
+        targets.truncate(MAX_TARGETS);
+    }
     Ok((record.release == *release).then_some(record))
 }
 
