@@ -235,7 +235,7 @@ fn the_store_going_down_mid_upload_leaves_the_old_release_live() {
     let count = |suffix: &str| -> usize {
         out.split([',', '\n'])
             .find_map(|part| part.trim().strip_prefix("uploaded ").unwrap_or(part).strip_suffix(suffix))
-            .and_then(|n| n.trim().split_whitespace().next()?.parse().ok())
+            .and_then(|n| n.split_whitespace().next()?.parse().ok())
             .unwrap_or_else(|| panic!("no `{suffix}` count in {out}"))
     };
     assert_eq!(count(" already there"), arrived.len(), "{out}");
