@@ -65,6 +65,38 @@ pub fn lock_process_env() -> MutexGuard<'static, ()> {
     PROCESS_ENV.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// For tests that call the publishing library in this process: holds
+/// [`lock_process_env`], starts Garage and points this process's AWS environment at it,
+/// with no publish hook set; and a runtime to drive the library.
+pub fn in_process_garage() -> (MutexGuard<'static, ()>, garage::Garage, tokio::runtime::Runtime) {
+    let guard = lock_process_env();
+    let garage = garage::Garage::start();
+    for (name, value) in garage.env() {
+        std::env::set_var(name, value);
+    }
+    std::env::remove_var(builder::release::publish::FAIL_AFTER_ENV);
+    std::env::remove_var(builder::release::publish::PAUSE_ENV);
+    (guard, garage, tokio::runtime::Runtime::new().expect("runtime"))
+}
+
+/// `n` GETs of `url` sent at once (released together by a barrier), each from its own
+/// client: (status, body length) of each.
+pub fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, usize)> {
+    let barrier = Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.to_owned());
+            std::thread::spawn(move || {
+                let client = client();
+                barrier.wait();
+                let response = client.get(&url).send().expect("get");
+                (response.status().as_u16(), response.bytes().expect("body").len())
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("thread")).collect()
+}
+
 /// Fails (never skips) when a tool the test needs is missing, naming how to install it.
 pub fn require_tool(program: &str, install: &str) -> PathBuf {
     let found = std::env::var_os("PATH")

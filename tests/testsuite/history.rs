@@ -24,15 +24,7 @@ use store::{S3Options, StoreSpec};
 const PREFIX: &str = "site";
 
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
-    let guard = e2e::lock_process_env();
-    let garage = Garage::start();
-    for (name, value) in garage.env() {
-        std::env::set_var(name, value);
-    }
-    std::env::remove_var(FAIL_AFTER_ENV);
-    std::env::remove_var(PAUSE_ENV);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    (guard, garage, rt)
+    e2e::in_process_garage()
 }
 
 fn options(garage: &Garage, from: &Path, channel: &str) -> PublishOptions {

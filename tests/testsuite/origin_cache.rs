@@ -1,7 +1,7 @@
 //! The object cache: one store fetch however many requests miss at once, and a corrupt
 //! object in the store is never served (nor cached).
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
 use e2e::{build_ok, get, live_manifest, metric, sample_content, Origin};
 
@@ -15,21 +15,7 @@ fn five_hundred_concurrent_cold_requests_cause_one_store_fetch() {
     let origin = Arc::new(Origin::start(store.path(), &[]));
     let fetches_before = metric(&origin, "edge_origin_store_fetches_total");
 
-    let barrier = Arc::new(Barrier::new(500));
-    let url = origin.url(route);
-    let threads: Vec<_> = (0..500)
-        .map(|_| {
-            let (barrier, url) = (barrier.clone(), url.clone());
-            std::thread::spawn(move || {
-                let client = e2e::client();
-                barrier.wait();
-                let response = client.get(&url).send().expect("get");
-                (response.status().as_u16(), response.bytes().expect("body").len())
-            })
-        })
-        .collect();
-    for thread in threads {
-        let (status, len) = thread.join().expect("thread");
+    for (status, len) in e2e::concurrent_gets(&origin.url(route), 500) {
         assert_eq!(status, 200);
         assert_eq!(len as u64, entry.size);
     }

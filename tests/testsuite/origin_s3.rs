@@ -156,27 +156,14 @@ fn concurrent_misses_of_a_slow_object_share_one_store_read() {
     build_ok(&sample_content(), local.path());
     garage.upload_store(local.path(), "site");
     let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
-    let origin = std::sync::Arc::new(start_origin_via(&proxy, &garage, "site"));
+    let origin = start_origin_via(&proxy, &garage, "site");
     let (_, manifest) = live_manifest(local.path());
     let (route, entry) = manifest.routes.iter().find(|(r, _)| r.ends_with(".webm")).expect("a video");
     let object = format!("/site/objects/{}", entry.object);
     proxy.hold(&object, Duration::from_secs(1));
 
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(200));
-    let url = origin.url(route);
-    let threads: Vec<_> = (0..200)
-        .map(|_| {
-            let (barrier, url) = (barrier.clone(), url.clone());
-            std::thread::spawn(move || {
-                let client = e2e::client();
-                barrier.wait();
-                let response = client.get(&url).send().expect("get");
-                (response.status().as_u16(), response.bytes().expect("body").len())
-            })
-        })
-        .collect();
-    for thread in threads {
-        assert_eq!(thread.join().expect("thread"), (200, entry.size as usize));
+    for answer in e2e::concurrent_gets(&origin.url(route), 200) {
+        assert_eq!(answer, (200, entry.size as usize));
     }
     assert_eq!(proxy.held().0, 1, "one read of the object reached the store");
     assert_eq!(metric(&origin, "edge_origin_store_fetches_total"), 1.0, "and the origin counted one");

@@ -19,17 +19,8 @@ use e2e::garage::{Garage, BUCKET, REGION};
 use e2e::{build_ok, copy_tree, get, live_manifest, sample_content, Origin};
 use store::{S3Options, StoreSpec};
 
-/// Takes the lock, starts Garage and points the AWS environment at it.
 fn start() -> (MutexGuard<'static, ()>, Garage, tokio::runtime::Runtime) {
-    let guard = e2e::lock_process_env();
-    let garage = Garage::start();
-    for (name, value) in garage.env() {
-        std::env::set_var(name, value);
-    }
-    std::env::remove_var(FAIL_AFTER_ENV);
-    std::env::remove_var(PAUSE_ENV);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    (guard, garage, rt)
+    e2e::in_process_garage()
 }
 
 fn options(garage: &Garage, from: &Path, prefix: &str) -> PublishOptions {
