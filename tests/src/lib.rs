@@ -97,6 +97,16 @@ pub fn concurrent_gets(url: &str, n: usize) -> Vec<(u16, usize)> {
     threads.into_iter().map(|t| t.join().expect("thread")).collect()
 }
 
+/// Polls `check` every 20 ms until it holds, failing with `what` after `within`: tests wait
+/// for what they expect to happen, not for a fixed time.
+pub fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Fails (never skips) when a tool the test needs is missing, naming how to install it.
 pub fn require_tool(program: &str, install: &str) -> PathBuf {
     let found = std::env::var_os("PATH")

@@ -15,9 +15,20 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Starts moto_server on a free loopback port. The port is picked free and then bound
+    /// by moto, so another process can take it in between: a server that exits at start is
+    /// started again on another port, and one that listens is ours only while it runs.
     pub fn start() -> Moto {
         let program = require_tool("moto_server", "pip install 'moto[server]'");
-        let port = free_port();
+        for _attempt in 0..5 {
+            if let Some(moto) = Moto::start_on(&program, free_port()) {
+                return moto;
+            }
+        }
+        panic!("moto_server exited at start five times (ports taken?)")
+    }
+
+    fn start_on(program: &std::path::Path, port: u16) -> Option<Moto> {
         let child = Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -27,10 +38,15 @@ impl Moto {
         let mut moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return moto;
+            let running = matches!(moto.child.try_wait(), Ok(None));
+            if !running {
+                return None;
             }
-            assert!(matches!(moto.child.try_wait(), Ok(None)), "moto_server exited at start");
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Listening, and still ours: a moto that lost the port has exited by now.
+                std::thread::sleep(Duration::from_millis(200));
+                return matches!(moto.child.try_wait(), Ok(None)).then_some(moto);
+            }
             assert!(Instant::now() < deadline, "moto_server did not listen on {port} within 30 s");
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -42,7 +42,9 @@ fn one_access_log_line_per_request() {
     for path in ["/", "/courses/python-foundations/", "/missing-page/"] {
         get(&origin.url(path), &[]);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    let access_lines =
+        |log: &str| log.lines().filter(|l| l.contains("access") && l.contains("request")).count();
+    e2e::eventually("3 access log lines", Duration::from_secs(10), || access_lines(&origin.log()) >= 3);
     let log = origin.log();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("access") && l.contains("request")).collect();
     assert_eq!(lines.len(), 3, "{log}");
@@ -120,8 +122,9 @@ fn sigterm_finishes_in_flight_requests_then_exits() {
     assert_eq!(length, big.len());
 
     origin.sigterm();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(TcpStream::connect(&addr).is_err(), "no new connections after SIGTERM");
+    e2e::eventually("the listener closing after SIGTERM", Duration::from_secs(10), || {
+        TcpStream::connect(&addr).is_err()
+    });
 
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).expect("rest of the body");
