@@ -94,7 +94,9 @@ fn store_outage_serves_cached_and_fails_fast_for_the_rest() {
     assert!(waited < Duration::from_secs(3), "503 within the store timeout (took {waited:?})");
     assert!(metric(&origin, "edge_origin_store_errors_total") >= 1.0);
     // The poller fails too, but the release stays.
-    std::thread::sleep(Duration::from_millis(1200));
+    e2e::eventually("a failed channel check", Duration::from_secs(10), || {
+        metric(&origin, "edge_origin_release_load_failures_total") >= 1.0
+    });
     assert_eq!(get(&origin.url("/_origin/ready"), &[]).status(), 200);
 
     garage.restart();
