@@ -1,7 +1,5 @@
 //! The `course` CLI as a library: build content into releases, and preview them.
 
-#![warn(unreachable_pub)]
-
 pub mod build;
 pub mod keys;
 pub mod preview;

@@ -1,7 +1,5 @@
 //! edge-origin: a small caching origin that serves course releases from a store to a CDN.
 
-#![warn(unreachable_pub)]
-
 // Serving: connections, dispatch, the two kinds of endpoint.
 mod admin;
 mod admission;

@@ -3,7 +3,7 @@
 use super::rng::Rng;
 use super::words::{self, ADJECTIVES, NOUNS, VERBS};
 
-pub const LANGUAGES: &[&str] = &["python", "rust", "javascript", "sql", "bash", "json"];
+pub(crate) const LANGUAGES: &[&str] = &["python", "rust", "javascript", "sql", "bash", "json"];
 
 /// Replaces each `@key@` of `template` (templates avoid `{}` escaping this way).
 fn fill(template: &str, values: &[(&str, String)]) -> String {
@@ -293,7 +293,7 @@ ls -lh build/@word@ | tail -n +2
 ];
 
 /// A code block's body in `lang` (one of [`LANGUAGES`]).
-pub fn sample(rng: &mut Rng, lang: &str) -> String {
+pub(crate) fn sample(rng: &mut Rng, lang: &str) -> String {
     let mut values = values(rng);
     let camel_of = |key: &str, values: &[(&str, String)]| {
         values.iter().find(|(k, _)| *k == key).map(|(_, v)| camel(v)).unwrap_or_default()

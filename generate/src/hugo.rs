@@ -150,7 +150,7 @@ fn with_weight(front: &str, weight: usize) -> String {
     lines.join("\n") + "\n\n"
 }
 
-pub fn site(plan: &Plan, lessons: &[LessonText], content: &[GenFile]) -> Vec<GenFile> {
+pub(crate) fn site(plan: &Plan, lessons: &[LessonText], content: &[GenFile]) -> Vec<GenFile> {
     let text = |rel: &str, body: String| GenFile::text(rel.to_owned(), body);
     let mut files = vec![
         text("hugo.toml", CONFIG.replace("@title@", &plan.title.replace('"', "\\\""))),

@@ -5,7 +5,7 @@ use super::rng::Rng;
 use super::words;
 use super::{toml_string, GenFile, LabPlan};
 
-pub fn lab_files(rng: &mut Rng, lab: &LabPlan) -> Vec<GenFile> {
+pub(crate) fn lab_files(rng: &mut Rng, lab: &LabPlan) -> Vec<GenFile> {
     let dir = format!("labs/{}", lab.slug);
     let mut files = Vec::new();
     let mut add = |rel: &str, text: String| files.push(GenFile::text(format!("{dir}/{rel}"), text));

@@ -86,7 +86,7 @@ fn heading(rng: &mut Rng) -> String {
 }
 
 /// The lesson's front matter (with its `+++` lines) and its Markdown body.
-pub fn lesson(plan: &Plan, course_index: usize, lesson_index: usize) -> (String, String) {
+pub(crate) fn lesson(plan: &Plan, course_index: usize, lesson_index: usize) -> (String, String) {
     let course = &plan.courses[course_index];
     let lesson = &course.lessons[lesson_index];
     let mut rng = Rng::derive(plan.seed, "lesson", lesson.global as u64);

@@ -3,7 +3,7 @@
 
 use super::{GenFile, LessonText, Plan};
 
-pub fn book(plan: &Plan, lessons: &[LessonText], content: &[GenFile]) -> Vec<GenFile> {
+pub(crate) fn book(plan: &Plan, lessons: &[LessonText], content: &[GenFile]) -> Vec<GenFile> {
     let mut files = vec![
         GenFile::text(
             "book.toml".into(),

@@ -15,7 +15,7 @@ fn xml_escape(text: &str) -> String {
 }
 
 /// An animated SVG of 1-4 KB: shapes moved by SMIL `<animate>`, or by a CSS animation.
-pub fn animated_svg(rng: &mut Rng, title: &str) -> String {
+pub(crate) fn animated_svg(rng: &mut Rng, title: &str) -> String {
     let target = rng.range(1000, 4000);
     let (w, h) = (rng.range(24, 48) * 10, rng.range(16, 32) * 10);
     let css = rng.percent(30);
@@ -66,7 +66,7 @@ pub fn animated_svg(rng: &mut Rng, title: &str) -> String {
 }
 
 /// A static course figure: labelled boxes joined by arrows.
-pub fn figure_svg(rng: &mut Rng, title: &str) -> String {
+pub(crate) fn figure_svg(rng: &mut Rng, title: &str) -> String {
     let boxes = rng.range(3, 6);
     let w = boxes * 130 + 20;
     let mut svg = format!(
@@ -150,7 +150,7 @@ fn shape_layer(rng: &mut Rng, index: usize, w: usize, h: usize, frames: usize) -
 
 /// A Lottie animation of about `3..20` KB; with `image`, its first layer shows
 /// `images/img_0.png` (a bundle).
-pub fn lottie(rng: &mut Rng, name: &str, image: bool) -> String {
+pub(crate) fn lottie(rng: &mut Rng, name: &str, image: bool) -> String {
     let target = rng.range(3_000, 20_000);
     let (w, h) = (rng.range(20, 50) * 10, rng.range(20, 40) * 10);
     let frames = rng.range(2, 8) * 15;
@@ -180,7 +180,7 @@ pub fn lottie(rng: &mut Rng, name: &str, image: bool) -> String {
 }
 
 /// A small valid RGB PNG (stored as one zlib stream): a two-colour checker pattern.
-pub fn png(rng: &mut Rng, width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(rng: &mut Rng, width: u32, height: u32) -> Vec<u8> {
     use std::io::Write as _;
     let (a, b): ([u8; 3], [u8; 3]) = (
         [rng.below(256) as u8, rng.below(256) as u8, 200],
@@ -220,7 +220,7 @@ pub fn png(rng: &mut Rng, width: u32, height: u32) -> Vec<u8> {
 
 /// A video-shaped file: a real container header, then seeded noise (the builder treats
 /// videos as opaque bytes; only the extension and a plausible start matter).
-pub fn video(rng: &mut Rng, webm: bool) -> Vec<u8> {
+pub(crate) fn video(rng: &mut Rng, webm: bool) -> Vec<u8> {
     let len = rng.range(100, 450) * 1024;
     let mut bytes = if webm {
         // EBML header declaring DocType "webm", then a Segment of unknown size.

@@ -6,7 +6,7 @@ use super::rng::Rng;
 // The word lists below are #[rustfmt::skip]: one word per line would be 500 lines.
 
 #[rustfmt::skip]
-pub const NOUNS: &[&str] = &[
+pub(crate) const NOUNS: &[&str] = &[
     "array", "stack", "queue", "heap", "tree", "graph", "node", "edge", "pointer", "reference",
     "buffer", "cache", "index", "key", "value", "record", "table", "column", "row", "query", "schema",
     "function", "closure", "iterator", "generator", "loop", "branch", "condition", "variable",
@@ -30,7 +30,7 @@ pub const NOUNS: &[&str] = &[
 ];
 
 #[rustfmt::skip]
-pub const VERBS: &[&str] = &[
+pub(crate) const VERBS: &[&str] = &[
     "store", "return", "compute", "compare", "swap", "insert", "remove", "update", "traverse", "visit",
     "split", "merge", "sort", "filter", "map", "reduce", "collect", "borrow", "own", "move", "copy",
     "clone", "parse", "validate", "render", "schedule", "cancel", "retry", "measure", "profile",
@@ -43,7 +43,7 @@ pub const VERBS: &[&str] = &[
 ];
 
 #[rustfmt::skip]
-pub const ADJECTIVES: &[&str] = &[
+pub(crate) const ADJECTIVES: &[&str] = &[
     "small", "large", "empty", "full", "sorted", "unsorted", "stable", "mutable", "immutable", "shared",
     "private", "public", "generic", "concrete", "abstract", "lazy", "eager", "recursive", "iterative",
     "parallel", "concurrent", "atomic", "durable", "consistent", "fast", "slow", "cheap", "expensive",
@@ -55,7 +55,7 @@ pub const ADJECTIVES: &[&str] = &[
 ];
 
 #[rustfmt::skip]
-pub const ADVERBS: &[&str] = &[
+pub(crate) const ADVERBS: &[&str] = &[
     "quickly", "safely", "carefully", "eventually", "always", "rarely", "usually", "only", "exactly",
     "roughly", "lazily", "eagerly", "silently", "explicitly", "implicitly", "twice",
 ];
@@ -85,7 +85,7 @@ const TAILS: &[&str] = &[
 
 /// Snippets shown as `inline code` in prose and quizzes.
 #[rustfmt::skip]
-pub const IDENTS: &[&str] = &[
+pub(crate) const IDENTS: &[&str] = &[
     "len()", "push", "pop()", "HashMap", "Vec<T>", "Option<T>", "SELECT", "GROUP BY", "git commit",
     "O(n)", "O(log n)", "O(1)", "O(n log n)", "async fn", "map()", "filter()", "JOIN", "fetch()",
     "await", "None", "null", "i32", "dict", "list.sort()", "std::mem::swap", "Array.from", "grep -r",
@@ -94,7 +94,7 @@ pub const IDENTS: &[&str] = &[
     "CREATE INDEX", "set -e", "xargs", "range(10)", "enumerate()",
 ];
 
-pub fn third_person(verb: &str) -> String {
+pub(crate) fn third_person(verb: &str) -> String {
     let bytes = verb.as_bytes();
     let consonant_y = verb.ends_with('y') && bytes.len() > 1 && !b"aeiou".contains(&bytes[bytes.len() - 2]);
     if consonant_y {
@@ -106,7 +106,7 @@ pub fn third_person(verb: &str) -> String {
     }
 }
 
-pub fn plural(noun: &str) -> String {
+pub(crate) fn plural(noun: &str) -> String {
     match noun {
         "epoch" => "epochs".to_owned(),
         "matrix" => "matrices".to_owned(),
@@ -117,7 +117,7 @@ pub fn plural(noun: &str) -> String {
 }
 
 /// `a` or `an`, by the first letter of `word`.
-pub fn article(word: &str) -> &'static str {
+pub(crate) fn article(word: &str) -> &'static str {
     if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
     } else {
@@ -126,7 +126,7 @@ pub fn article(word: &str) -> &'static str {
 }
 
 /// Upper-cases the first letter (after any leading `**` of a bold span).
-pub fn capitalize(text: &str) -> String {
+pub(crate) fn capitalize(text: &str) -> String {
     let markup = text.len() - text.trim_start_matches('*').len();
     let (lead, rest) = text.split_at(markup);
     let mut chars = rest.chars();
@@ -137,7 +137,7 @@ pub fn capitalize(text: &str) -> String {
 }
 
 /// `a-z`, `0-9` and single `-` between words.
-pub fn slugify(text: &str) -> String {
+pub(crate) fn slugify(text: &str) -> String {
     let mut slug = String::new();
     for c in text.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -150,7 +150,7 @@ pub fn slugify(text: &str) -> String {
 }
 
 /// A short title such as "Working with sorted buffers".
-pub fn title(rng: &mut Rng) -> String {
+pub(crate) fn title(rng: &mut Rng) -> String {
     let noun = rng.pick(NOUNS);
     let other = rng.pick(NOUNS);
     let adj = rng.pick(ADJECTIVES);
@@ -170,7 +170,7 @@ pub fn title(rng: &mut Rng) -> String {
 }
 
 /// An identifier made of one or two vocabulary words, joined by `sep` (`_` or `-`).
-pub fn ident(rng: &mut Rng, sep: &str) -> String {
+pub(crate) fn ident(rng: &mut Rng, sep: &str) -> String {
     let first = rng.pick(NOUNS).replace(' ', sep);
     if rng.percent(50) {
         format!("{}{sep}{first}", rng.pick(ADJECTIVES).replace('-', sep))
@@ -208,7 +208,7 @@ fn verb_for(rng: &mut Rng, plural_subject: bool) -> String {
 }
 
 /// One sentence of 5 to about 30 words, with **bold** and `code` spans when `markup`.
-pub fn sentence_with(rng: &mut Rng, markup: bool) -> String {
+pub(crate) fn sentence_with(rng: &mut Rng, markup: bool) -> String {
     let mut text = String::new();
     if rng.percent(25) {
         text.push_str(rng.pick(OPENERS));
@@ -246,17 +246,17 @@ pub fn sentence_with(rng: &mut Rng, markup: bool) -> String {
     capitalize(&text)
 }
 
-pub fn sentence(rng: &mut Rng) -> String {
+pub(crate) fn sentence(rng: &mut Rng) -> String {
     sentence_with(rng, true)
 }
 
 /// A sentence without Markdown, for summaries, captions and titles shown as text.
-pub fn plain_sentence(rng: &mut Rng) -> String {
+pub(crate) fn plain_sentence(rng: &mut Rng) -> String {
     sentence_with(rng, false)
 }
 
 /// 2 to 6 sentences; `extra` (a sentence with a link, say) is woven in when given.
-pub fn paragraph(rng: &mut Rng, extra: Option<String>) -> String {
+pub(crate) fn paragraph(rng: &mut Rng, extra: Option<String>) -> String {
     let count = rng.range(2, 6);
     let mut sentences: Vec<String> = (0..count).map(|_| sentence(rng)).collect();
     if let Some(extra) = extra {

@@ -5,8 +5,6 @@
 //!
 //! The layout inside a store (`objects/`, `releases/`, `channels/`) is `bundle::paths`'s;
 //! this crate only moves bytes.
-#![warn(unreachable_pub)]
-
 mod error;
 mod key;
 mod local;

@@ -11,6 +11,7 @@ mod failure;
 mod gc;
 mod generate;
 mod keys;
+mod logging;
 mod out;
 mod publish;
 mod releases;
@@ -59,7 +60,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let _log_flusher = edge_origin::init_logging();
+    logging::init();
     let result = match &Cli::parse().command {
         Command::Build(args) => build::run(args),
         Command::Serve(args) => serve::run(args),
