@@ -165,7 +165,7 @@ fn decode_entities(raw: &str) -> String {
     out
 }
 
-/// The checker's own check, run once per fuzzing process (see [`crate::site::site`]): it
+/// The checker's own check, run once per fuzzing process (see the site module): it
 /// finds what it must find and passes what it must pass.
 pub fn assert_checker_works() {
     for bad in [

@@ -118,11 +118,9 @@ fn start_origin_via(proxy: &e2e::proxy::Proxy, garage: &Garage, prefix: &str) ->
     )
 }
 
-/// A store that accepts the connection and then never answers: a cold request gets its
-/// 503 after `--store-timeout` (2 s), not after the client's patience, and the origin
-/// keeps serving what it has cached.
-#[test]
-fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
+/// The sample release in Garage, and an origin reading it through a proxy: (Garage, the
+/// proxy, the origin, the release's manifest).
+fn sample_behind_proxy() -> (Garage, e2e::proxy::Proxy, Origin, bundle::Manifest) {
     let garage = Garage::start();
     let local = tempfile::tempdir().expect("tempdir");
     build_ok(&sample_content(), local.path());
@@ -130,6 +128,15 @@ fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
     let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
     let origin = start_origin_via(&proxy, &garage, "site");
     let (_, manifest) = live_manifest(local.path());
+    (garage, proxy, origin, manifest)
+}
+
+/// A store that accepts the connection and then never answers: a cold request gets its
+/// 503 after `--store-timeout` (2 s), not after the client's patience, and the origin
+/// keeps serving what it has cached.
+#[test]
+fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
+    let (_garage, proxy, origin, manifest) = sample_behind_proxy();
     let warm = "/courses/python-foundations/";
     assert_eq!(get(&origin.url(warm), &[]).status(), 200);
 
@@ -153,13 +160,7 @@ fn a_hung_store_costs_a_request_the_store_timeout_and_no_more() {
 /// origin's own metric alone), and every request gets the whole object.
 #[test]
 fn concurrent_misses_of_a_slow_object_share_one_store_read() {
-    let garage = Garage::start();
-    let local = tempfile::tempdir().expect("tempdir");
-    build_ok(&sample_content(), local.path());
-    garage.upload_store(local.path(), "site");
-    let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
-    let origin = start_origin_via(&proxy, &garage, "site");
-    let (_, manifest) = live_manifest(local.path());
+    let (_garage, proxy, origin, manifest) = sample_behind_proxy();
     let (route, entry) = manifest.routes.iter().find(|(r, _)| r.ends_with(".webm")).expect("a video");
     let object = format!("/site/objects/{}", entry.object);
     proxy.hold(&object, Duration::from_secs(1));
