@@ -1,7 +1,9 @@
 //! The `course` CLI as a library: build content into releases, and preview them.
 
 pub mod build;
+pub mod fuzzing;
 pub mod keys;
+pub mod live;
 pub mod preview;
 pub mod release;
 pub mod sign;

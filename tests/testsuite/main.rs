@@ -14,6 +14,7 @@ mod generate;
 mod history;
 mod incremental;
 mod invalidate;
+mod live_authoring;
 mod origin_cache;
 mod origin_client_ip;
 mod origin_config_errors;

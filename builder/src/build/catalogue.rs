@@ -152,19 +152,19 @@ struct ModuleToml {
 /// Unknown keys are reported one by one (see [`parse_toml_checked`]), so no
 /// `deny_unknown_fields` here.
 #[derive(Deserialize)]
-struct FrontMatter {
+pub(crate) struct FrontMatter {
     title: String,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
     duration: Option<u32>,
     #[serde(default)]
-    slug: Option<Spanned<String>>,
+    pub(crate) slug: Option<Spanned<String>>,
     #[serde(default)]
     preview: bool,
 }
 
-const FRONT_MATTER_KEYS: [&str; 5] = ["title", "summary", "duration", "slug", "preview"];
+pub(crate) const FRONT_MATTER_KEYS: [&str; 5] = ["title", "summary", "duration", "slug", "preview"];
 // The top-level keys of the TOML files (unknown ones are each an error, see
 // `parse_toml_checked`; nested tables deny theirs).
 const SITE_KEYS: [&str; 3] = ["title", "tagline", "courses"];

@@ -140,9 +140,14 @@ pub enum BuildError {
 /// Renders `content` into a release under `out` and points the channel at it.
 /// Any content error means nothing is written.
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
+    build_with(options, &BuildCache::open(&options.out))
+}
+
+/// [`build`] with the cache of file hashes and rendered pages kept by the caller across
+/// builds (`course serve`), instead of read from `out` each time.
+pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
-    let cache = BuildCache::open(&options.out);
-    let mut rendered = render(&options.content, options.max_source_bytes, &cache)?;
+    let mut rendered = render(&options.content, options.max_source_bytes, cache)?;
     let mut phases = Phases::start();
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
@@ -342,7 +347,7 @@ fn reused_page((page, path): (CachedPage, PathBuf), route: String, access: Acces
     }
 }
 
-fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
+pub(crate) fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     let mut lessons = HashMap::default();
     let mut routes: HashSet<String> = assets.theme_routes().map(str::to_owned).collect();
     routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned(), FORBIDDEN_ROUTE.to_owned()]);
@@ -357,7 +362,10 @@ fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     LinkTargets { lessons, routes, broken: catalogue.broken_lessons.clone() }
 }
 
-fn lab_entries<'a>(catalogue: &'a Catalogue, assets: &assets::Assets) -> BTreeMap<String, LabEntry<'a>> {
+pub(crate) fn lab_entries<'a>(
+    catalogue: &'a Catalogue,
+    assets: &assets::Assets,
+) -> BTreeMap<String, LabEntry<'a>> {
     let mut entries = BTreeMap::new();
     for (slug, lab) in &catalogue.labs {
         if assets.lab(&Access::Public, slug).is_none() {

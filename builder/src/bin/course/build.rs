@@ -29,14 +29,19 @@ pub(crate) struct BuildArgs {
 /// Unused files listed by name after a build (the rest are counted).
 const UNPUBLISHED_SHOWN: usize = 20;
 
+impl BuildArgs {
+    pub(crate) fn options(&self) -> BuildOptions {
+        BuildOptions {
+            content: self.content.clone(),
+            out: self.out.clone(),
+            channel: self.channel.clone(),
+            max_source_bytes: self.max_source_size,
+        }
+    }
+}
+
 pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
-    let options = BuildOptions {
-        content: args.content.clone(),
-        out: args.out.clone(),
-        channel: args.channel.clone(),
-        max_source_bytes: args.max_source_size,
-    };
-    let report = build(&options).map_err(|err| match err {
+    let report = build(&args.options()).map_err(|err| match err {
         BuildError::Content(errors) => Failure::Content(errors),
         other => Failure::Other(other.into()),
     })?;
