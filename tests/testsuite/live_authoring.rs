@@ -333,3 +333,74 @@ fn no_reload_client_in_a_built_or_published_release() {
         assert!(!text.contains("/_live/"), "{key} was uploaded with the reload client");
     }
 }
+
+/// Waits until the page at `path` answers `status` with a body containing `text`.
+fn served(serving: &Serving, path: &str, status: u16, text: &str) {
+    eventually(&format!("{path} answers {status} with {text:?}"), WAIT, || {
+        let response = get(&serving.url(path), &[]);
+        response.status() == status && response.text().is_ok_and(|body| body.contains(text))
+    });
+}
+
+#[test]
+fn every_kind_of_change_is_picked_up_without_a_restart() {
+    let w = work();
+    let serving = Serving::start(&w.content, &w.out, &[]);
+    let course = w.content.join("courses/python-foundations");
+
+    // site.toml
+    replace_in(&w.content.join("site.toml"), "Open Course Academy", "Open Course Academy, live");
+    served(&serving, "/", 200, "Open Course Academy, live");
+
+    // A partial of the theme (the quiz block's).
+    let partial = w.content.join("theme/templates/partials/quiz.html");
+    let text = fs::read_to_string(&partial).expect("partial");
+    fs::write(&partial, format!("<p class=\"quiz-intro\">Quiz, edited live</p>\n{text}")).expect("partial");
+    served(&serving, "/courses/python-foundations/hello-python/", 200, "Quiz, edited live");
+
+    // A static file of the theme: pages link its new fingerprinted URL, which serves the edit.
+    let js = w.content.join("theme/static/js/site.js");
+    let text = fs::read_to_string(&js).expect("js");
+    fs::write(&js, format!("{text}\n// edited live\n")).expect("js");
+    eventually("the new site.js is linked and served", WAIT, || {
+        let page = get(&serving.url(LOOPS), &[]).text().expect("page");
+        let Some(url) = page.split('"').find(|s| s.starts_with("&#x2f;assets&#x2f;site.") && s.ends_with(".js"))
+        else {
+            return false;
+        };
+        get(&serving.url(&url.replace("&#x2f;", "/")), &[]).text().is_ok_and(|body| body.contains("// edited live"))
+    });
+
+    // A media file added and used, then deleted with its use.
+    let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\"><rect width=\"4\" height=\"4\"/></svg>";
+    fs::write(course.join("media/live-square.svg"), svg).expect("media");
+    let lesson = course.join("loops.md");
+    let original = fs::read_to_string(&lesson).expect("lesson");
+    fs::write(&lesson, format!("{original}\n![A square](media/live-square.svg)\n")).expect("use it");
+    served(&serving, LOOPS, 200, "live-square.");
+    fs::write(&lesson, &original).expect("drop the use");
+    fs::remove_file(course.join("media/live-square.svg")).expect("delete the media");
+    eventually("the page no longer uses it", WAIT, || !get(&serving.url(LOOPS), &[]).text().expect("page").contains("live-square."));
+
+    // A lesson renamed (with the places that name it).
+    fs::rename(course.join("loops.md"), course.join("loops-renamed.md")).expect("rename");
+    replace_in(&course.join("course.toml"), "\"loops\"]", "\"loops-renamed\"]");
+    replace_in(&course.join("conditions.md"), "(loops.md)", "(loops-renamed.md)");
+    replace_in(&course.join("strings-and-regex.md"), "(loops.md#", "(loops-renamed.md#");
+    replace_in(&w.content.join("courses/data-structures/stacks.md"), "loops.md#", "loops-renamed.md#");
+    served(&serving, "/courses/python-foundations/loops-renamed/", 200, "A loop runs the same block");
+    eventually("the old URL is gone", WAIT, || get(&serving.url(LOOPS), &[]).status() == 404);
+
+    // A new course.
+    let new_course = w.content.join("courses/live-course");
+    fs::create_dir_all(&new_course).expect("mkdir");
+    fs::write(
+        new_course.join("course.toml"),
+        "title = \"A live course\"\nsummary = \"Added while serving.\"\nlevel = \"Beginner\"\naccess = \"public\"\n\n[[modules]]\ntitle = \"One\"\nlessons = [\"first\"]\n",
+    )
+    .expect("course.toml");
+    fs::write(new_course.join("first.md"), "+++\ntitle = \"First live lesson\"\n+++\n\n# First\n\nHello.\n").expect("lesson");
+    replace_in(&w.content.join("site.toml"), "\"data-structures\"]", "\"data-structures\", \"live-course\"]");
+    served(&serving, "/courses/live-course/first/", 200, "First live lesson");
+    served(&serving, "/", 200, "A live course");
+}
