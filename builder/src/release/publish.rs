@@ -196,6 +196,19 @@ fn read_local(from: &Path, channel: &str) -> anyhow::Result<(ReleaseId, Vec<u8>,
     Ok((pointer.release, bytes, manifest))
 }
 
+/// A release holding drafts is a preview: it is never uploaded (checked before the store
+/// is touched at all, dry runs too).
+fn refuse_drafts(from: &Path, release: &ReleaseId, manifest: &Manifest) -> anyhow::Result<()> {
+    let Some(first) = manifest.drafts.first() else { return Ok(()) };
+    bail!(
+        "release {release} in {} holds {} draft page(s) (first: {first}): it was built with \
+         `course build --drafts` or by `course serve`, a preview that is never published. Run \
+         `course build` without `--drafts` (drafts are left out), then publish again; nothing was uploaded",
+        from.display(),
+        manifest.drafts.len()
+    )
+}
+
 /// Every object of the manifest with its size and how it is served (the first route
 /// that names it decides the content type).
 fn objects_of(manifest: &Manifest) -> BTreeMap<ObjectKey, (u64, String, Option<&'static str>)> {
@@ -233,6 +246,7 @@ pub async fn publish_invalidating(
         bail!("bad channel name {channel:?}: a-z, 0-9 and inner -");
     }
     let (release, manifest_bytes, manifest) = read_local(&options.from, channel)?;
+    refuse_drafts(&options.from, &release, &manifest)?;
     let client = upload_client(&options.s3).await;
     let at = Location { client: &client, bucket, prefix };
 
