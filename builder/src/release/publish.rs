@@ -137,7 +137,8 @@ pub async fn read_channel(
 /// release the caller believes is live (`None`: the channel must not exist yet); the flip
 /// fails if the channel serves something else. Returns the invalidation the release is
 /// owed ([`pending`]): recorded by this flip, or left by an earlier run when `release` was
-/// live already. The invalidation a flip records is owed by `targets`.
+/// live already. The invalidation a flip records is owed by `targets`. A release with
+/// drafts is refused.
 pub async fn flip_channel(
     client: &Client,
     bucket: &str,
@@ -156,8 +157,16 @@ pub async fn flip_channel(
             show(expected_current)
         );
     }
-    if at.read_manifest(release).await?.is_none() {
-        bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first");
+    match at.read_manifest(release).await? {
+        None => bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first"),
+        // `course publish` never uploads such a release; one put in the store by other
+        // means (a copy of a local store) must still not go live.
+        Some(manifest) if manifest.has_drafts() => bail!(
+            "release {release} holds draft pages (first: {}): a preview, never served on a channel; \
+             the channel was not changed",
+            manifest.drafts[0]
+        ),
+        Some(_) => {}
     }
     if state.release() == Some(release) {
         return Ok(ChannelFlip { moved: false, owed: pending::read(&at, channel, release).await? });

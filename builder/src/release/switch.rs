@@ -94,15 +94,6 @@ async fn switch(
     let (bucket, prefix) = bucket_prefix(&options.store)?;
     let client = upload_client(&options.s3).await;
     let manifest = read_release(&client, bucket, prefix, &target).await?;
-    if manifest.has_drafts() {
-        // `course publish` never uploads such a release; one copied into the store by
-        // other means must still not go live.
-        bail!(
-            "release {target} holds draft pages (first: {}): a preview, never served on a channel; \
-             the channel was not changed",
-            manifest.drafts[0]
-        );
-    }
     let from = current.as_ref().map(|(id, _)| id.clone());
     let flip =
         flip_channel(&client, bucket, prefix, channel, &target, from.as_ref(), &options.targets).await?;
