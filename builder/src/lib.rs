@@ -6,6 +6,7 @@ pub mod keys;
 pub mod live;
 pub mod preview;
 pub mod release;
+pub mod scaffold;
 pub mod sign;
 
 pub use build::diagnostics::ContentError;

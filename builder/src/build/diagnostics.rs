@@ -72,6 +72,13 @@ impl Diagnostics {
         self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
     }
 
+    /// A warning at a byte offset of `text`, the contents of `file`: the build goes on.
+    pub(crate) fn warn_at_offset(&self, file: &Path, text: &str, offset: usize, message: impl Into<String>) {
+        let (line, col) = LineIndex::new(text).line_col(offset);
+        let warning = ContentError { file: file.to_owned(), line, col, message: one_line(&message.into()) };
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
+    }
+
     /// The warnings, sorted and deduplicated.
     pub(crate) fn take_warnings(&self) -> Vec<ContentError> {
         let mut warnings = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()));

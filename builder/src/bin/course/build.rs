@@ -7,6 +7,17 @@ use builder::{build, BuildError, BuildOptions};
 use crate::failure::Failure;
 use crate::out::say;
 
+/// `course build`'s flags: what `course serve` takes too, and `--drafts`.
+#[derive(clap::Args, Clone)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    build: BuildArgs,
+    /// Include draft courses and lessons (`draft = true`), marked as drafts: a preview
+    /// that `course publish` refuses. Without it they are left out.
+    #[arg(long)]
+    drafts: bool,
+}
+
 #[derive(clap::Args, Clone)]
 pub(crate) struct BuildArgs {
     /// The content tree to build.
@@ -36,12 +47,14 @@ impl BuildArgs {
             out: self.out.clone(),
             channel: self.channel.clone(),
             max_source_bytes: self.max_source_size,
+            drafts: false,
         }
     }
 }
 
-pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
-    let report = build(&args.options()).map_err(|err| match err {
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    let options = BuildOptions { drafts: args.drafts, ..args.build.options() };
+    let report = build(&options).map_err(|err| match err {
         BuildError::Content(errors) => Failure::Content(errors),
         other => Failure::Other(other.into()),
     })?;
@@ -58,7 +71,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
             eprintln!("  ... and {} more", report.unpublished.len() - UNPUBLISHED_SHOWN);
         }
     }
-    if args.timings {
+    if args.build.timings {
         for (phase, took) in &report.phases {
             say(format_args!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0));
         }

@@ -29,7 +29,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let options = args.build.options();
+    let options = BuildOptions { drafts: true, ..args.build.options() };
     let mut session = Session::new(options.clone());
     // Content errors do not stop the preview: the last good release (if any) is served
     // and every open page shows the errors until they are fixed.
