@@ -7,4 +7,4 @@ pub mod release;
 pub mod sign;
 
 pub use build::diagnostics::ContentError;
-pub use build::{build, BuildError, BuildOptions, BuildReport};
+pub use build::{build, BuildError, BuildOptions, BuildReport, ExternalCheck};

@@ -3,21 +3,24 @@
 
 /// Fenced blocks (quiz, animation, lab); a lab's instructions are Markdown again.
 pub(crate) mod components;
+/// What renders without a word but is not what the author meant.
+pub(crate) mod lint;
 
 use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 use bundle::Access;
 
 use crate::build::assets::{AssetId, Assets, Uses};
 use crate::build::catalogue::SourceFile;
-use crate::build::diagnostics::Diagnostics;
+use crate::build::diagnostics::{Diagnostics, LineIndex};
 use crate::build::highlight::highlight;
+use crate::build::links::{self, LinkRef, LinkTo};
 use crate::build::markdown::components::Components;
 use crate::build::relpath;
 use crate::build::sanitize;
@@ -34,12 +37,27 @@ pub(crate) struct Rendered {
     pub toc: Vec<TocEntry>,
     /// The media, animations and labs the HTML refers to (published in the page's scope).
     pub uses: Uses,
+    /// The links checked once every page is rendered (anchors, external URLs), those of the
+    /// lab instructions it shows included.
+    pub links: Vec<LinkRef>,
+    /// False when a mistake (an unclosed code fence) may have hidden some of its headings.
+    pub ids_complete: bool,
 }
 
 /// One render's scope (whose media its references are) and what it used so far.
 pub(crate) struct Page<'s> {
     pub scope: &'s Access,
     pub uses: Uses,
+    /// Links to check after rendering (see [`Rendered::links`]).
+    pub links: Vec<LinkRef>,
+    /// Links of this render's own source, by byte offset: made [`LinkRef`]s at its end.
+    found: Vec<(usize, String, LinkTo)>,
+}
+
+impl<'s> Page<'s> {
+    pub(crate) fn new(scope: &'s Access) -> Self {
+        Page { scope, uses: Uses::new(), links: Vec::new(), found: Vec::new() }
+    }
 }
 
 /// Where internal links may point.
@@ -50,6 +68,8 @@ pub(crate) struct LinkTargets {
     pub routes: HashSet<String>,
     /// Lesson files that failed to load; links to them are not errors of their own.
     pub broken: BTreeSet<String>,
+    /// Lesson files listed in no module of their course (not published): links to them are errors.
+    pub orphans: BTreeSet<String>,
 }
 
 /// Read-only state shared by every Markdown render of a build.
@@ -76,6 +96,8 @@ pub(crate) fn inline_html(text: &str) -> Result<String, String> {
     let mut html = String::new();
     let mut events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
     let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    let mut tables = TableAlign::default();
+    let mut events: Vec<Event<'_>> = events.drain(..).map(|e| tables.map(e)).collect();
     for event in &mut events {
         match event {
             Event::Start(Tag::Heading { attrs, .. }) => attrs.clear(),
@@ -106,6 +128,62 @@ fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{what} with a `{scheme}:` URL is not allowed (use http:, https:, mailto: or tel:)"))
+    }
+}
+
+/// Table cells of aligned columns (`:---`, `:---:`, `---:`) get a class (`align-left`,
+/// `align-center`, `align-right`, styled by the theme) instead of the `style` attribute
+/// pulldown-cmark writes, which the site's Content-Security-Policy (`style-src 'self'`)
+/// would block.
+#[derive(Default)]
+struct TableAlign {
+    columns: Vec<Alignment>,
+    head: bool,
+    cell: usize,
+}
+
+impl TableAlign {
+    fn map<'e>(&mut self, event: Event<'e>) -> Event<'e> {
+        match event {
+            Event::Start(Tag::Table(columns)) => {
+                self.columns = columns;
+                Event::Start(Tag::Table(Vec::new()))
+            }
+            Event::Start(Tag::TableHead) => {
+                (self.head, self.cell) = (true, 0);
+                event
+            }
+            Event::End(TagEnd::TableHead) => {
+                self.head = false;
+                event
+            }
+            Event::Start(Tag::TableRow) => {
+                self.cell = 0;
+                event
+            }
+            Event::Start(Tag::TableCell) => {
+                let class = match self.columns.get(self.cell) {
+                    Some(Alignment::Left) => " class=\"align-left\"",
+                    Some(Alignment::Center) => " class=\"align-center\"",
+                    Some(Alignment::Right) => " class=\"align-right\"",
+                    _ => "",
+                };
+                Event::Html(format!("<{}{class}>", self.cell_tag()).into())
+            }
+            Event::End(TagEnd::TableCell) => {
+                self.cell += 1;
+                Event::Html(format!("</{}>", self.cell_tag()).into())
+            }
+            other => other,
+        }
+    }
+
+    fn cell_tag(&self) -> &'static str {
+        if self.head {
+            "th"
+        } else {
+            "td"
+        }
     }
 }
 
@@ -158,9 +236,18 @@ impl MarkdownEnv<'_> {
             );
             self.diags.at_offset(&source.shown, &source.text, at, msg);
             events.retain(|(e, _)| !matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+        } else if raw_html {
+            for (event, range) in &events {
+                if matches!(event, Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_)) {
+                    let at = body_offset + range.start;
+                    lint::raw_html(self.diags, source, at, &body[range.clone()]);
+                }
+            }
         }
         let toc = self.assign_heading_ids(&mut events);
-        let mut page = Page { scope, uses: Uses::new() };
+        let mut page = Page::new(scope);
+        let mut ids_complete = true;
+        let mut tables = TableAlign::default();
         // With raw HTML to sanitise, generated HTML waits outside as numbered placeholders.
         let mut generated: Vec<String> = Vec::new();
         let mut emit = |html: String, out: &mut Vec<Event<'_>>| {
@@ -179,12 +266,24 @@ impl MarkdownEnv<'_> {
             let at = body_offset + range.start;
             match event {
                 Event::Start(Tag::CodeBlock(kind)) => {
+                    let block = &body[range.clone()];
                     let lang = match kind {
                         CodeBlockKind::Fenced(info) => {
                             info.split_whitespace().next().unwrap_or("").to_owned()
                         }
                         CodeBlockKind::Indented => String::new(),
                     };
+                    let closed = !matches!(kind, CodeBlockKind::Fenced(_)) || lint::fence_closed(block);
+                    if !closed {
+                        // Shown as the code it became, and nothing in it is checked (a quiz
+                        // block's "TOML" would be the rest of the lesson).
+                        let to_end = body[range.end..].trim().is_empty();
+                        lint::unclosed_fence(self.diags, source, at, lint::opening_fence(block), to_end);
+                        ids_complete = false;
+                    } else if !lang.is_empty() {
+                        let lang_at = block.find(lang.as_str()).unwrap_or(0);
+                        lint::code_language(self.diags, source, at + lang_at, &lang);
+                    }
                     let mut code = String::new();
                     let mut code_at = None;
                     i += 1;
@@ -199,7 +298,7 @@ impl MarkdownEnv<'_> {
                         }
                         i += 1;
                     }
-                    let html = if components::is_block(&lang) {
+                    let html = if closed && components::is_block(&lang) {
                         let code_at = code_at.unwrap_or(at);
                         match self.components {
                             Some(c) => c
@@ -219,7 +318,11 @@ impl MarkdownEnv<'_> {
                 Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
                     let dest = match link_type {
                         LinkType::Email => dest_url.to_string(),
-                        LinkType::Autolink => self.check_scheme(dest_url, source, at, "link"),
+                        LinkType::Autolink => {
+                            let dest = self.check_scheme(dest_url, source, at, "link");
+                            external(&dest, at, &mut page);
+                            dest
+                        }
                         _ => self.resolve_link(dest_url, source, at, &mut page),
                     };
                     out.push(Event::Start(Tag::Link {
@@ -238,7 +341,7 @@ impl MarkdownEnv<'_> {
                         id: id.clone(),
                     }));
                 }
-                _ => out.push(event.clone()),
+                _ => out.push(tables.map(event.clone())),
             }
             i += 1;
         }
@@ -247,7 +350,14 @@ impl MarkdownEnv<'_> {
         if raw_html {
             html = sanitize::clean(&html, &generated);
         }
-        Rendered { html, toc, uses: page.uses }
+        if !page.found.is_empty() {
+            let index = LineIndex::new(&source.text);
+            for (at, dest, to) in std::mem::take(&mut page.found) {
+                let (line, col) = index.line_col(at);
+                page.links.push(LinkRef { file: source.rel.clone(), line, col, dest, to });
+            }
+        }
+        Rendered { html, toc, uses: page.uses, links: page.links, ids_complete }
     }
 
     /// Gives every heading an id (its own `{#id}` or a slug of its text, made unique) and
@@ -293,31 +403,57 @@ impl MarkdownEnv<'_> {
         toc
     }
 
-    /// A link: lesson files and routes are checked, other relative files become assets.
+    /// A link: lesson files and routes are checked (and their anchors once every page is
+    /// rendered), other relative files become assets.
     fn resolve_link(&self, dest: &str, source: &SourceFile, at: usize, page: &mut Page<'_>) -> String {
         if relpath::scheme(dest).is_some() {
-            return self.check_scheme(dest, source, at, "link");
-        }
-        if relpath::is_external(dest) || dest.is_empty() {
-            return dest.to_owned();
+            let dest = self.check_scheme(dest, source, at, "link");
+            external(&dest, at, page);
+            return dest;
         }
         let (path, suffix) = relpath::split_suffix(dest);
         if path.is_empty() {
+            // `#id` (or `?query#id`) on this page.
+            if let Some(fragment) = links::fragment(suffix) {
+                let to = LinkTo::Anchor { page: String::new(), fragment: fragment.to_owned() };
+                page.found.push((at, dest.to_owned(), to));
+            }
             return dest.to_owned();
         }
+        if relpath::is_external(dest) {
+            return dest.to_owned();
+        }
+        let anchor = |page: &mut Page<'_>, url: &str| {
+            if let Some(fragment) = links::fragment(suffix) {
+                let to = LinkTo::Anchor { page: url.to_owned(), fragment: fragment.to_owned() };
+                page.found.push((at, dest.to_owned(), to));
+            }
+        };
         if path.starts_with('/') {
             if !self.links.routes.contains(path) {
                 let msg = format!("link to `{dest}`, a page that does not exist in this release");
                 self.diags.at_offset(&source.shown, &source.text, at, msg);
+            } else {
+                anchor(page, path);
             }
             return dest.to_owned();
         }
         if path.ends_with(".md") {
             let target = relpath::join(relpath::parent(&source.rel), path);
             if let Some(url) = target.as_ref().and_then(|t| self.links.lessons.get(t)) {
+                anchor(page, url);
                 return format!("{url}{suffix}");
             }
             if target.as_ref().is_some_and(|t| self.links.broken.contains(t)) {
+                return dest.to_owned();
+            }
+            if let Some(target) = target.as_ref().filter(|t| self.links.orphans.contains(*t)) {
+                let msg = format!(
+                    "link to `{dest}`, a lesson in no module of {}/course.toml: it is not published \
+                     (list it in a module, or link to another lesson)",
+                    relpath::parent(target)
+                );
+                self.diags.at_offset(&source.shown, &source.text, at, msg);
                 return dest.to_owned();
             }
             let resolved = target.unwrap_or_else(|| path.to_owned());
@@ -338,6 +474,15 @@ impl MarkdownEnv<'_> {
         what: &str,
         page: &mut Page<'_>,
     ) -> String {
+        let web = matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) || dest.starts_with("//");
+        if what == "image" && web {
+            let msg = format!(
+                "image from another site (`{dest}`): the site's Content-Security-Policy (img-src 'self') \
+                 blocks it; save it in the course's media/ folder and link to that"
+            );
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            return dest.to_owned();
+        }
         if relpath::scheme(dest).is_some() {
             return self.check_scheme(dest, source, at, what);
         }
@@ -384,6 +529,13 @@ impl MarkdownEnv<'_> {
     }
 }
 
+/// Records an `http:`/`https:` link (for `course build --check-external`).
+fn external(dest: &str, at: usize, page: &mut Page<'_>) {
+    if matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) {
+        page.found.push((at, dest.to_owned(), LinkTo::External));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,8 +562,12 @@ mod tests {
     #[test]
     fn many_equal_headings_get_unique_ids_in_linear_time() {
         let diags = Diagnostics::default();
-        let links =
-            LinkTargets { lessons: HashMap::default(), routes: HashSet::default(), broken: BTreeSet::new() };
+        let links = LinkTargets {
+            lessons: HashMap::default(),
+            routes: HashSet::default(),
+            broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+        };
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
         let text = "# a {#a-1 onclick=x}\n\n".to_owned() + &"# a\n\n".repeat(20_000);

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use builder::{build, BuildError, BuildOptions};
+use std::time::Duration;
+
+use builder::{build, BuildError, BuildOptions, ExternalCheck};
 
 use crate::failure::Failure;
 use crate::out::say;
@@ -24,6 +26,19 @@ pub(crate) struct BuildArgs {
     /// Largest lesson, TOML or instructions file the build reads, e.g. 1MiB.
     #[arg(long, default_value = "1MiB", value_parser = bundle::size::parse_bytes)]
     max_source_size: u64,
+    /// Fail (exit 1, writing no release) when there are warnings, as when there are errors.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Also check external (http/https) links, each URL once (HEAD, or GET where HEAD is
+    /// refused): broken ones are content errors.
+    #[arg(long)]
+    check_external: bool,
+    /// With --check-external: the longest wait for one URL, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "check_external")]
+    external_timeout: Duration,
+    /// With --check-external: the most distinct URLs checked (the rest are warned about).
+    #[arg(long, default_value_t = 1000, requires = "check_external")]
+    external_max: usize,
 }
 
 /// Unused files listed by name after a build (the rest are counted).
@@ -35,12 +50,18 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
         out: args.out.clone(),
         channel: args.channel.clone(),
         max_source_bytes: args.max_source_size,
+        deny_warnings: args.deny_warnings,
+        check_external: args.check_external.then(|| ExternalCheck {
+            timeout: args.external_timeout,
+            max_urls: args.external_max,
+            ..ExternalCheck::default()
+        }),
     };
     let report = build(&options).map_err(|err| match err {
-        BuildError::Content(errors) => Failure::Content(errors),
+        BuildError::Content { errors, warnings } => Failure::Content { errors, warnings },
+        BuildError::Warnings(warnings) => Failure::Warnings(warnings),
         other => Failure::Other(other.into()),
     })?;
-    say(&report);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -53,6 +74,7 @@ pub(crate) fn run(args: &BuildArgs) -> Result<(), Failure> {
             eprintln!("  ... and {} more", report.unpublished.len() - UNPUBLISHED_SHOWN);
         }
     }
+    say(&report);
     if args.timings {
         for (phase, took) in &report.phases {
             say(format_args!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0));

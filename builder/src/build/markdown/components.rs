@@ -12,11 +12,15 @@ use crate::build::assets::{AssetId, Assets, Uses};
 use crate::build::catalogue::SourceFile;
 use crate::build::diagnostics::Diagnostics;
 use crate::build::frontmatter::parse_toml_checked;
+use crate::build::links::LinkRef;
 use crate::build::markdown::{inline_html, MarkdownEnv, Page};
 use crate::build::theme::Theme;
 
+/// The kinds of rich fenced blocks.
+pub(crate) const BLOCKS: [&str; 3] = ["quiz", "animation", "lab"];
+
 pub(crate) fn is_block(lang: &str) -> bool {
-    matches!(lang, "quiz" | "animation" | "lab")
+    BLOCKS.contains(&lang)
 }
 
 /// What a lab block shows, prepared once per build.
@@ -41,7 +45,15 @@ pub(crate) struct LabEntry<'a> {
     pub title: String,
     pub summary: Option<String>,
     pub instructions: &'a SourceFile,
-    rendered: Mutex<BTreeMap<Access, Arc<(String, Uses)>>>,
+    rendered: Mutex<BTreeMap<Access, Arc<RenderedInstructions>>>,
+}
+
+/// A lab's instructions as the pages of one scope show them.
+struct RenderedInstructions {
+    html: String,
+    uses: Uses,
+    /// Their links that are checked after rendering (on the page that shows the lab).
+    links: Vec<LinkRef>,
 }
 
 impl<'a> LabEntry<'a> {
@@ -54,21 +66,23 @@ impl<'a> LabEntry<'a> {
         LabEntry { slug, title, summary, instructions, rendered: Mutex::default() }
     }
 
-    /// The lab as a page of `scope` shows it, and what it uses there (its bundle, starter
-    /// and the media of its instructions); `None` when the lab has no app bundle.
+    /// The lab as a page of `scope` shows it, what it uses there (its bundle, starter
+    /// and the media of its instructions) and the links of its instructions to check on
+    /// that page; `None` when the lab has no app bundle.
     pub(crate) fn view(
         &self,
         assets: &Assets,
         markdown: &MarkdownEnv<'_>,
         scope: &Access,
-    ) -> Option<(LabView, Uses)> {
+    ) -> Option<(LabView, Uses, Vec<LinkRef>)> {
         let bundle = assets.lab(scope, &self.slug)?;
         let cached = self.rendered.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned();
         let rendered = match cached {
             Some(rendered) => rendered,
             None => {
                 let page = markdown.render(self.instructions, 0, scope);
-                let rendered = Arc::new((page.html, page.uses));
+                let rendered =
+                    Arc::new(RenderedInstructions { html: page.html, uses: page.uses, links: page.links });
                 self.rendered
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -76,20 +90,20 @@ impl<'a> LabEntry<'a> {
                 rendered
             }
         };
-        let mut uses = rendered.1.clone();
+        let mut uses = rendered.uses.clone();
         uses.insert(AssetId::Lab(self.slug.clone()));
         let view = LabView {
             slug: self.slug.clone(),
             title: self.title.clone(),
             summary: self.summary.clone(),
-            instructions: rendered.0.clone(),
+            instructions: rendered.html.clone(),
             app_url: bundle.app_url,
             starter_url: bundle.starter_url,
             starter_name: bundle.starter_name,
             starter_files: bundle.starter_files,
             height: DEFAULT_LAB_HEIGHT,
         };
-        Some((view, uses))
+        Some((view, uses, rendered.links.clone()))
     }
 }
 
@@ -251,12 +265,13 @@ impl Components<'_> {
                     .labs
                     .get(block.src.get_ref())
                     .and_then(|l| l.view(self.assets, self.instructions, page.scope));
-                let Some((mut lab, uses)) = found else {
+                let Some((mut lab, uses, links)) = found else {
                     let msg = format!("lab `{}` does not exist in labs/", block.src.get_ref());
                     err(block.src.span().start, msg);
                     return None;
                 };
                 page.uses.extend(uses);
+                page.links.extend(links);
                 if let Some(height) = block.height {
                     lab.height = height;
                 }
