@@ -110,6 +110,9 @@ fn fetch_all(check: &ExternalCheck, urls: &[&str]) -> Vec<Outcome> {
     if urls.is_empty() {
         return Vec::new();
     }
+    // reqwest's TLS takes the process's default provider: the AWS SDK's aws-lc-rs (an
+    // error only says one is installed already).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder()
         .user_agent(concat!("course-build/", env!("CARGO_PKG_VERSION"), " (link check)"))
         .redirect(reqwest::redirect::Policy::limited(10))

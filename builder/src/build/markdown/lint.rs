@@ -37,7 +37,7 @@ pub(crate) fn unclosed_fence(diags: &Diagnostics, source: &SourceFile, at: usize
     let rest = if to_end { "the rest of the file" } else { "the rest of its list item or quote" };
     let msg = format!(
         "this code block is never closed, so {rest} is shown as code (and its links, images and \
-         blocks are not checked): end the block with a `{fence}` line"
+         blocks are not checked): close it with a {fence} line"
     );
     diags.at_offset(&source.shown, &source.text, at, msg);
 }
