@@ -10,6 +10,7 @@ mod access_grants;
 mod browser_pages;
 mod content_errors;
 mod content_trust;
+mod external_links;
 mod generate;
 mod history;
 mod incremental;

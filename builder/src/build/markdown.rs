@@ -559,6 +559,84 @@ mod tests {
         assert_eq!(raw, "<b>ok</b>");
     }
 
+    fn render(text: &str) -> (String, Vec<String>, Vec<String>) {
+        let diags = Diagnostics::default();
+        let links = LinkTargets {
+            lessons: HashMap::default(),
+            routes: HashSet::default(),
+            broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+        };
+        let assets = Assets::default();
+        let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+        let source = SourceFile { rel: "x.md".into(), shown: "x.md".into(), text: text.to_owned() };
+        let html = env.render(&source, 0, &Access::Public).html;
+        let show = |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
+        (html, show(diags.take()), show(diags.take_warnings()))
+    }
+
+    #[test]
+    fn aligned_columns_are_classes_not_styles() {
+        let table = "| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |\n";
+        for text in [table.to_owned(), format!("{table}\n<kbd>raw HTML: sanitised</kbd>\n")] {
+            let (html, errors, _) = render(&text);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(!html.contains("style"), "{html}");
+            for cell in [
+                "<th class=\"align-left\">a</th>",
+                "<th class=\"align-center\">b</th>",
+                "<th class=\"align-right\">c</th>",
+                "<th>d</th>",
+                "<td class=\"align-right\">3</td>",
+                "<td>4</td>",
+            ] {
+                assert!(html.contains(cell), "{cell} in {html}");
+            }
+        }
+        let prompt = inline_html("| a |\n|--:|\n| 1 |").expect("renders");
+        assert!(prompt.contains("<td class=\"align-right\">1</td>") && !prompt.contains("style"), "{prompt}");
+    }
+
+    #[test]
+    fn links_to_anchors_and_external_urls_are_recorded_where_they_are() {
+        let diags = Diagnostics::default();
+        let links = LinkTargets {
+            lessons: HashMap::from_iter([("b.md".to_owned(), "/c/b/".to_owned())]),
+            routes: HashSet::from_iter(["/c/b/".to_owned()]),
+            broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+        };
+        let assets = Assets::default();
+        let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+        let text = "# T\n\n[a](#x) [b](b.md?q=1#y) [c](/c/b/#z) [d](b.md) <https://e.org/p#f>\n\n\
+                    ```text\n[not](#a-link)\n```\n\n[ext](http://e.org/) [mail](mailto:a@e.org)\n";
+        let source = SourceFile { rel: "a.md".into(), shown: "a.md".into(), text: text.into() };
+        let page = env.render(&source, 0, &Access::Public);
+        assert!(diags.is_empty(), "{:?}", diags.take());
+        let found: Vec<(usize, usize, &str, &LinkTo)> =
+            page.links.iter().map(|l| (l.line, l.col, l.dest.as_str(), &l.to)).collect();
+        let anchor = |page: &str, fragment: &str| LinkTo::Anchor { page: page.into(), fragment: fragment.into() };
+        assert_eq!(
+            found,
+            [
+                (3, 1, "#x", &anchor("", "x")),
+                (3, 9, "b.md?q=1#y", &anchor("/c/b/", "y")),
+                (3, 25, "/c/b/#z", &anchor("/c/b/", "z")),
+                (3, 48, "https://e.org/p#f", &LinkTo::External),
+                (9, 1, "http://e.org/", &LinkTo::External),
+            ]
+        );
+        assert!(page.ids_complete && page.html.contains("href=\"/c/b/?q=1#y\""), "{}", page.html);
+    }
+
+    #[test]
+    fn images_from_other_sites_are_errors() {
+        let (_, errors, _) = render("![a](https://example.org/a.png) ![b](//cdn.example.org/b.png)\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("x.md:1:1: image from another site"), "{errors:?}");
+        assert!(errors[0].contains("img-src 'self'"), "{errors:?}");
+    }
+
     #[test]
     fn many_equal_headings_get_unique_ids_in_linear_time() {
         let diags = Diagnostics::default();
