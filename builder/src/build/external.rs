@@ -104,63 +104,90 @@ pub(crate) fn check(
     (errors, warnings)
 }
 
+/// Redirects followed before a link counts as broken.
+const MAX_REDIRECTS: usize = 10;
+
+const USER_AGENT: &str = concat!("course-build/", env!("CARGO_PKG_VERSION"), " (link check)");
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
 /// Fetches `urls`, `concurrency` at a time, on a runtime of its own (on a thread of its own,
 /// so a caller inside another runtime is no problem): one outcome per URL, in order.
 fn fetch_all(check: &ExternalCheck, urls: &[&str]) -> Vec<Outcome> {
     if urls.is_empty() {
         return Vec::new();
     }
-    // reqwest's TLS takes the process's default provider: the AWS SDK's aws-lc-rs (an
-    // error only says one is installed already).
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("course-build/", env!("CARGO_PKG_VERSION"), " (link check)"))
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .timeout(check.timeout)
-        .connect_timeout(check.timeout)
-        .build();
-    let client = match client {
-        Ok(client) => client,
-        Err(err) => return vec![Outcome::Unreachable(format!("no HTTP client: {err}")); urls.len()],
-    };
+    let failed = |why: String| vec![Outcome::Unreachable(why); urls.len()];
     std::thread::scope(|scope| {
         let run = scope.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            let runtime = match runtime {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
-                Err(err) => return vec![Outcome::Unreachable(format!("no runtime: {err}")); urls.len()],
+                Err(err) => return failed(format!("no runtime: {err}")),
             };
+            // The connector needs the runtime (its DNS resolver runs on it).
+            let _entered = runtime.enter();
+            let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let https = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider) {
+                Ok(https) => https.https_or_http().enable_http1().build(),
+                Err(err) => return failed(format!("no TLS roots: {err}")),
+            };
+            let client: Client =
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
             runtime.block_on(
-                stream::iter(urls.iter().map(|url| fetch(&client, url)))
+                stream::iter(urls.iter().map(|url| fetch(&client, url, check.timeout)))
                     .buffered(check.concurrency.max(1))
                     .collect::<Vec<_>>(),
             )
         });
-        run.join().unwrap_or_else(|_| vec![Outcome::Unreachable("the link checker failed".into()); urls.len()])
+        run.join().unwrap_or_else(|_| failed("the link checker failed".into()))
     })
 }
 
-/// HEAD, then GET if the server refuses HEAD.
-async fn fetch(client: &reqwest::Client, url: &str) -> Outcome {
-    let mut answer = client.head(url).send().await;
-    if let Ok(response) = &answer {
-        let status = response.status().as_u16();
-        if status == 405 || status == 501 {
-            answer = client.get(url).send().await;
+/// HEAD, then GET if the server refuses HEAD (405, 501); each within `timeout`.
+async fn fetch(client: &Client, url: &str, timeout: Duration) -> Outcome {
+    let within = |method| tokio::time::timeout(timeout, status(client, method, url));
+    let mut answer = within(http::Method::HEAD).await;
+    if let Ok(Ok(status)) = &answer {
+        if *status == http::StatusCode::METHOD_NOT_ALLOWED || *status == http::StatusCode::NOT_IMPLEMENTED {
+            answer = within(http::Method::GET).await;
         }
     }
     match answer {
-        Ok(response) if response.status().is_success() => Outcome::Ok,
-        Ok(response) if response.status().as_u16() == 429 => Outcome::RateLimited,
-        Ok(response) => Outcome::Status(response.status().to_string()),
-        Err(err) if err.is_timeout() => Outcome::TimedOut,
-        Err(err) if err.is_redirect() => Outcome::Unreachable("too many redirects".into()),
-        Err(err) => Outcome::Unreachable(innermost(&err)),
+        Err(_elapsed) => Outcome::TimedOut,
+        Ok(Err(why)) => Outcome::Unreachable(why),
+        Ok(Ok(status)) if status.is_success() => Outcome::Ok,
+        Ok(Ok(status)) if status == http::StatusCode::TOO_MANY_REQUESTS => Outcome::RateLimited,
+        Ok(Ok(status)) => Outcome::Status(status.to_string()),
     }
 }
 
+/// The status `url` answers `method` with, after following redirects.
+async fn status(client: &Client, method: http::Method, url: &str) -> Result<http::StatusCode, String> {
+    let mut url = url::Url::parse(url).map_err(|err| format!("not a valid URL ({err})"))?;
+    for _ in 0..=MAX_REDIRECTS {
+        let request = http::Request::builder()
+            .method(method.clone())
+            .uri(url.as_str())
+            .header(http::header::USER_AGENT, USER_AGENT)
+            .header(http::header::ACCEPT, "*/*")
+            .body(http_body_util::Empty::new())
+            .map_err(|err| format!("not a valid URL ({err})"))?;
+        let response = client.request(request).await.map_err(|err| innermost(&err))?;
+        let status = response.status();
+        let location = response.headers().get(http::header::LOCATION).and_then(|l| l.to_str().ok());
+        match location.filter(|_| status.is_redirection()) {
+            Some(location) => url = url.join(location).map_err(|err| format!("a redirect to a bad URL ({err})"))?,
+            None => return Ok(status),
+        }
+    }
+    Err(format!("more than {MAX_REDIRECTS} redirects"))
+}
+
 /// The innermost cause of an error (`Connection refused (os error 111)`, not a chain of
-/// "error sending request for url" wrappers).
+/// "client error (Connect)" wrappers).
 fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(next) = cause.source() {

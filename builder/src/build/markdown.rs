@@ -118,6 +118,16 @@ pub(crate) fn inline_html(text: &str) -> Result<String, String> {
     })
 }
 
+/// The raw HTML in inline Markdown `text` (what [`inline_html`] sanitises), piece by piece.
+pub(crate) fn raw_html_of_inline(text: &str) -> Vec<String> {
+    Parser::new_ext(text, options())
+        .filter_map(|e| match e {
+            Event::Html(h) | Event::InlineHtml(h) => Some(h.into_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A URL with a scheme may only be a web, mail or phone link (or, for an image, a `data:`
 /// one): `javascript:` and friends are content errors, never published.
 fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
@@ -226,6 +236,9 @@ impl MarkdownEnv<'_> {
             })
             .sum();
         let raw_html = raw_bytes > 0;
+        // Whether every id the author meant the page to have is on it: a mistake that drops
+        // part of the page (reported) makes links into it unchecked, not errors of their own.
+        let mut ids_complete = true;
         if raw_bytes > MAX_RAW_HTML {
             let first = events.iter().find(|(e, _)| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
             let at = body_offset + first.map_or(0, |(_, r)| r.start);
@@ -236,6 +249,7 @@ impl MarkdownEnv<'_> {
             );
             self.diags.at_offset(&source.shown, &source.text, at, msg);
             events.retain(|(e, _)| !matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+            ids_complete = false;
         } else if raw_html {
             for (event, range) in &events {
                 if matches!(event, Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_)) {
@@ -246,7 +260,6 @@ impl MarkdownEnv<'_> {
         }
         let toc = self.assign_heading_ids(&mut events);
         let mut page = Page::new(scope);
-        let mut ids_complete = true;
         let mut tables = TableAlign::default();
         // With raw HTML to sanitise, generated HTML waits outside as numbered placeholders.
         let mut generated: Vec<String> = Vec::new();
@@ -282,7 +295,7 @@ impl MarkdownEnv<'_> {
                         ids_complete = false;
                     } else if !lang.is_empty() {
                         let lang_at = block.find(lang.as_str()).unwrap_or(0);
-                        lint::code_language(self.diags, source, at + lang_at, &lang);
+                        ids_complete &= lint::code_language(self.diags, source, at + lang_at, &lang, &components::BLOCKS);
                     }
                     let mut code = String::new();
                     let mut code_at = None;
@@ -301,9 +314,13 @@ impl MarkdownEnv<'_> {
                     let html = if closed && components::is_block(&lang) {
                         let code_at = code_at.unwrap_or(at);
                         match self.components {
+                            // A block that failed (reported) leaves out its ids (`quiz-2`...).
                             Some(c) => c
                                 .render(&lang, &code, source, code_at, &mut counters, &mut page)
-                                .unwrap_or_default(),
+                                .unwrap_or_else(|| {
+                                    ids_complete = false;
+                                    String::new()
+                                }),
                             None => {
                                 let msg = format!("a ```{lang} block is not allowed here");
                                 self.diags.at_offset(&source.shown, &source.text, at, msg);

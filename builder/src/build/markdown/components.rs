@@ -14,7 +14,7 @@ use crate::build::catalogue::SourceFile;
 use crate::build::diagnostics::Diagnostics;
 use crate::build::frontmatter::{parse_toml_checked, Toml};
 use crate::build::links::LinkRef;
-use crate::build::markdown::{inline_html, MarkdownEnv, Page};
+use crate::build::markdown::{inline_html, lint, raw_html_of_inline, MarkdownEnv, Page};
 use crate::build::theme::Theme;
 
 /// The kinds of rich fenced blocks.
@@ -362,8 +362,12 @@ impl Components<'_> {
                 let mut questions = Vec::new();
                 for q in block.questions {
                     let inline = |key: &str, text: &Spanned<String>| {
+                        let context = format!("question {}, `{key}`: ", q.number);
+                        for html in raw_html_of_inline(text.get_ref()) {
+                            lint::raw_html_in_value(self.diags, source, at + text.span().start, &context, &html);
+                        }
                         inline_html(text.get_ref()).unwrap_or_else(|msg| {
-                            err(text.span().start, format!("question {}, `{key}`: {msg}", q.number));
+                            err(text.span().start, format!("{context}{msg}"));
                             String::new()
                         })
                     };

@@ -9,7 +9,6 @@
 use crate::build::catalogue::SourceFile;
 use crate::build::diagnostics::{did_you_mean, nearest, Diagnostics};
 use crate::build::highlight;
-use crate::build::markdown::components;
 use crate::build::relpath;
 use crate::build::sanitize;
 
@@ -50,20 +49,21 @@ pub(crate) fn opening_fence(block: &str) -> &str {
 }
 
 /// Checks the language a code block names (its first word, at byte `at` of the source): a
-/// near miss of a block kind is an error (` ```quizz ` renders as code, not as a quiz), a
-/// language the highlighter does not know a warning (the code is shown unhighlighted).
-pub(crate) fn code_language(diags: &Diagnostics, source: &SourceFile, at: usize, lang: &str) {
+/// near miss of one of the `blocks` kinds is an error (` ```quizz ` renders as code, not as
+/// a quiz), a language the highlighter does not know a warning (the code is shown
+/// unhighlighted). False for a misspelt block (the page lacks what the block would show).
+pub(crate) fn code_language(diags: &Diagnostics, source: &SourceFile, at: usize, lang: &str, blocks: &[&str]) -> bool {
     let plain = highlight::PLAIN_TEXT.iter().any(|p| p.eq_ignore_ascii_case(lang));
-    if lang.is_empty() || components::is_block(lang) || plain || highlight::knows(lang) {
-        return;
+    if lang.is_empty() || blocks.contains(&lang) || plain || highlight::knows(lang) {
+        return true;
     }
-    if let Some(block) = nearest(lang, components::BLOCKS.iter().copied()) {
+    if let Some(block) = nearest(lang, blocks.iter().copied()) {
         let msg = format!(
             "```{lang} is no block kind, so this renders as code: did you mean ```{block}? (the blocks \
              are quiz, animation and lab)"
         );
         diags.at_offset(&source.shown, &source.text, at, msg);
-        return;
+        return false;
     }
     let words = highlight::language_words();
     let hint = did_you_mean(&lang.to_lowercase(), words.iter().map(String::as_str));
@@ -72,6 +72,7 @@ pub(crate) fn code_language(diags: &Diagnostics, source: &SourceFile, at: usize,
          (write ```text to say so)"
     );
     diags.warn_at_offset(&source.shown, &source.text, at, msg);
+    true
 }
 
 /// What the site's Content-Security-Policy (`edge-origin`'s `response.rs`) allows of
@@ -84,8 +85,22 @@ const CSP_STYLES: &str = "the site's Content-Security-Policy (style-src 'self') 
 /// handlers, `<style>`, `style=` and non-web URLs are errors (the browser would block them
 /// even if they were published); other removed elements and attributes are warnings.
 pub(crate) fn raw_html(diags: &Diagnostics, source: &SourceFile, start: usize, html: &str) {
-    let error = |offset: usize, msg: String| diags.at_offset(&source.shown, &source.text, start + offset, msg);
-    let warn = |offset: usize, msg: String| diags.warn_at_offset(&source.shown, &source.text, start + offset, msg);
+    raw_html_placed(diags, source, html, "", &|offset| start + offset);
+}
+
+/// [`raw_html`] of HTML inside a TOML string (a quiz's text, where escapes make offsets
+/// inexact): each finding at byte `at` of the source, its message after `context`.
+pub(crate) fn raw_html_in_value(diags: &Diagnostics, source: &SourceFile, at: usize, context: &str, html: &str) {
+    raw_html_placed(diags, source, html, context, &|_| at);
+}
+
+fn raw_html_placed(diags: &Diagnostics, source: &SourceFile, html: &str, context: &str, place: &dyn Fn(usize) -> usize) {
+    let error = |offset: usize, msg: String| {
+        diags.at_offset(&source.shown, &source.text, place(offset), format!("{context}{msg}"))
+    };
+    let warn = |offset: usize, msg: String| {
+        diags.warn_at_offset(&source.shown, &source.text, place(offset), format!("{context}{msg}"))
+    };
     let mut pos = 0;
     while let Some(lt) = html[pos..].find('<').map(|i| pos + i) {
         pos = lt + 1;
