@@ -84,7 +84,11 @@ fn check_case(case: &str) {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(1), "{case}: content errors exit 1; stderr:\n{stderr}");
     assert_eq!(reported(&stderr, "error: "), errors, "{case}: every error, each exactly once, in order");
-    assert_eq!(reported(&stderr, "warning: "), warnings, "{case}: every warning, each exactly once, in order");
+    assert_eq!(
+        reported(&stderr, "warning: "),
+        warnings,
+        "{case}: every warning, each exactly once, in order"
+    );
     assert!(stderr.contains("no release written"), "{case}: {stderr}");
     assert_eq!(snapshot(&out.join("channels")), channels_before, "{case}: channel untouched");
     assert_eq!(snapshot(&out.join("releases")), releases_before, "{case}: no release written");

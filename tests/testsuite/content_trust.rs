@@ -406,7 +406,8 @@ fn names_the_build_cannot_serve_are_errors_not_silently_skipped() {
 fn oversized_sources_are_errors_unless_allowed() {
     let site = Site::new();
     // (With the heading other lessons link to.)
-    let big = format!("+++\ntitle = \"Big\"\n+++\n## Push and pop\n\n{}", "All work and no play. ".repeat(60_000));
+    let big =
+        format!("+++\ntitle = \"Big\"\n+++\n## Push and pop\n\n{}", "All work and no play. ".repeat(60_000));
     std::fs::write(site.path("courses/data-structures/stacks.md"), &big).expect("write");
     let store = tempfile::tempdir().expect("tempdir");
     let output = course_build(&site.content(), store.path());

@@ -52,7 +52,8 @@ impl LinkServer {
                         _ => "404 Not Found",
                     };
                     let mut stream = stream;
-                    let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    let _ =
+                        write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 });
             }
         });
@@ -154,7 +155,8 @@ fn links_over_the_count_limit_are_warned_about_not_checked() {
     let work = tempfile::tempdir().expect("tempdir");
     let content = site(work.path(), &server.base);
     let out = work.path().join("dist");
-    let checked = build(&content, &out, &["--check-external", "--external-max", "1", "--external-timeout", "1s"]);
+    let checked =
+        build(&content, &out, &["--check-external", "--external-max", "1", "--external-timeout", "1s"]);
     let stderr = String::from_utf8_lossy(&checked.stderr);
     // URLs are checked in order: `/hang` first, so it is the one error; the others are not checked.
     let base = &server.base;

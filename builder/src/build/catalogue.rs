@@ -353,10 +353,8 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
                 );
             } else if let Some(lesson) = by_slug.remove(&name) {
                 lessons.push(lesson);
-            } else if let Some(renamed) = by_slug
-                .values()
-                .chain(&lessons)
-                .find(|l| l.source.rel == format!("{dir_rel}/{name}.md"))
+            } else if let Some(renamed) =
+                by_slug.values().chain(&lessons).find(|l| l.source.rel == format!("{dir_rel}/{name}.md"))
             {
                 // The file's front matter gave it another slug: modules list lessons by slug.
                 let msg = format!(

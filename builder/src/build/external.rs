@@ -76,17 +76,22 @@ pub(crate) fn check(
             let dest = &link.dest;
             match &outcome {
                 Outcome::Ok => {}
-                Outcome::Status(status) => errors.push(at(link, format!("external link `{dest}` is broken: {status}"))),
+                Outcome::Status(status) => {
+                    errors.push(at(link, format!("external link `{dest}` is broken: {status}")))
+                }
                 Outcome::TimedOut => {
                     let limit = humantime::format_duration(check.timeout);
-                    let msg = format!("external link `{dest}` did not answer within {limit} (--external-timeout)");
+                    let msg =
+                        format!("external link `{dest}` did not answer within {limit} (--external-timeout)");
                     errors.push(at(link, msg));
                 }
                 Outcome::Unreachable(why) => {
                     errors.push(at(link, format!("external link `{dest}` could not be reached: {why}")))
                 }
                 Outcome::RateLimited => {
-                    let msg = format!("external link `{dest}` not checked: the site answered 429 Too Many Requests");
+                    let msg = format!(
+                        "external link `{dest}` not checked: the site answered 429 Too Many Requests"
+                    );
                     warnings.push(at(link, msg));
                 }
             }
@@ -130,12 +135,14 @@ fn fetch_all(check: &ExternalCheck, urls: &[&str]) -> Vec<Outcome> {
             // The connector needs the runtime (its DNS resolver runs on it).
             let _entered = runtime.enter();
             let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let https = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider) {
-                Ok(https) => https.https_or_http().enable_http1().build(),
-                Err(err) => return failed(format!("no TLS roots: {err}")),
-            };
+            let https =
+                match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider) {
+                    Ok(https) => https.https_or_http().enable_http1().build(),
+                    Err(err) => return failed(format!("no TLS roots: {err}")),
+                };
             let client: Client =
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .build(https);
             runtime.block_on(
                 stream::iter(urls.iter().map(|url| fetch(&client, url, check.timeout)))
                     .buffered(check.concurrency.max(1))
@@ -179,7 +186,9 @@ async fn status(client: &Client, method: http::Method, url: &str) -> Result<http
         let status = response.status();
         let location = response.headers().get(http::header::LOCATION).and_then(|l| l.to_str().ok());
         match location.filter(|_| status.is_redirection()) {
-            Some(location) => url = url.join(location).map_err(|err| format!("a redirect to a bad URL ({err})"))?,
+            Some(location) => {
+                url = url.join(location).map_err(|err| format!("a redirect to a bad URL ({err})"))?
+            }
             None => return Ok(status),
         }
     }

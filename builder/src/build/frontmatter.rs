@@ -109,7 +109,8 @@ impl Toml<'_> {
             let hint = did_you_mean(name, known.iter().copied());
             meant.extend(nearest(name, known.iter().copied()));
             let prefix = context.unwrap_or(self.what);
-            let msg = format!("{prefix}: unknown field `{name}`, expected one of {}{hint}", expected.join(", "));
+            let msg =
+                format!("{prefix}: unknown field `{name}`, expected one of {}{hint}", expected.join(", "));
             self.error(key.span().start, msg);
         }
         meant

@@ -91,7 +91,8 @@ impl PageLinks {
             return Some(());
         }
         let fields: Vec<&str> = rest.split('|').collect();
-        let (file, line, col) = (unesc(fields.first()?)?, fields.get(1)?.parse().ok()?, fields.get(2)?.parse().ok()?);
+        let (file, line, col) =
+            (unesc(fields.first()?)?, fields.get(1)?.parse().ok()?, fields.get(2)?.parse().ok()?);
         let (to, dest) = match (kind, fields.len()) {
             (">", 6) => {
                 let to = LinkTo::Anchor { page: unesc(fields[3])?, fragment: unesc(fields[4])? };
@@ -246,10 +247,8 @@ pub(crate) struct PageEntry<'a> {
 /// Targets that are not pages of this build (a page that failed, a theme file) are not
 /// checked here: what made them fail is reported already.
 pub(crate) fn check_anchors(diags: &Diagnostics, root: &Path, pages: &[PageEntry<'_>]) {
-    let by_route: HashMap<&str, (&PageEntry<'_>, HashSet<&str>)> = pages
-        .iter()
-        .map(|p| (p.route, (p, p.links.ids.iter().map(String::as_str).collect())))
-        .collect();
+    let by_route: HashMap<&str, (&PageEntry<'_>, HashSet<&str>)> =
+        pages.iter().map(|p| (p.route, (p, p.links.ids.iter().map(String::as_str).collect()))).collect();
     for page in pages {
         for link in &page.links.out {
             let LinkTo::Anchor { page: target, fragment } = &link.to else { continue };
@@ -270,7 +269,8 @@ pub(crate) fn check_anchors(diags: &Diagnostics, root: &Path, pages: &[PageEntry
                 (_, None) => format!("the page {route}"),
             };
             let hint = did_you_mean(shown, ids.iter().copied());
-            let msg = format!("link to `{}`: {on} has no heading or anchor with id `{shown}`{hint}", link.dest);
+            let msg =
+                format!("link to `{}`: {on} has no heading or anchor with id `{shown}`{hint}", link.dest);
             diags.at(&root.join(&link.file), link.line, link.col, msg);
         }
     }

@@ -295,7 +295,8 @@ impl MarkdownEnv<'_> {
                         ids_complete = false;
                     } else if !lang.is_empty() {
                         let lang_at = block.find(lang.as_str()).unwrap_or(0);
-                        ids_complete &= lint::code_language(self.diags, source, at + lang_at, &lang, &components::BLOCKS);
+                        ids_complete &=
+                            lint::code_language(self.diags, source, at + lang_at, &lang, &components::BLOCKS);
                     }
                     let mut code = String::new();
                     let mut code_at = None;
@@ -491,7 +492,8 @@ impl MarkdownEnv<'_> {
         what: &str,
         page: &mut Page<'_>,
     ) -> String {
-        let web = matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) || dest.starts_with("//");
+        let web =
+            matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) || dest.starts_with("//");
         if what == "image" && web {
             let msg = format!(
                 "image from another site (`{dest}`): the site's Content-Security-Policy (img-src 'self') \
@@ -588,7 +590,8 @@ mod tests {
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
         let source = SourceFile { rel: "x.md".into(), shown: "x.md".into(), text: text.to_owned() };
         let html = env.render(&source, 0, &Access::Public).html;
-        let show = |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
+        let show =
+            |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
         (html, show(diags.take()), show(diags.take_warnings()))
     }
 
@@ -632,7 +635,8 @@ mod tests {
         assert!(diags.is_empty(), "{:?}", diags.take());
         let found: Vec<(usize, usize, &str, &LinkTo)> =
             page.links.iter().map(|l| (l.line, l.col, l.dest.as_str(), &l.to)).collect();
-        let anchor = |page: &str, fragment: &str| LinkTo::Anchor { page: page.into(), fragment: fragment.into() };
+        let anchor =
+            |page: &str, fragment: &str| LinkTo::Anchor { page: page.into(), fragment: fragment.into() };
         assert_eq!(
             found,
             [

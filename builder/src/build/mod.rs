@@ -242,7 +242,8 @@ pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Resu
     highlight::preload();
     let mut phases = Phases::start();
     let diags = Diagnostics::default();
-    let fail = |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
+    let fail =
+        |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
     let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
     let Some(catalogue) = catalogue::load(&diags, &root) else { return Err(fail(&diags)) };
     phases.lap("load catalogue");
@@ -469,7 +470,12 @@ fn render_lessons(
             if let Some(page) = cache.pages.get(&inputs) {
                 let uses = page.0.uses.iter().cloned().collect();
                 let links = page.0.links.clone();
-                return Some((reused_page(page, pages::lesson_url(course, lesson), access), None, uses, links));
+                return Some((
+                    reused_page(page, pages::lesson_url(course, lesson), access),
+                    None,
+                    uses,
+                    links,
+                ));
             }
             let body = markdown.render(&lesson.source, lesson.body_offset, &access);
             let module =
@@ -487,8 +493,11 @@ fn render_lessons(
             };
             match theme.render("lesson.html", ctx) {
                 Ok(html) => {
-                    let links =
-                        PageLinks { ids: links::ids_in(&html), out: body.links, ids_complete: body.ids_complete };
+                    let links = PageLinks {
+                        ids: links::ids_in(&html),
+                        out: body.links,
+                        ids_complete: body.ids_complete,
+                    };
                     let page = page(pages::lesson_url(course, lesson), html, access);
                     Some((page, Some(inputs), body.uses, links))
                 }

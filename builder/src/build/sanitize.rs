@@ -116,12 +116,9 @@ mod tests {
         ] {
             assert!(!out.contains(gone), "{gone} in {out}");
         }
-        for kept in [
-            "<kbd>Ctrl</kbd>",
-            "<img src=\"x.png\">",
-            "<details><summary>More</summary>",
-            "<td>c</td>",
-        ] {
+        for kept in
+            ["<kbd>Ctrl</kbd>", "<img src=\"x.png\">", "<details><summary>More</summary>", "<td>c</td>"]
+        {
             assert!(out.contains(kept), "{kept} not in {out}");
         }
     }

@@ -33,7 +33,9 @@ impl Failure {
                 }
                 match warnings.len() {
                     0 => eprintln!("{} content error(s); no release written", errors.len()),
-                    w => eprintln!("{} content error(s) and {w} warning(s); no release written", errors.len()),
+                    w => {
+                        eprintln!("{} content error(s) and {w} warning(s); no release written", errors.len())
+                    }
                 }
                 ExitCode::from(1)
             }

@@ -235,7 +235,10 @@ fn read_quiz(toml: &Toml<'_>, table: &DeTable<'_>) -> Option<(QuizBlock, bool)> 
     };
     let Some(questions) = get(table, "questions") else {
         if !meant.contains(&"questions") {
-            toml.error(0, "a quiz needs at least one [[questions]] (each with `prompt`, `choices` and `answer`)");
+            toml.error(
+                0,
+                "a quiz needs at least one [[questions]] (each with `prompt`, `choices` and `answer`)",
+            );
         }
         return None;
     };
@@ -255,7 +258,8 @@ fn read_quiz(toml: &Toml<'_>, table: &DeTable<'_>) -> Option<(QuizBlock, bool)> 
         let n = i + 1;
         let at = question.span().start;
         let DeValue::Table(q) = question.get_ref() else {
-            let msg = format!("question {n} must be a [[questions]] table, not {}", kind_of(question.get_ref()));
+            let msg =
+                format!("question {n} must be a [[questions]] table, not {}", kind_of(question.get_ref()));
             toml.error(at, msg);
             ok = false;
             continue;
@@ -296,7 +300,11 @@ fn read_quiz(toml: &Toml<'_>, table: &DeTable<'_>) -> Option<(QuizBlock, bool)> 
 }
 
 /// A question's `choices`: a list of two texts or more.
-fn read_choices(toml: &Toml<'_>, context: &str, value: &Spanned<DeValue<'_>>) -> Option<Vec<Spanned<String>>> {
+fn read_choices(
+    toml: &Toml<'_>,
+    context: &str,
+    value: &Spanned<DeValue<'_>>,
+) -> Option<Vec<Spanned<String>>> {
     let DeValue::Array(list) = value.get_ref() else {
         let msg = format!(
             "{context}`choices` must be a list of text in quotes, like `[\"2\", \"3\"]`, not {}",
@@ -316,7 +324,12 @@ fn read_choices(toml: &Toml<'_>, context: &str, value: &Spanned<DeValue<'_>>) ->
 }
 
 /// A question's `answer`: the index of one of its `choices` (when they could be read).
-fn read_answer(toml: &Toml<'_>, context: &str, value: &Spanned<DeValue<'_>>, choices: Option<usize>) -> Option<usize> {
+fn read_answer(
+    toml: &Toml<'_>,
+    context: &str,
+    value: &Spanned<DeValue<'_>>,
+    choices: Option<usize>,
+) -> Option<usize> {
     let what = "a whole number: the number of the right choice, counting from 0";
     let msg = match value.get_ref() {
         DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
@@ -364,7 +377,13 @@ impl Components<'_> {
                     let inline = |key: &str, text: &Spanned<String>| {
                         let context = format!("question {}, `{key}`: ", q.number);
                         for html in raw_html_of_inline(text.get_ref()) {
-                            lint::raw_html_in_value(self.diags, source, at + text.span().start, &context, &html);
+                            lint::raw_html_in_value(
+                                self.diags,
+                                source,
+                                at + text.span().start,
+                                &context,
+                                &html,
+                            );
                         }
                         inline_html(text.get_ref()).unwrap_or_else(|msg| {
                             err(text.span().start, format!("{context}{msg}"));

@@ -52,7 +52,13 @@ pub(crate) fn opening_fence(block: &str) -> &str {
 /// near miss of one of the `blocks` kinds is an error (` ```quizz ` renders as code, not as
 /// a quiz), a language the highlighter does not know a warning (the code is shown
 /// unhighlighted). False for a misspelt block (the page lacks what the block would show).
-pub(crate) fn code_language(diags: &Diagnostics, source: &SourceFile, at: usize, lang: &str, blocks: &[&str]) -> bool {
+pub(crate) fn code_language(
+    diags: &Diagnostics,
+    source: &SourceFile,
+    at: usize,
+    lang: &str,
+    blocks: &[&str],
+) -> bool {
     let plain = highlight::PLAIN_TEXT.iter().any(|p| p.eq_ignore_ascii_case(lang));
     if lang.is_empty() || blocks.contains(&lang) || plain || highlight::knows(lang) {
         return true;
@@ -90,11 +96,23 @@ pub(crate) fn raw_html(diags: &Diagnostics, source: &SourceFile, start: usize, h
 
 /// [`raw_html`] of HTML inside a TOML string (a quiz's text, where escapes make offsets
 /// inexact): each finding at byte `at` of the source, its message after `context`.
-pub(crate) fn raw_html_in_value(diags: &Diagnostics, source: &SourceFile, at: usize, context: &str, html: &str) {
+pub(crate) fn raw_html_in_value(
+    diags: &Diagnostics,
+    source: &SourceFile,
+    at: usize,
+    context: &str,
+    html: &str,
+) {
     raw_html_placed(diags, source, html, context, &|_| at);
 }
 
-fn raw_html_placed(diags: &Diagnostics, source: &SourceFile, html: &str, context: &str, place: &dyn Fn(usize) -> usize) {
+fn raw_html_placed(
+    diags: &Diagnostics,
+    source: &SourceFile,
+    html: &str,
+    context: &str,
+    place: &dyn Fn(usize) -> usize,
+) {
     let error = |offset: usize, msg: String| {
         diags.at_offset(&source.shown, &source.text, place(offset), format!("{context}{msg}"))
     };
@@ -226,7 +244,8 @@ mod tests {
         let diags = Diagnostics::default();
         let source = SourceFile { rel: "l.md".into(), shown: "l.md".into(), text: html.to_owned() };
         raw_html(&diags, &source, 0, html);
-        let show = |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
+        let show =
+            |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
         (show(diags.take()), show(diags.take_warnings()))
     }
 
@@ -252,6 +271,9 @@ mod tests {
                 "l.md:3:104: `data-x` attribute (on `<kbd>`) is not allowed in lessons: the sanitiser removes it",
             ]
         );
-        assert_eq!(lint("<details><summary>More</summary><kbd>Ctrl</kbd> <b id=x>b</b></details>"), (vec![], vec![]));
+        assert_eq!(
+            lint("<details><summary>More</summary><kbd>Ctrl</kbd> <b id=x>b</b></details>"),
+            (vec![], vec![])
+        );
     }
 }
