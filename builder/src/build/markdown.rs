@@ -90,20 +90,21 @@ fn options() -> Options {
 }
 
 /// Renders inline Markdown (a quiz prompt, choice or explanation) without the wrapping
-/// paragraph, with the same rules as lessons: heading attributes dropped, link and image
-/// schemes checked (`Err` names the first bad one), raw HTML sanitised.
-pub(crate) fn inline_html(text: &str) -> Result<String, String> {
+/// paragraph, with the same rules as lessons: heading attributes dropped, raw HTML
+/// sanitised, and each link's and image's destination given by `resolve(dest, what)`
+/// (`what` is `link` or `image`), which checks it as a lesson's.
+pub(crate) fn inline_html_with(text: &str, resolve: &mut dyn FnMut(&str, &str) -> String) -> String {
     let mut html = String::new();
-    let mut events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
+    let events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
     let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
     let mut tables = TableAlign::default();
-    let mut events: Vec<Event<'_>> = events.drain(..).map(|e| tables.map(e)).collect();
+    let mut events: Vec<Event<'_>> = events.into_iter().map(|e| tables.map(e)).collect();
     for event in &mut events {
         match event {
             Event::Start(Tag::Heading { attrs, .. }) => attrs.clear(),
             Event::Start(Tag::Link { link_type: LinkType::Email, .. }) => {}
-            Event::Start(Tag::Link { dest_url, .. }) => scheme_allowed(dest_url, "link")?,
-            Event::Start(Tag::Image { dest_url, .. }) => scheme_allowed(dest_url, "image")?,
+            Event::Start(Tag::Link { dest_url, .. }) => *dest_url = resolve(dest_url, "link").into(),
+            Event::Start(Tag::Image { dest_url, .. }) => *dest_url = resolve(dest_url, "image").into(),
             _ => {}
         }
     }
@@ -112,10 +113,10 @@ pub(crate) fn inline_html(text: &str) -> Result<String, String> {
         html = sanitize::clean(&html, &[]);
     }
     let trimmed = html.trim_end();
-    Ok(match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
+    match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
         Some(inner) if !inner.contains("<p>") => inner.to_owned(),
         _ => trimmed.to_owned(),
-    })
+    }
 }
 
 /// The raw HTML in inline Markdown `text` (what [`inline_html`] sanitises), piece by piece.
@@ -126,19 +127,6 @@ pub(crate) fn raw_html_of_inline(text: &str) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// A URL with a scheme may only be a web, mail or phone link (or, for an image, a `data:`
-/// one): `javascript:` and friends are content errors, never published.
-fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
-    let Some(scheme) = relpath::scheme(dest) else { return Ok(()) };
-    let allowed = ["http", "https", "mailto", "tel"].contains(&scheme.as_str())
-        || (what == "image" && scheme == "data");
-    if allowed {
-        Ok(())
-    } else {
-        Err(format!("{what} with a `{scheme}:` URL is not allowed (use http:, https:, mailto: or tel:)"))
-    }
 }
 
 /// Table cells of aligned columns (`:---`, `:---:`, `---:`) get a class (`align-left`,
@@ -569,13 +557,22 @@ mod tests {
 
     #[test]
     fn inline() {
-        assert_eq!(inline_html("a `b` *c*").as_deref(), Ok("a <code>b</code> <em>c</em>"));
-        assert!(inline_html("[a](javascript:alert(1))").is_err());
-        assert!(inline_html("![i](vbscript:x)").is_err());
-        let heading = inline_html("x\n\n# Head {onclick=alert(6) .note}").expect("renders");
+        let mut seen = Vec::new();
+        let mut inline = |text: &str| {
+            inline_html_with(text, &mut |dest, what| {
+                seen.push(format!("{what} {dest}"));
+                format!("/resolved/{dest}")
+            })
+        };
+        assert_eq!(inline("a `b` *c*"), "a <code>b</code> <em>c</em>");
+        assert_eq!(
+            inline("[a](x.md#y) ![i](m.png)"),
+            "<a href=\"/resolved/x.md#y\">a</a> <img src=\"/resolved/m.png\" alt=\"i\" />"
+        );
+        let heading = inline("x\n\n# Head {onclick=alert(6) .note}");
         assert!(!heading.contains("onclick") && heading.contains("class=\"note\""), "{heading}");
-        let raw = inline_html("<b>ok</b><script>x</script>").expect("renders");
-        assert_eq!(raw, "<b>ok</b>");
+        assert_eq!(inline("<b>ok</b><script>x</script>"), "<b>ok</b>");
+        assert_eq!(seen, ["link x.md#y", "image m.png"]);
     }
 
     fn render(text: &str) -> (String, Vec<String>, Vec<String>) {
@@ -613,7 +610,7 @@ mod tests {
                 assert!(html.contains(cell), "{cell} in {html}");
             }
         }
-        let prompt = inline_html("| a |\n|--:|\n| 1 |").expect("renders");
+        let prompt = inline_html_with("| a |\n|--:|\n| 1 |", &mut |dest, _| dest.to_owned());
         assert!(prompt.contains("<td class=\"align-right\">1</td>") && !prompt.contains("style"), "{prompt}");
     }
 

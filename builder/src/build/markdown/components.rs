@@ -14,7 +14,7 @@ use crate::build::catalogue::SourceFile;
 use crate::build::diagnostics::Diagnostics;
 use crate::build::frontmatter::{parse_toml_checked, Toml};
 use crate::build::links::LinkRef;
-use crate::build::markdown::{inline_html, lint, raw_html_of_inline, MarkdownEnv, Page};
+use crate::build::markdown::{inline_html_with, lint, raw_html_of_inline, MarkdownEnv, Page};
 use crate::build::theme::Theme;
 
 /// The kinds of rich fenced blocks.
@@ -374,20 +374,18 @@ impl Components<'_> {
                 let (block, ok) = read_quiz(&toml, table.get_ref())?;
                 let mut questions = Vec::new();
                 for q in block.questions {
-                    let inline = |key: &str, text: &Spanned<String>| {
+                    // Links and images in quiz text are resolved and checked as in the
+                    // lesson (each reported at the start of its TOML string).
+                    let env = self.instructions;
+                    let mut inline = |key: &str, text: &Spanned<String>| {
                         let context = format!("question {}, `{key}`: ", q.number);
+                        let at = at + text.span().start;
                         for html in raw_html_of_inline(text.get_ref()) {
-                            lint::raw_html_in_value(
-                                self.diags,
-                                source,
-                                at + text.span().start,
-                                &context,
-                                &html,
-                            );
+                            lint::raw_html_in_value(self.diags, source, at, &context, &html);
                         }
-                        inline_html(text.get_ref()).unwrap_or_else(|msg| {
-                            err(text.span().start, format!("{context}{msg}"));
-                            String::new()
+                        inline_html_with(text.get_ref(), &mut |dest, what| match what {
+                            "image" => env.resolve_file(dest, source, at, what, page),
+                            _ => env.resolve_link(dest, source, at, page),
                         })
                     };
                     let prompt = inline("prompt", &q.prompt);
