@@ -17,8 +17,9 @@ const PREVIEW_KEY_ID: &str = "PREVIEW";
 /// How long the printed signed URLs last.
 const PREVIEW_GRANT_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// Serves `config` (a local preview) with grants enforced until Ctrl-C.
-pub fn serve_enforcing_grants(mut config: edge_origin::Config, out: &Path) -> anyhow::Result<()> {
+/// Grants for a local preview: the preview key pair (made once) trusted by `config`, and
+/// its signing key, for [`print_signed_urls`].
+pub fn enforce_grants(config: &mut edge_origin::Config, out: &Path) -> anyhow::Result<SigningKey> {
     let dir = out.join(".preview-keys");
     let (private, public) =
         (dir.join(format!("{PREVIEW_KEY_ID}.pem")), dir.join(format!("{PREVIEW_KEY_ID}.pub.pem")));
@@ -31,20 +32,13 @@ pub fn serve_enforcing_grants(mut config: edge_origin::Config, out: &Path) -> an
     let key = SigningKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", private.display()))?;
     config.grants.enforce = true;
     config.grants.trusted_keys = vec![(PREVIEW_KEY_ID.to_owned(), public)];
+    Ok(key)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let server = edge_origin::Server::bind(config).await?;
-        let addr = server.local_addr()?;
-        println!("edge-origin listening on http://{addr}/ (grants enforced)");
-        let base = format!("http://{addr}");
-        for slug in enrolled_courses(&server) {
-            println!("  {}", signed_url(&key, &base, &slug)?);
-        }
-        println!("open a course with its signed URL above (as printed: {base}, not another name for it)");
-        server.serve(edge_origin::shutdown_signal()).await;
-        Ok(())
-    })
+/// A signed URL for each enrolled course of the release `server` serves, to open it with.
+pub fn signed_urls(server: &edge_origin::Server, key: &SigningKey) -> anyhow::Result<Vec<String>> {
+    let base = format!("http://{}", server.local_addr()?);
+    enrolled_courses(server).iter().map(|slug| signed_url(key, &base, slug)).collect()
 }
 
 /// The slugs of the enrolled courses of the release being served.

@@ -26,6 +26,11 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forbidden: Option<String>,
     pub routes: BTreeMap<String, Route>,
+    /// Routes of the draft pages the release holds (`course build --drafts`, `course
+    /// serve`): such a release is a preview and `course publish` refuses it. Absent when
+    /// empty, so releases without drafts keep their ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drafts: Vec<String>,
 }
 
 /// How one route is served.
@@ -142,7 +147,18 @@ pub struct Variant {
 
 impl Manifest {
     pub fn new(not_found: String) -> Self {
-        Manifest { format: MANIFEST_FORMAT, not_found, forbidden: None, routes: BTreeMap::new() }
+        Manifest {
+            format: MANIFEST_FORMAT,
+            not_found,
+            forbidden: None,
+            routes: BTreeMap::new(),
+            drafts: Vec::new(),
+        }
+    }
+
+    /// Whether the release holds draft pages: a preview, never to be published.
+    pub fn has_drafts(&self) -> bool {
+        !self.drafts.is_empty()
     }
 
     /// The canonical bytes stored as `releases/<id>.json`: compact JSON, because a
@@ -163,7 +179,8 @@ impl Manifest {
         if let Some(bad) = manifest.routes.keys().find(|r| !crate::paths::is_route(r)) {
             return Err(ManifestError::Route(bad.clone()));
         }
-        for page in std::iter::once(&manifest.not_found).chain(&manifest.forbidden) {
+        // (Draft pages are routes of the release too.)
+        for page in std::iter::once(&manifest.not_found).chain(&manifest.forbidden).chain(&manifest.drafts) {
             if !manifest.routes.contains_key(page) {
                 return Err(ManifestError::Route(page.clone()));
             }
@@ -273,6 +290,24 @@ mod tests {
         let mut b = a.clone();
         b.routes.insert("/x/".into(), route(b"x"));
         assert_ne!(a.release_id(), b.release_id());
+    }
+
+    #[test]
+    fn drafts_are_recorded_only_when_there_are_some() {
+        let mut m = Manifest::new("/404.html".into());
+        m.routes.insert("/404.html".into(), route(b"missing"));
+        let plain = m.to_bytes();
+        assert!(
+            !String::from_utf8(plain.clone()).expect("utf8").contains("drafts"),
+            "ids of old releases stay"
+        );
+        assert!(!Manifest::from_bytes(&plain).expect("parses").has_drafts());
+        m.routes.insert("/courses/py1/wip/".into(), route(b"wip"));
+        m.drafts.push("/courses/py1/wip/".into());
+        let back = Manifest::from_bytes(&m.to_bytes()).expect("parses");
+        assert!(back.has_drafts());
+        assert_eq!(back.drafts, ["/courses/py1/wip/"]);
+        assert_ne!(back.release_id(), release_id_of(&plain));
     }
 
     #[test]

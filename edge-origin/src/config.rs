@@ -39,6 +39,8 @@ pub struct Config {
     pub limits: ConnectionLimits,
     /// Whose forwarding header names the client (for grants' `IpAddress`).
     pub proxies: ProxySettings,
+    /// `course serve`: pages get the live reload client and its event stream (`live.rs`).
+    pub live_reload: bool,
 }
 
 /// Proxies (CDN edges, Varnish) whose forwarding header is believed.
@@ -117,6 +119,7 @@ impl Config {
             access_log: AccessLogTarget::Stderr,
             limits: ConnectionLimits::default(),
             proxies: ProxySettings::default(),
+            live_reload: false,
         }
     }
 }
@@ -419,6 +422,7 @@ impl Args {
             },
             limits,
             proxies,
+            live_reload: false,
         })
     }
 }

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::HeaderMap;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
 
 use crate::cache::FetchError;
 use crate::grants::verify::{url_grant_as_cookies, Admission};
@@ -18,7 +17,7 @@ use crate::negotiate::{choose_encoding, if_none_match, parse_range, RangeRequest
 use crate::path::normalize;
 use crate::prepared::Served;
 use crate::release::Release;
-use crate::response::{plain, security_headers, Body, CONTENT_SECURITY_POLICY, NO_STORE};
+use crate::response::{full, plain, security_headers, Body, CONTENT_SECURITY_POLICY, NO_STORE};
 use crate::state::State;
 
 const NOT_FOUND: &str = "public, max-age=10, s-maxage=60";
@@ -51,6 +50,9 @@ pub(crate) async fn serve<B>(
     // A guard, not a clone: no shared reference count is touched per request.
     let guard = state.current.load();
     let Some(release) = guard.as_deref() else {
+        if state.live.is_some() {
+            return crate::live::waiting_page();
+        }
         let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "no release loaded yet");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
@@ -186,21 +188,26 @@ async fn serve_route<B>(
     shared: bool,
 ) -> Response<Body> {
     let header_str = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let range_header = if status == StatusCode::OK { header_str(header::RANGE) } else { None };
+    // `course serve` adds its reload client to every page as it is sent (`live.rs`).
+    let live_page = state.live.is_some() && route.is_page;
+    let range_header = if status == StatusCode::OK && !live_page { header_str(header::RANGE) } else { None };
     // Ranges address the identity bytes, so a range request is answered uncompressed.
-    let encoding = if range_header.is_some() {
+    let encoding = if range_header.is_some() || live_page {
         None
     } else {
         choose_encoding(header_str(header::ACCEPT_ENCODING), &route.available)
     };
     let representation = route.representation(encoding);
-    let etag = representation.etag.to_str().unwrap_or_default();
+    let live_etag = live_page.then(|| live_etag(&representation.etag));
+    let etag_value = live_etag.as_ref().unwrap_or(&representation.etag);
+    let etag = etag_value.to_str().unwrap_or_default();
 
     // Sized for every header below, so the map never grows.
     let mut headers = HeaderMap::with_capacity(16);
     headers.insert(header::CONTENT_TYPE, route.content_type.clone());
-    headers.insert(header::ETAG, representation.etag.clone());
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache_control(route, status, shared)));
+    headers.insert(header::ETAG, etag_value.clone());
+    let cache = if live_page { "no-cache" } else { cache_control(route, status, shared) };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(X_RELEASE, release.id_header.clone());
     if !route.available.is_empty() {
@@ -223,6 +230,7 @@ async fn serve_route<B>(
         Err(err) => return fetch_failed(&err),
     };
     debug_assert_eq!(bytes.len() as u64, representation.size);
+    let bytes = if live_page { crate::live::inject(&bytes, &release.id) } else { bytes };
 
     // If-Range with another validator means: send the whole current body.
     let range_applies = header_str(header::IF_RANGE).is_none_or(|v| v == etag);
@@ -260,8 +268,14 @@ async fn serve_route<B>(
     }
 }
 
+/// A live page's validator: its bytes are the release's plus the client.
+fn live_etag(etag: &HeaderValue) -> HeaderValue {
+    let text = etag.to_str().unwrap_or_default().trim_end_matches('"');
+    HeaderValue::from_str(&format!("{text}-live\"")).unwrap_or_else(|_| etag.clone())
+}
+
 fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(full(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response

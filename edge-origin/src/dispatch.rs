@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::response::{method_not_allowed, plain, strip_body, Body};
 use crate::state::State;
-use crate::{admin, authority, content};
+use crate::{admin, authority, content, live};
 
 const GRANTS: &str = "/_origin/grants";
 
@@ -28,6 +28,9 @@ enum HeadEndpoint {
     Metrics,
     Health,
     Ready,
+    /// `course serve`'s live reload client and event stream (other origins: content).
+    LiveClient,
+    LiveEvents,
     /// Any other path: a route of the release (or its 404).
     Content,
 }
@@ -40,6 +43,8 @@ impl Endpoint {
             "/metrics" => Endpoint::Head(HeadEndpoint::Metrics),
             "/_origin/health" => Endpoint::Head(HeadEndpoint::Health),
             "/_origin/ready" => Endpoint::Head(HeadEndpoint::Ready),
+            live::CLIENT_ROUTE => Endpoint::Head(HeadEndpoint::LiveClient),
+            live::EVENTS_ROUTE => Endpoint::Head(HeadEndpoint::LiveEvents),
             _ => Endpoint::Head(HeadEndpoint::Content),
         }
     }
@@ -89,6 +94,12 @@ async fn answer_head<B>(
         HeadEndpoint::Metrics => admin::metrics(state),
         HeadEndpoint::Health => admin::health(),
         HeadEndpoint::Ready => admin::ready(state),
+        HeadEndpoint::LiveClient if state.live.is_some() => live::client(),
+        HeadEndpoint::LiveEvents => match &state.live {
+            Some(live) => live::events(live, req.uri().query()),
+            None => content::serve(state, req, client_ip, authority.as_deref()).await,
+        },
+        HeadEndpoint::LiveClient => content::serve(state, req, client_ip, authority.as_deref()).await,
         HeadEndpoint::Content => content::serve(state, req, client_ip, authority.as_deref()).await,
     }
 }

@@ -21,6 +21,7 @@ mod access_log;
 mod client_ip;
 pub mod config;
 mod limits;
+mod live;
 mod metrics;
 mod secret;
 
@@ -30,6 +31,7 @@ pub mod negotiate;
 pub mod path;
 
 pub use config::{Args, Config};
+pub use live::{AuthorError, LiveHandle};
 pub use server::{shutdown_signal, Server};
 
 /// Temporary: builder moves to the store crate in the release-wing change (then this

@@ -6,7 +6,13 @@ use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
-pub(crate) type Body = Full<Bytes>;
+/// A whole body, or the live preview's event stream (`live.rs`).
+pub(crate) type Body = http_body_util::Either<Full<Bytes>, crate::live::EventStream>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Either::Left(Full::new(bytes.into()))
+}
 
 pub(crate) const NO_STORE: &str = "no-store";
 /// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
@@ -27,7 +33,7 @@ pub(crate) fn security_headers(headers: &mut HeaderMap) {
 
 /// A short text answer (a line), never cached.
 pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    let mut response = Response::new(full(format!("{text}\n")));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
@@ -51,5 +57,5 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> Response<Body> {
 /// The answer to a HEAD: the GET's headers (its `Content-Length` included), no body.
 pub(crate) fn strip_body(response: Response<Body>) -> Response<Body> {
     let (parts, _) = response.into_parts();
-    Response::from_parts(parts, Full::new(Bytes::new()))
+    Response::from_parts(parts, full(Bytes::new()))
 }

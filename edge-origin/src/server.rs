@@ -27,6 +27,7 @@ use crate::dispatch::handle;
 use crate::grants::issue::{Issuer, Rosters};
 use crate::grants::verify::{Verifier, VerifierConfig};
 use crate::limits::{ConnectionLimits, DEFAULT_MAX_HEADERS};
+use crate::live::{Live, LiveHandle};
 use crate::metrics::Metrics;
 use crate::release::Current;
 use crate::state::State;
@@ -64,7 +65,9 @@ impl Server {
         if let Ok(Some(id)) = current.refresh(true).await {
             tracing::info!(release = %id, store = %config.store, "loaded release");
         }
-        let objects = ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone());
+        let objects =
+            Arc::new(ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone()));
+        let live = config.live_reload.then(|| Live::new(current.clone(), objects.clone()));
         let (verifier, issuer) = load_grants(&config.grants)?;
         if !config.grants.enforce {
             tracing::warn!("preview mode: enrolled-only courses open without a grant");
@@ -93,6 +96,7 @@ impl Server {
             enforce_grants: config.grants.enforce,
             issuer,
             access_log,
+            live,
         });
         Ok(Server { listener, state, poll: config.poll, client_ip, slots, guard, http })
     }
@@ -108,6 +112,11 @@ impl Server {
     /// The release loaded at bind time, if any.
     pub fn release(&self) -> Option<Arc<crate::release::Release>> {
         self.state.current.get()
+    }
+
+    /// The live preview's handle (with `Config::live_reload` only).
+    pub fn live(&self) -> Option<LiveHandle> {
+        self.state.live.clone().map(|live| LiveHandle { live })
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests.
@@ -160,6 +169,9 @@ impl Server {
         }
         follower.abort();
         drop(self.listener);
+        if let Some(live) = &self.state.live {
+            live.close();
+        }
         tracing::info!("shutting down: finishing in-flight requests");
         tokio::select! {
             () = graceful.shutdown() => {}

@@ -7,12 +7,13 @@ use crate::access_log::AccessLog;
 use crate::cache::ObjectCache;
 use crate::grants::issue::Issuer;
 use crate::grants::verify::Verifier;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::release::Current;
 
 pub(crate) struct State {
     pub current: Arc<Current>,
-    pub objects: ObjectCache,
+    pub objects: Arc<ObjectCache>,
     pub metrics: Arc<Metrics>,
     /// Bearer token of the admin endpoints; `None` turns them off.
     pub admin_token: Option<String>,
@@ -21,4 +22,6 @@ pub(crate) struct State {
     pub enforce_grants: bool,
     pub issuer: Option<Issuer>,
     pub access_log: AccessLog,
+    /// `course serve`'s live reload and error overlay (`None` everywhere else).
+    pub live: Option<Arc<Live>>,
 }

@@ -1,6 +1,7 @@
 //! Content errors must point inside the file: line >= 1, col >= 1, within the text.
 
-use builder::diagnostics::{ContentError, LineIndex};
+use builder::fuzzing::line_col;
+use builder::ContentError;
 
 /// Asserts every error names a real line and column of `text` (columns in characters; one
 /// past the end of a line is where "missing value" errors point).
@@ -20,11 +21,10 @@ pub fn assert_positions_inside(errors: &[ContentError], text: &str) {
 /// Every byte offset (also inside a multi-byte character, and past the end) maps to a
 /// position inside the text. Offsets are sampled on long texts to keep runs fast.
 pub fn assert_every_offset_maps_inside(text: &str) {
-    let index = LineIndex::new(text);
     let line_count = text.split('\n').count();
     let step = (text.len() / 256).max(1);
     for offset in (0..=text.len() + 2).step_by(step).chain([text.len(), text.len() + 1]) {
-        let (line, col) = index.line_col(offset);
+        let (line, col) = line_col(text, offset);
         assert!(line >= 1 && col >= 1 && line <= line_count, "offset {offset} -> {line}:{col}");
     }
 }

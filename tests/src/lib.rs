@@ -2,6 +2,7 @@
 //! free ports, and stops them when the test ends.
 
 pub mod garage;
+pub mod live;
 pub mod moto;
 pub mod proxy;
 pub mod publishing;

@@ -79,8 +79,20 @@ impl FileHashes {
         Ok((key, stamp.len))
     }
 
+    /// After a build in a long-lived process (`course serve`): what it hashed becomes what
+    /// the next build trusts (only the files of a `complete` build: the others are added),
+    /// racy from `started_ns` (when it began) on.
+    fn advance(&mut self, complete: bool, started_ns: i128) {
+        let seen = std::mem::take(self.seen.get_mut().expect("file hashes lock"));
+        if complete {
+            self.known.clear();
+        }
+        self.known.extend(seen.into_iter().map(|(path, stamp, key)| (path.into_os_string(), (stamp, key))));
+        self.trusted_before_ns = started_ns;
+    }
+
     fn save(&self, path: &Path) -> io::Result<()> {
-        let mut seen = std::mem::take(&mut *self.seen.lock().expect("file hashes lock"));
+        let mut seen = self.seen.lock().expect("file hashes lock").clone();
         seen.sort_by(|a, b| a.0.cmp(&b.0));
         let mut text = String::with_capacity(seen.len() * 140);
         for (path, stamp, key) in &seen {
@@ -173,10 +185,21 @@ impl PageCache {
         self.current.lock().expect("page cache lock").insert(inputs, page);
     }
 
+    /// After a build in a long-lived process: the pages it used are what the next build may
+    /// reuse (those of an incomplete build are added: it rendered none of its own).
+    fn advance(&mut self, complete: bool) {
+        let current = std::mem::take(self.current.get_mut().expect("page cache lock"));
+        if complete {
+            self.known = current;
+        } else {
+            self.known.extend(current);
+        }
+    }
+
     fn save(&self, path: &Path) -> io::Result<()> {
-        let current = std::mem::take(&mut *self.current.lock().expect("page cache lock"));
+        let current = self.current.lock().expect("page cache lock");
         let mut lines: Vec<String> = current
-            .into_iter()
+            .iter()
             .map(|(inputs, p)| {
                 let uses: String = p.uses.iter().map(|u| format!(" {}", u.token())).collect();
                 let links: String = p.links.tokens().map(|t| format!(" {t}")).collect();
@@ -209,6 +232,16 @@ impl BuildCache {
     /// No cache: everything is hashed and rendered.
     pub fn none() -> BuildCache {
         BuildCache { dir: None, files: FileHashes::default(), pages: PageCache::default() }
+    }
+
+    /// Makes what a build saw the cache of the next build in this process (`course serve`):
+    /// `complete` after a build that wrote its release, `started` when it began.
+    pub fn advance(&mut self, complete: bool, started: std::time::SystemTime) {
+        let started_ns = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        self.files.advance(complete, started_ns);
+        self.pages.advance(complete);
     }
 
     /// Keeps what this build saw, for the next one. Call only after a successful build:

@@ -39,6 +39,32 @@ pub(crate) struct Catalogue {
     /// Bodies of lessons whose front matter failed: rendered only to report their own
     /// errors too (one error must not hide the others of the same file).
     pub unplaced_bodies: Vec<UnplacedBody>,
+    /// The drafts this build leaves out (none when it includes drafts).
+    pub left_out: LeftOut,
+}
+
+/// Drafts a build without `--drafts` leaves out: no page, no navigation entry, nothing
+/// published for them. They are remembered so links to them are reported as links to
+/// drafts, and so the files only they use are not called unused.
+#[derive(Debug, Default)]
+pub(crate) struct LeftOut {
+    /// Slugs of the draft courses (`draft = true` in course.toml).
+    pub courses: Vec<String>,
+    /// Every lesson left out: the draft lessons and the lessons of draft courses.
+    pub lessons: Vec<DraftLesson>,
+}
+
+/// A lesson left out as a draft.
+#[derive(Debug)]
+pub(crate) struct DraftLesson {
+    pub course: String,
+    pub slug: String,
+    /// Whether it is left out because its course is a draft (else: its own front matter).
+    pub in_draft_course: bool,
+    pub source: SourceFile,
+    pub body_offset: usize,
+    /// Whose media its body would use.
+    pub scope: Access,
 }
 
 /// A lesson body to check although its lesson could not be loaded.
@@ -68,6 +94,9 @@ pub(crate) struct Course {
     pub enrolled: bool,
     /// An enrolled course whose course page (the syllabus) anyone may read.
     pub public_syllabus: bool,
+    /// `draft = true` in course.toml: previewed, never published (present only in builds
+    /// that include drafts).
+    pub draft: bool,
     pub modules: Vec<Module>,
     /// In reading order (module by module); `Module::lessons` indexes into this.
     pub lessons: Vec<Lesson>,
@@ -87,6 +116,9 @@ pub(crate) struct Lesson {
     pub duration: Option<u32>,
     /// In an enrolled course: a lesson anyone may read (a taste of the course).
     pub preview: bool,
+    /// `draft = true` in its front matter: previewed, never published (present only in
+    /// builds that include drafts).
+    pub draft: bool,
     pub source: SourceFile,
     pub body_offset: usize,
     /// Where the slug comes from: the `slug` value in the front matter, or the file (0).
@@ -135,6 +167,8 @@ struct CourseToml {
     syllabus: Option<AccessToml>,
     #[serde(default)]
     modules: Vec<ModuleToml>,
+    #[serde(default)]
+    draft: bool,
 }
 
 #[derive(Deserialize, Default, PartialEq)]
@@ -155,23 +189,25 @@ struct ModuleToml {
 /// Unknown keys are reported one by one (see [`parse_toml_checked`]), so no
 /// `deny_unknown_fields` here.
 #[derive(Deserialize)]
-struct FrontMatter {
+pub(crate) struct FrontMatter {
     title: String,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
     duration: Option<u32>,
     #[serde(default)]
-    slug: Option<Spanned<String>>,
+    pub(crate) slug: Option<Spanned<String>>,
     #[serde(default)]
     preview: bool,
+    #[serde(default)]
+    draft: bool,
 }
 
-const FRONT_MATTER_KEYS: [&str; 5] = ["title", "summary", "duration", "slug", "preview"];
+pub(crate) const FRONT_MATTER_KEYS: [&str; 6] = ["title", "summary", "duration", "slug", "preview", "draft"];
 // The top-level keys of the TOML files (unknown ones are each an error, see
 // `parse_toml_checked`; nested tables deny theirs).
 const SITE_KEYS: [&str; 3] = ["title", "tagline", "courses"];
-const COURSE_KEYS: [&str; 6] = ["title", "summary", "level", "access", "syllabus", "modules"];
+const COURSE_KEYS: [&str; 7] = ["title", "summary", "level", "access", "syllabus", "modules", "draft"];
 const LAB_KEYS: [&str; 2] = ["title", "summary"];
 
 #[derive(Deserialize)]
@@ -207,7 +243,9 @@ fn entries(
         .collect()
 }
 
-pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue> {
+/// Loads the catalogue; `drafts` says whether draft courses and lessons are part of it
+/// (`course build --drafts`, `course serve`) or left out (`course build`).
+pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Option<Catalogue> {
     for entry in root.entries(diags, &root.shown) {
         let known = if entry.is_dir {
             matches!(entry.name.as_str(), "courses" | "animations" | "labs" | "theme")
@@ -242,7 +280,9 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue>
     let mut orphans = BTreeSet::new();
     let mut unplaced_bodies = Vec::new();
     let mut courses = Vec::with_capacity(loaded.len());
+    let mut left_out = LeftOut::default();
     for (course, broken) in loaded {
+        let course = if drafts { course } else { course.and_then(|c| leave_out_drafts(c, &mut left_out)) };
         courses.extend(course);
         broken_lessons.extend(broken.files);
         orphans.extend(broken.orphans);
@@ -273,7 +313,48 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot) -> Option<Catalogue>
         .map(|lab| (lab.slug.clone(), lab))
         .collect();
 
-    Some(Catalogue { site, courses, labs, broken_lessons, orphans, unplaced_bodies })
+    Some(Catalogue { site, courses, labs, broken_lessons, orphans, unplaced_bodies, left_out })
+}
+
+/// The course without its draft lessons (`None`: the course is a draft), which go to
+/// `left_out`. A module left with no lesson because all of its were drafts is dropped.
+fn leave_out_drafts(mut course: Course, left_out: &mut LeftOut) -> Option<Course> {
+    fn leave(course: &Course, lesson: Lesson, in_draft_course: bool) -> DraftLesson {
+        DraftLesson {
+            course: course.slug.clone(),
+            slug: lesson.slug.clone(),
+            in_draft_course,
+            scope: course.lesson_access(&lesson),
+            source: lesson.source,
+            body_offset: lesson.body_offset,
+        }
+    }
+    if course.draft {
+        let lessons = std::mem::take(&mut course.lessons);
+        left_out.lessons.extend(lessons.into_iter().map(|l| leave(&course, l, true)));
+        left_out.courses.push(course.slug);
+        return None;
+    }
+    if !course.lessons.iter().any(|l| l.draft) {
+        return Some(course);
+    }
+    let mut lessons: Vec<Option<Lesson>> =
+        std::mem::take(&mut course.lessons).into_iter().map(Some).collect();
+    for module in std::mem::take(&mut course.modules) {
+        let start = course.lessons.len();
+        for lesson in module.lessons.clone().filter_map(|i| lessons[i].take()) {
+            if lesson.draft {
+                left_out.lessons.push(leave(&course, lesson, false));
+            } else {
+                course.lessons.push(lesson);
+            }
+        }
+        if !module.lessons.is_empty() && course.lessons.len() == start {
+            continue; // every lesson of the module is a draft
+        }
+        course.modules.push(Module { title: module.title, lessons: start..course.lessons.len() });
+    }
+    Some(course)
 }
 
 /// The lessons of one course that failed to load, or are in no module.
@@ -395,6 +476,7 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
         level: meta.level,
         enrolled,
         public_syllabus: enrolled && meta.syllabus == Some(AccessToml::Public),
+        draft: meta.draft,
         modules,
         lessons,
     })
@@ -463,6 +545,7 @@ fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -
         summary: front.summary,
         duration: front.duration,
         preview: front.preview,
+        draft: front.draft,
         source,
         body_offset,
         slug_offset,
@@ -491,4 +574,82 @@ fn load_lab(diags: &Diagnostics, root: &ContentRoot, slug: &str) -> Option<Lab> 
     }
     let instructions = read_source(diags, root, &format!("{dir_rel}/instructions.md"))?;
     Some(Lab { slug: slug.to_owned(), title: meta.title, summary: meta.summary, instructions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lesson(slug: &str, draft: bool) -> Lesson {
+        let rel = format!("courses/c/{slug}.md");
+        Lesson {
+            slug: slug.to_owned(),
+            title: slug.to_uppercase(),
+            summary: None,
+            duration: None,
+            preview: false,
+            draft,
+            source: SourceFile { shown: PathBuf::from(&rel), rel, text: String::new() },
+            body_offset: 0,
+            slug_offset: 0,
+        }
+    }
+
+    /// A course whose modules hold these (slug, draft) lessons.
+    fn course(draft: bool, modules: &[&[(&str, bool)]]) -> Course {
+        let mut course = Course {
+            slug: "c".into(),
+            title: "C".into(),
+            summary: None,
+            level: None,
+            enrolled: true,
+            public_syllabus: false,
+            draft,
+            modules: Vec::new(),
+            lessons: Vec::new(),
+        };
+        for (i, lessons) in modules.iter().enumerate() {
+            let start = course.lessons.len();
+            course.lessons.extend(lessons.iter().map(|&(slug, draft)| lesson(slug, draft)));
+            course.modules.push(Module { title: format!("m{i}"), lessons: start..course.lessons.len() });
+        }
+        course
+    }
+
+    fn outline(course: &Course) -> Vec<(String, Vec<String>)> {
+        let slugs = |m: &Module| course.lessons[m.lessons.clone()].iter().map(|l| l.slug.clone()).collect();
+        course.modules.iter().map(|m| (m.title.clone(), slugs(m))).collect()
+    }
+
+    #[test]
+    fn draft_lessons_leave_the_outline_and_modules_of_only_drafts_go_with_them() {
+        let mut left_out = LeftOut::default();
+        let modules: &[&[(&str, bool)]] =
+            &[&[("a", false), ("b", true)], &[("c", true)], &[], &[("d", false)]];
+        let kept = leave_out_drafts(course(false, modules), &mut left_out).expect("not a draft course");
+        let expected = [("m0", vec!["a"]), ("m2", vec![]), ("m3", vec!["d"])];
+        let expected: Vec<(String, Vec<String>)> = expected
+            .iter()
+            .map(|(m, ls)| (m.to_string(), ls.iter().map(|l| l.to_string()).collect()))
+            .collect();
+        assert_eq!(outline(&kept), expected, "an empty module stays; one emptied by drafts goes");
+        let left: Vec<_> = left_out.lessons.iter().map(|l| (l.slug.as_str(), l.in_draft_course)).collect();
+        assert_eq!(left, [("b", false), ("c", false)]);
+        assert_eq!(
+            left_out.lessons[0].scope,
+            Access::Course("c".into()),
+            "the draft's scope is its course's"
+        );
+        assert!(left_out.courses.is_empty());
+    }
+
+    #[test]
+    fn a_draft_course_is_left_out_whole() {
+        let mut left_out = LeftOut::default();
+        let modules: &[&[(&str, bool)]] = &[&[("a", false), ("b", true)]];
+        assert!(leave_out_drafts(course(true, modules), &mut left_out).is_none());
+        assert_eq!(left_out.courses, ["c"]);
+        let left: Vec<_> = left_out.lessons.iter().map(|l| (l.slug.as_str(), l.in_draft_course)).collect();
+        assert_eq!(left, [("a", true), ("b", true)]);
+    }
 }

@@ -70,7 +70,7 @@ impl Diagnostics {
         self.warn_at(file, 1, 1, message);
     }
 
-    /// A warning at a byte offset of `text`, the contents of `file`.
+    /// A warning at a byte offset of `text`, the contents of `file`: the build goes on.
     pub(crate) fn warn_at_offset(&self, file: &Path, text: &str, offset: usize, message: impl Into<String>) {
         let (line, col) = LineIndex::new(text).line_col(offset);
         self.warn_at(file, line, col, message);

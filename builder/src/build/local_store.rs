@@ -244,10 +244,12 @@ fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, 
     Ok((output.route, stored))
 }
 
-/// Writes all outputs as objects, the manifest as a release, and points `channel` at it.
+/// Writes all outputs as objects, the manifest (naming the routes of `drafts`, the draft
+/// pages among them) as a release, and points `channel` at it.
 pub(crate) fn write_release(
     out: &Path,
     outputs: Vec<Output>,
+    drafts: Vec<String>,
     channel: &str,
     now: std::time::SystemTime,
 ) -> io::Result<Written> {
@@ -260,6 +262,7 @@ pub(crate) fn write_release(
 
     let mut manifest = Manifest::new(bundle::paths::NOT_FOUND_ROUTE.to_owned());
     manifest.forbidden = Some(bundle::paths::FORBIDDEN_ROUTE.to_owned());
+    manifest.drafts = drafts;
     let (mut objects_written, mut bytes_written, mut bytes_total) = (0, 0, 0);
     for (route, s) in stored {
         objects_written += s.written;

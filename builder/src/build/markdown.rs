@@ -70,6 +70,37 @@ pub(crate) struct LinkTargets {
     pub broken: BTreeSet<String>,
     /// Lesson files listed in no module of their course (not published): links to them are errors.
     pub orphans: BTreeSet<String>,
+    /// The drafts, included in this build or left out (`build::drafts`).
+    pub drafts: DraftTargets,
+}
+
+/// Drafts a link may name: with the drafts left out, a link from a published page to one
+/// is an error; with them included (a preview), a warning that `course build` will fail.
+#[derive(Default)]
+pub(crate) struct DraftTargets {
+    /// Content-relative lesson file -> what it is.
+    pub lessons: HashMap<String, DraftKind>,
+    /// Route of a draft page -> what it is.
+    pub routes: HashMap<String, DraftKind>,
+    /// Whether the drafts are in this build.
+    pub included: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DraftKind {
+    Lesson,
+    LessonOfDraftCourse,
+    Course,
+}
+
+impl DraftKind {
+    fn what(self) -> &'static str {
+        match self {
+            DraftKind::Lesson => "a draft lesson",
+            DraftKind::LessonOfDraftCourse => "a lesson of a draft course",
+            DraftKind::Course => "a draft course",
+        }
+    }
 }
 
 /// Read-only state shared by every Markdown render of a build.
@@ -436,6 +467,11 @@ impl MarkdownEnv<'_> {
             }
         };
         if path.starts_with('/') {
+            if let Some(&kind) = self.links.drafts.routes.get(path) {
+                if !self.link_to_draft(kind, dest, source, at) {
+                    return dest.to_owned();
+                }
+            }
             if !self.links.routes.contains(path) {
                 let msg = format!("link to `{dest}`, a page that does not exist in this release");
                 self.diags.at_offset(&source.shown, &source.text, at, msg);
@@ -446,6 +482,11 @@ impl MarkdownEnv<'_> {
         }
         if path.ends_with(".md") {
             let target = relpath::join(relpath::parent(&source.rel), path);
+            if let Some(&kind) = target.as_ref().and_then(|t| self.links.drafts.lessons.get(t)) {
+                if !self.link_to_draft(kind, dest, source, at) {
+                    return dest.to_owned();
+                }
+            }
             if let Some(url) = target.as_ref().and_then(|t| self.links.lessons.get(t)) {
                 anchor(page, url);
                 return format!("{url}{suffix}");
@@ -468,6 +509,30 @@ impl MarkdownEnv<'_> {
             return dest.to_owned();
         }
         self.resolve_file(dest, source, at, "link", page)
+    }
+
+    /// A link from `source` to a draft: an error when the drafts are left out (`false`: the
+    /// link has no target), a warning in a preview unless `source` is a draft itself.
+    fn link_to_draft(&self, kind: DraftKind, dest: &str, source: &SourceFile, at: usize) -> bool {
+        let drafts = &self.links.drafts;
+        if !drafts.included {
+            let msg = format!(
+                "links to {}, which is not published: `{dest}` (remove the link, or publish it: \
+                 take out its `draft = true`)",
+                kind.what()
+            );
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            return false;
+        }
+        if !drafts.lessons.contains_key(&source.rel) {
+            let msg = format!(
+                "links to {}: `{dest}` works in this preview, but `course build` fails on it \
+                 until the draft is published",
+                kind.what()
+            );
+            self.diags.warn_at_offset(&source.shown, &source.text, at, msg);
+        }
+        true
     }
 
     /// An image or file reference relative to the source file: the file's URL in the page's
@@ -582,6 +647,7 @@ mod tests {
             routes: HashSet::default(),
             broken: BTreeSet::new(),
             orphans: BTreeSet::new(),
+            drafts: DraftTargets::default(),
         };
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
@@ -622,6 +688,7 @@ mod tests {
             routes: HashSet::from_iter(["/c/b/".to_owned()]),
             broken: BTreeSet::new(),
             orphans: BTreeSet::new(),
+            drafts: DraftTargets::default(),
         };
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
@@ -663,6 +730,7 @@ mod tests {
             routes: HashSet::default(),
             broken: BTreeSet::new(),
             orphans: BTreeSet::new(),
+            drafts: DraftTargets::default(),
         };
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };

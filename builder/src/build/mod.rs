@@ -8,6 +8,7 @@ pub(crate) mod cache;
 pub(crate) mod catalogue;
 pub(crate) mod compress;
 pub(crate) mod diagnostics;
+pub mod drafts;
 pub(crate) mod external;
 pub(crate) mod frontmatter;
 pub(crate) mod highlight;
@@ -61,6 +62,9 @@ pub struct BuildOptions {
     pub channel: String,
     /// Largest lesson, TOML or instructions file read (bytes).
     pub max_source_bytes: u64,
+    /// Include draft courses and lessons, marked as drafts (a preview: the manifest lists
+    /// them and `course publish` refuses the release); without, they are left out.
+    pub drafts: bool,
     /// Fail (writing nothing) when there are warnings, as when there are errors.
     pub deny_warnings: bool,
     /// Check external (`http:`/`https:`) links too: broken ones are errors.
@@ -75,6 +79,7 @@ impl BuildOptions {
             out,
             channel: "live".into(),
             max_source_bytes: crate::build::tree::DEFAULT_MAX_SOURCE_BYTES,
+            drafts: false,
             deny_warnings: false,
             check_external: None,
         }
@@ -100,6 +105,8 @@ pub struct BuildReport {
     pub unpublished: Vec<PathBuf>,
     /// Files the build ignores, lessons in no module, code in unknown languages...
     pub warnings: Vec<ContentError>,
+    /// The drafts it left out or included.
+    pub drafts: drafts::DraftCount,
 }
 
 impl BuildReport {
@@ -141,6 +148,9 @@ impl fmt::Display for BuildReport {
             human_bytes(self.bytes_written),
             self.elapsed
         )?;
+        if !self.drafts.is_empty() {
+            writeln!(f, "{}", self.drafts)?;
+        }
         match self.warning_count() {
             0 => writeln!(f, "no warnings")?,
             1 => writeln!(f, "1 warning")?,
@@ -165,9 +175,14 @@ pub enum BuildError {
 /// Renders `content` into a release under `out` and points the channel at it.
 /// Any content error means nothing is written.
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
+    build_with(options, &BuildCache::open(&options.out))
+}
+
+/// [`build`] with the cache of file hashes and rendered pages kept by the caller across
+/// builds (`course serve`), instead of read from `out` each time.
+pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
-    let cache = BuildCache::open(&options.out);
-    let mut rendered = render(&options.content, options.max_source_bytes, &cache)?;
+    let mut rendered = render(&options.content, options.max_source_bytes, options.drafts, cache)?;
     let mut phases = Phases::start();
     if let Some(check) = &options.check_external {
         let (errors, warnings) = external::check(check, &options.content, &rendered.links);
@@ -190,9 +205,15 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
     let io_error = |source| BuildError::Io { path: options.out.clone(), source };
-    let written =
-        local_store::write_release(&options.out, rendered.outputs, &options.channel, SystemTime::now())
-            .map_err(io_error)?;
+    let drafts = std::mem::take(&mut rendered.draft_routes);
+    let written = local_store::write_release(
+        &options.out,
+        rendered.outputs,
+        drafts,
+        &options.channel,
+        SystemTime::now(),
+    )
+    .map_err(io_error)?;
     phases.lap("store objects, compress, write manifest");
     for (inputs, route, uses, links) in std::mem::take(&mut rendered.fresh_pages) {
         if let Some(r) = written.manifest.routes.get(&route) {
@@ -218,6 +239,7 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
         elapsed: started.elapsed(),
         unpublished: rendered.unpublished,
         warnings: rendered.warnings,
+        drafts: rendered.drafts,
     })
 }
 
@@ -234,18 +256,26 @@ pub struct Rendered {
     /// Sources of assets no page uses (not published).
     pub unpublished: Vec<PathBuf>,
     pub warnings: Vec<ContentError>,
+    /// Routes of the draft pages included (the manifest's `drafts`).
+    pub draft_routes: Vec<String>,
+    pub drafts: drafts::DraftCount,
 }
 
 /// Renders every page (reusing those whose inputs are unchanged) and collects the assets
-/// they use.
-pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Result<Rendered, BuildError> {
+/// they use; with `drafts`, the drafts too (else they are left out).
+pub fn render(
+    content: &Path,
+    max_source_bytes: u64,
+    drafts: bool,
+    cache: &BuildCache,
+) -> Result<Rendered, BuildError> {
     highlight::preload();
     let mut phases = Phases::start();
     let diags = Diagnostics::default();
     let fail =
         |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
     let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
-    let Some(catalogue) = catalogue::load(&diags, &root) else { return Err(fail(&diags)) };
+    let Some(catalogue) = catalogue::load(&diags, &root, drafts) else { return Err(fail(&diags)) };
     phases.lap("load catalogue");
     let syntax_css = highlight::stylesheet();
     phases.lap("syntax stylesheet");
@@ -254,7 +284,8 @@ pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Resu
     let Some(theme) = Theme::load(&diags, &root, assets.theme.clone()) else { return Err(fail(&diags)) };
     phases.lap("load theme");
 
-    let links = link_targets(&catalogue, &assets);
+    let links =
+        LinkTargets { drafts: drafts::targets(&catalogue, drafts), ..link_targets(&catalogue, &assets) };
     let plain = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
     let labs = lab_entries(&catalogue, &assets);
     phases.lap("link targets, labs");
@@ -298,9 +329,11 @@ pub fn render(content: &Path, max_source_bytes: u64, cache: &BuildCache) -> Resu
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs(&lessons.used));
-    let unpublished = assets.unused(&lessons.used);
+    let (unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);
     let warnings = diags.take_warnings();
     Ok(Rendered {
+        draft_routes: drafts::included_routes(&catalogue),
+        drafts: draft_count,
         outputs,
         pages: page_count,
         pages_rendered,
@@ -366,6 +399,12 @@ fn shared_inputs(
     for broken in &links.broken {
         field(broken.as_bytes());
     }
+    // Links to drafts are errors or warnings: pages linking to one render again when
+    // what is a draft changes.
+    let mut drafts: Vec<_> = links.drafts.routes.iter().map(|(r, k)| format!("{r} {k:?}")).collect();
+    drafts.extend(links.drafts.lessons.iter().map(|(l, k)| format!("{l} {k:?}")));
+    drafts.sort();
+    field(format!("{} {}", links.drafts.included, drafts.join("\n")).as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -397,7 +436,7 @@ fn reused_page((page, path): (CachedPage, PathBuf), route: String, access: Acces
     }
 }
 
-fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
+pub(crate) fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
     let mut lessons = HashMap::default();
     let mut routes: HashSet<String> = assets.theme_routes().map(str::to_owned).collect();
     routes.extend(["/".to_owned(), NOT_FOUND_ROUTE.to_owned(), FORBIDDEN_ROUTE.to_owned()]);
@@ -414,10 +453,14 @@ fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> LinkTargets {
         routes,
         broken: catalogue.broken_lessons.clone(),
         orphans: catalogue.orphans.clone(),
+        drafts: Default::default(),
     }
 }
 
-fn lab_entries<'a>(catalogue: &'a Catalogue, assets: &assets::Assets) -> BTreeMap<String, LabEntry<'a>> {
+pub(crate) fn lab_entries<'a>(
+    catalogue: &'a Catalogue,
+    assets: &assets::Assets,
+) -> BTreeMap<String, LabEntry<'a>> {
     let mut entries = BTreeMap::new();
     for (slug, lab) in &catalogue.labs {
         if assets.lab(&Access::Public, slug).is_none() {

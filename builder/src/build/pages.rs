@@ -20,6 +20,8 @@ pub(crate) struct LessonSummary {
     pub url: String,
     /// A lesson of an enrolled course that anyone may read.
     pub preview: bool,
+    /// Not published: a draft lesson, or a lesson of a draft course (only in previews).
+    pub draft: bool,
 }
 
 #[derive(Serialize, Clone)]
@@ -41,6 +43,8 @@ pub(crate) struct CourseView {
     pub url: String,
     pub lesson_count: usize,
     pub modules: Vec<ModuleView>,
+    /// A draft course: not published (only in previews).
+    pub draft: bool,
 }
 
 #[derive(Serialize)]
@@ -56,7 +60,12 @@ pub(crate) fn course_url(course: &Course) -> String {
 }
 
 pub(crate) fn lesson_url(course: &Course, lesson: &Lesson) -> String {
-    format!("{}{}/", bundle::paths::course_prefix(&course.slug), lesson.slug)
+    lesson_route(&course.slug, &lesson.slug)
+}
+
+/// The route of lesson `lesson` of course `course`.
+pub(crate) fn lesson_route(course: &str, lesson: &str) -> String {
+    format!("{}{lesson}/", bundle::paths::course_prefix(course))
 }
 
 pub(crate) fn site_view(catalogue: &Catalogue) -> SiteView {
@@ -71,6 +80,7 @@ pub(crate) fn lesson_summary(course: &Course, lesson: &Lesson) -> LessonSummary 
         duration: lesson.duration,
         url: lesson_url(course, lesson),
         preview: course.enrolled && lesson.preview,
+        draft: lesson.draft || course.draft,
     }
 }
 
@@ -93,5 +103,6 @@ pub(crate) fn course_view(course: &Course) -> CourseView {
         url: course_url(course),
         lesson_count: course.lessons.len(),
         modules,
+        draft: course.draft,
     }
 }

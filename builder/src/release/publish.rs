@@ -137,7 +137,8 @@ pub async fn read_channel(
 /// release the caller believes is live (`None`: the channel must not exist yet); the flip
 /// fails if the channel serves something else. Returns the invalidation the release is
 /// owed ([`pending`]): recorded by this flip, or left by an earlier run when `release` was
-/// live already. The invalidation a flip records is owed by `targets`.
+/// live already. The invalidation a flip records is owed by `targets`. A release with
+/// drafts is refused.
 pub async fn flip_channel(
     client: &Client,
     bucket: &str,
@@ -156,8 +157,16 @@ pub async fn flip_channel(
             show(expected_current)
         );
     }
-    if at.read_manifest(release).await?.is_none() {
-        bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first");
+    match at.read_manifest(release).await? {
+        None => bail!("release {release} is not in s3://{bucket}/{prefix}: publish it first"),
+        // `course publish` never uploads such a release; one put in the store by other
+        // means (a copy of a local store) must still not go live.
+        Some(manifest) if manifest.has_drafts() => bail!(
+            "release {release} holds draft pages (first: {}): a preview, never served on a channel; \
+             the channel was not changed",
+            manifest.drafts[0]
+        ),
+        Some(_) => {}
     }
     if state.release() == Some(release) {
         return Ok(ChannelFlip { moved: false, owed: pending::read(&at, channel, release).await? });
@@ -194,6 +203,19 @@ fn read_local(from: &Path, channel: &str) -> anyhow::Result<(ReleaseId, Vec<u8>,
     let manifest = Manifest::verified(&bytes, &pointer.release)
         .with_context(|| format!("{} is not the release it names", manifest_path.display()))?;
     Ok((pointer.release, bytes, manifest))
+}
+
+/// A release holding drafts is a preview: it is never uploaded (checked before the store
+/// is touched at all, dry runs too).
+fn refuse_drafts(from: &Path, release: &ReleaseId, manifest: &Manifest) -> anyhow::Result<()> {
+    let Some(first) = manifest.drafts.first() else { return Ok(()) };
+    bail!(
+        "release {release} in {} holds {} draft page(s) (first: {first}): it was built with \
+         `course build --drafts` or by `course serve`, a preview that is never published. Run \
+         `course build` without `--drafts` (drafts are left out), then publish again; nothing was uploaded",
+        from.display(),
+        manifest.drafts.len()
+    )
 }
 
 /// Every object of the manifest with its size and how it is served (the first route
@@ -233,6 +255,7 @@ pub async fn publish_invalidating(
         bail!("bad channel name {channel:?}: a-z, 0-9 and inner -");
     }
     let (release, manifest_bytes, manifest) = read_local(&options.from, channel)?;
+    refuse_drafts(&options.from, &release, &manifest)?;
     let client = upload_client(&options.s3).await;
     let at = Location { client: &client, bucket, prefix };
 

@@ -12,6 +12,7 @@ mod gc;
 mod generate;
 mod keys;
 mod logging;
+mod new;
 mod out;
 mod publish;
 mod releases;
@@ -35,8 +36,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Render content into a content-hashed release in a local store.
-    Build(build::BuildArgs),
-    /// Build, then serve the release through edge-origin on the local store.
+    Build(build::Args),
+    /// Scaffold a course (a draft) with its first lesson, and list it in site.toml.
+    New(new::Args),
+    /// Build (drafts included), then serve the release through edge-origin on the local store.
     Serve(serve::Args),
     /// Manage the key pairs that sign grants.
     Keys {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     logging::init();
     let result = match &Cli::parse().command {
         Command::Build(args) => build::run(args),
+        Command::New(args) => new::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Keys { command } => keys::run(command),
         Command::Publish(args) => publish::run(args),
