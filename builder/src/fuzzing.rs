@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use bundle::Access;
 
-use crate::build::assets::{self, Uses};
+use crate::build::assets;
 use crate::build::cache::FileHashes;
 use crate::build::catalogue::{self, FrontMatter, SourceFile, FRONT_MATTER_KEYS};
 use crate::build::diagnostics::{ContentError, Diagnostics, LineIndex};
@@ -154,7 +154,7 @@ impl Site {
         let prefix = format!("+++\ntitle = \"Fuzzed\"\n+++\n\nBefore the block.\n\n```{kind}\n");
         let source = self.lesson(format!("{prefix}{code}\n```\n"));
         let scope = self.scope(enrolled);
-        let mut page = crate::build::markdown::Page { scope: &scope, uses: Uses::new() };
+        let mut page = crate::build::markdown::Page::new(&scope);
         let html =
             self.components.render(kind, code, &source, prefix.len(), &mut Counters::default(), &mut page);
         Render { html, heading_ids: Vec::new(), errors: self.diags.take(), source: source.text }

@@ -10,4 +10,4 @@ pub mod scaffold;
 pub mod sign;
 
 pub use build::diagnostics::ContentError;
-pub use build::{build, BuildError, BuildOptions, BuildReport};
+pub use build::{build, BuildError, BuildOptions, BuildReport, ExternalCheck};

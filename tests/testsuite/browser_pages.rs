@@ -73,6 +73,13 @@ fn sample_pages_load_cleanly_in_chromium() {
         { "path": "/", "checks": { "lists courses": "document.querySelectorAll('a[href^=\"/courses/\"]').length >= 3" } },
         { "path": "/courses/python-foundations/", "checks": { "lists lessons": "document.querySelectorAll('a[href^=\"/courses/python-foundations/\"]').length >= 3" } },
         {
+            "path": "/courses/data-structures/sorting-basics/",
+            "checks": {
+                "a right-aligned column, by the theme's class": "getComputedStyle(document.querySelector('td.align-right')).textAlign === 'right'",
+                "a centred one": "getComputedStyle(document.querySelector('th.align-center')).textAlign === 'center'"
+            }
+        },
+        {
             "path": quiz,
             "actions": [answer_with(&right)],
             "checks": {

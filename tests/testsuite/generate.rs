@@ -81,7 +81,7 @@ fn generated_catalogue_builds_without_content_errors() {
     let options = builder::BuildOptions::new(content, work.path().join("dist"));
     match builder::build(&options) {
         Ok(report) => assert_eq!(report.pages, 20 + 2 + 3, "lessons, courses, index and error pages"),
-        Err(builder::BuildError::Content(errors)) => {
+        Err(builder::BuildError::Content { errors, .. }) => {
             let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
             panic!("content errors:\n{}", shown.join("\n"));
         }

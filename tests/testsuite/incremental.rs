@@ -126,3 +126,63 @@ fn a_cached_page_missing_from_the_store_is_rendered_again() {
     assert_eq!(rebuilt.pages_rendered, 1);
     assert_eq!(page_html(&site.out, route), html);
 }
+
+/// The content errors of a build that must fail.
+fn build_errors(content: &Path, out: &Path) -> Vec<String> {
+    match build(&BuildOptions::new(content.to_owned(), out.to_owned())) {
+        Err(builder::BuildError::Content { errors, .. }) => errors.iter().map(ToString::to_string).collect(),
+        Ok(_) => panic!("the build succeeded"),
+        Err(err) => panic!("{err}"),
+    }
+}
+
+#[test]
+fn a_heading_removed_from_one_lesson_is_reported_in_the_unchanged_lessons_linking_to_it() {
+    let (site, _) = built_site();
+    let stacks = site.content.join("courses/data-structures/stacks.md");
+    let text = fs::read_to_string(&stacks).expect("read");
+    // An edit that keeps the heading: only that page is rendered, the links into it hold.
+    append(&stacks, "\nOne more sentence about stacks.\n");
+    let edited = build_into(&site.content, &site.out);
+    assert_eq!(edited.pages_rendered, 1, "only stacks.md; loops.md and queues.md are reused");
+
+    // The heading goes: the lessons that link to it did not change (they are reused from
+    // the page cache, with their links), and each is told, at its link.
+    fs::write(&stacks, text.replace("## Push and pop", "## Pushing and popping")).expect("write");
+    let root = site.content.display();
+    assert_eq!(
+        build_errors(&site.content, &site.out),
+        [
+            format!(
+                "{root}/courses/data-structures/queues.md:20:19: link to `stacks.md#push-and-pop`: \
+                 courses/data-structures/stacks.md has no heading or anchor with id `push-and-pop`"
+            ),
+            format!(
+                "{root}/courses/python-foundations/loops.md:64:14: link to \
+                 `../data-structures/stacks.md#push-and-pop`: courses/data-structures/stacks.md has no \
+                 heading or anchor with id `push-and-pop`"
+            ),
+        ]
+    );
+
+    // The heading back: the build succeeds again, and still renders only stacks.md.
+    fs::write(&stacks, &text).expect("restore");
+    let fixed = build_into(&site.content, &site.out);
+    assert_eq!(fixed.pages_rendered, 1);
+    assert_eq!(fixed.release.to_string(), clean_release(&site.content));
+}
+
+#[test]
+fn a_heading_added_where_a_reused_page_links_clears_the_error() {
+    let (site, _) = built_site();
+    let queues = site.content.join("courses/data-structures/queues.md");
+    append(&queues, "\nSee [the summary](stacks.md#summary).\n");
+    let errors = build_errors(&site.content, &site.out);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("queues.md") && errors[0].contains("`summary`"), "{errors:?}");
+    // The target gains the heading; queues.md is rendered (its failed build cached nothing).
+    append(&site.content.join("courses/data-structures/stacks.md"), "\n## Summary\n\nStacks are LIFO.\n");
+    let fixed = build_into(&site.content, &site.out);
+    assert_eq!(fixed.pages_rendered, 2, "the two edited lessons");
+    assert_eq!(fixed.release.to_string(), clean_release(&site.content));
+}

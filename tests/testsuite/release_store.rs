@@ -207,3 +207,30 @@ fn renaming_a_lesson_changes_only_pages_that_show_its_title() {
         }
     }
 }
+
+#[test]
+fn published_pages_carry_no_style_attribute_and_aligned_columns_are_classes() {
+    let out = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), out.path());
+    let (_, manifest) = live_manifest(out.path());
+    let mut pages = 0;
+    for (route, r) in manifest.routes.iter().filter(|(_, r)| r.content_type.starts_with("text/html")) {
+        let html =
+            std::fs::read_to_string(out.path().join(bundle::paths::object_path(&r.object))).expect("page");
+        // The site's CSP (style-src 'self') would block every one (a console error each).
+        let lower = html.to_ascii_lowercase();
+        let styled = lower.match_indices("style=").find(|(i, _)| lower[..*i].ends_with(char::is_whitespace));
+        assert!(
+            styled.is_none(),
+            "{route} has a style attribute: {}",
+            &html[styled.map_or(0, |s| s.0)..][..80]
+        );
+        pages += 1;
+    }
+    assert!(pages > 20, "every page and lab app checked: {pages}");
+    let sorting = &manifest.routes["/courses/data-structures/sorting-basics/"];
+    let html =
+        std::fs::read_to_string(out.path().join(bundle::paths::object_path(&sorting.object))).expect("page");
+    assert!(html.contains("<th class=\"align-right\">Extra memory</th>"), "the right-aligned column");
+    assert!(html.contains("<td class=\"align-center\">O(n²)</td>"), "a centred column");
+}

@@ -14,13 +14,15 @@ use std::sync::Mutex;
 
 use bundle::ObjectKey;
 
+use crate::build::links::PageLinks;
 use crate::build::uses::AssetId;
 use rustc_hash::FxHashMap as HashMap;
 use sha2::{Digest, Sha256};
 
 const FILES: &str = "files";
-/// Lines `<inputs> <object> <size> <asset token>...` (v2 added the assets a page uses).
-const PAGES: &str = "pages-v2";
+/// Lines `<inputs> <object> <size> <asset token>... <link token>...` (v2 added the assets
+/// a page uses, v3 its ids and the links out of it that are checked after rendering).
+const PAGES: &str = "pages-v3";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -121,13 +123,15 @@ fn hash_file(path: &Path) -> io::Result<ObjectKey> {
     Ok(hex::encode(hasher.finalize()).parse().expect("a SHA-256 hex digest is an object key"))
 }
 
-/// A rendered page in the store: its object and size, and what it uses (so a reused page
-/// still gets its media published).
+/// A rendered page in the store: its object and size, what it uses (so a reused page
+/// still gets its media published) and its links (so links into and out of a reused page
+/// are still checked).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachedPage {
     pub object: ObjectKey,
     pub size: u64,
     pub uses: Vec<AssetId>,
+    pub(crate) links: PageLinks,
 }
 
 /// Rendered pages by the hash of their inputs (see `build::PageInputs`).
@@ -150,8 +154,16 @@ impl PageCache {
                 let inputs = fields.next()?.to_owned();
                 let object = fields.next()?.parse().ok()?;
                 let size = fields.next()?.parse().ok()?;
-                let uses = fields.map(AssetId::from_token).collect::<Option<Vec<_>>>()?;
-                Some((inputs, CachedPage { object, size, uses }))
+                let mut uses = Vec::new();
+                let mut links = PageLinks { ids_complete: true, ..PageLinks::default() };
+                for token in fields {
+                    if PageLinks::is_token(token) {
+                        links.read_token(token)?;
+                    } else {
+                        uses.push(AssetId::from_token(token)?);
+                    }
+                }
+                Some((inputs, CachedPage { object, size, uses, links }))
             })
             .collect();
         PageCache { store: store.to_owned(), known, current: Mutex::default() }
@@ -190,7 +202,8 @@ impl PageCache {
             .iter()
             .map(|(inputs, p)| {
                 let uses: String = p.uses.iter().map(|u| format!(" {}", u.token())).collect();
-                format!("{inputs} {} {}{uses}\n", p.object, p.size)
+                let links: String = p.links.tokens().map(|t| format!(" {t}")).collect();
+                format!("{inputs} {} {}{uses}{links}\n", p.object, p.size)
             })
             .collect();
         lines.sort();

@@ -33,6 +33,9 @@ pub(crate) struct Catalogue {
     /// Lesson files that exist but failed to load (already reported): links to them and
     /// module entries naming them are not reported again.
     pub broken_lessons: BTreeSet<String>,
+    /// Lesson files listed in no module (a warning: they are not published); links to them
+    /// are errors.
+    pub orphans: BTreeSet<String>,
     /// Bodies of lessons whose front matter failed: rendered only to report their own
     /// errors too (one error must not hide the others of the same file).
     pub unplaced_bodies: Vec<UnplacedBody>,
@@ -274,6 +277,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         })
         .collect();
     let mut broken_lessons = BTreeSet::new();
+    let mut orphans = BTreeSet::new();
     let mut unplaced_bodies = Vec::new();
     let mut courses = Vec::with_capacity(loaded.len());
     let mut left_out = LeftOut::default();
@@ -281,6 +285,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         let course = if drafts { course } else { course.and_then(|c| leave_out_drafts(c, &mut left_out)) };
         courses.extend(course);
         broken_lessons.extend(broken.files);
+        orphans.extend(broken.orphans);
         unplaced_bodies.extend(broken.bodies);
     }
 
@@ -308,7 +313,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         .map(|lab| (lab.slug.clone(), lab))
         .collect();
 
-    Some(Catalogue { site, courses, labs, broken_lessons, unplaced_bodies, left_out })
+    Some(Catalogue { site, courses, labs, broken_lessons, orphans, unplaced_bodies, left_out })
 }
 
 /// The course without its draft lessons (`None`: the course is a draft), which go to
@@ -352,10 +357,11 @@ fn leave_out_drafts(mut course: Course, left_out: &mut LeftOut) -> Option<Course
     Some(course)
 }
 
-/// The lessons of one course that failed to load.
+/// The lessons of one course that failed to load, or are in no module.
 #[derive(Default)]
 struct Broken {
     files: BTreeSet<String>,
+    orphans: BTreeSet<String>,
     bodies: Vec<UnplacedBody>,
 }
 
@@ -412,6 +418,8 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
     let mut lessons = Vec::new();
     let mut modules = Vec::new();
     let mut placed = BTreeSet::new();
+    // New slugs of lessons that a module still lists by their old name (reported).
+    let mut renamed_listed = BTreeSet::new();
     for module in meta.modules {
         let start = lessons.len();
         for listed in module.lessons {
@@ -426,6 +434,17 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
                 );
             } else if let Some(lesson) = by_slug.remove(&name) {
                 lessons.push(lesson);
+            } else if let Some(renamed) =
+                by_slug.values().chain(&lessons).find(|l| l.source.rel == format!("{dir_rel}/{name}.md"))
+            {
+                // The file's front matter gave it another slug: modules list lessons by slug.
+                let msg = format!(
+                    "module lists lesson `{name}`, but {dir_rel}/{name}.md sets `slug = \"{}\"`: list `{}` \
+                     in {dir_rel}/course.toml instead (modules name lessons by their slug)",
+                    renamed.slug, renamed.slug
+                );
+                diags.at_offset(&toml_file.shown, &toml_file.text, at, msg);
+                renamed_listed.insert(renamed.slug.clone());
             } else if !broken.files.contains(&format!("{dir_rel}/{name}.md")) {
                 let msg = format!("module lists lesson `{name}`, but there is no {dir_rel}/{name}.md");
                 diags.at_offset(&toml_file.shown, &toml_file.text, at, msg);
@@ -433,9 +452,21 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
         }
         modules.push(Module { title: module.title, lessons: start..lessons.len() });
     }
-    for lesson in by_slug.values() {
-        let msg = format!("lesson `{}` is not listed in any module of {dir_rel}/course.toml", lesson.slug);
-        diags.at(&lesson.source.shown, 1, 1, msg);
+    // Lessons in no module are drafts, perhaps: not published (a warning), and links to
+    // them are errors (they would not lead anywhere).
+    for lesson in by_slug.into_values() {
+        if renamed_listed.contains(&lesson.slug) {
+            // Links to it are not errors of their own: the module's entry says what to fix.
+            broken.files.insert(lesson.source.rel);
+            continue;
+        }
+        let msg = format!(
+            "lesson `{}` is in no module of {dir_rel}/course.toml, so it is not published \
+             (list it in a module's `lessons` to publish it)",
+            lesson.slug
+        );
+        diags.warn(&lesson.source.shown, msg);
+        broken.orphans.insert(lesson.source.rel);
     }
 
     Some(Course {

@@ -67,15 +67,18 @@ impl Diagnostics {
 
     /// A warning about `file` (at 1:1): the build goes on.
     pub(crate) fn warn(&self, file: &Path, message: impl Into<String>) {
-        let message = one_line(&message.into());
-        let warning = ContentError { file: file.to_owned(), line: 1, col: 1, message };
-        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
+        self.warn_at(file, 1, 1, message);
     }
 
     /// A warning at a byte offset of `text`, the contents of `file`: the build goes on.
     pub(crate) fn warn_at_offset(&self, file: &Path, text: &str, offset: usize, message: impl Into<String>) {
         let (line, col) = LineIndex::new(text).line_col(offset);
-        let warning = ContentError { file: file.to_owned(), line, col, message: one_line(&message.into()) };
+        self.warn_at(file, line, col, message);
+    }
+
+    pub(crate) fn warn_at(&self, file: &Path, line: usize, col: usize, message: impl Into<String>) {
+        let message = one_line(&message.into());
+        let warning = ContentError { file: file.to_owned(), line, col, message };
         self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
     }
 
@@ -97,6 +100,55 @@ impl Diagnostics {
         errors.dedup();
         errors
     }
+}
+
+/// The candidate an author most likely meant by `word` (for "did you mean ...?" hints): one
+/// equal but for case, else the nearest within a typo or two (a fifth of the word's
+/// length, at least one edit; a swap of neighbours is one edit), else the only one that
+/// `word` (4 characters or more) begins.
+pub(crate) fn nearest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    let lower = word.to_lowercase();
+    let within = 1 + word.chars().count() / 5;
+    let mut best: Option<(usize, &str)> = None;
+    let mut prefixed = Vec::new();
+    for candidate in candidates {
+        if candidate == word {
+            continue;
+        }
+        let distance = edit_distance(&lower, &candidate.to_lowercase());
+        if distance <= within && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+        if lower.chars().count() >= 4 && candidate.to_lowercase().starts_with(&lower) {
+            prefixed.push(candidate);
+        }
+    }
+    best.map(|(_, c)| c).or_else(|| (prefixed.len() == 1).then(|| prefixed[0]))
+}
+
+/// ` (did you mean `x`?)` when one candidate is near `word`, else nothing.
+pub(crate) fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    nearest(word, candidates).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
+}
+
+/// Edits (insert, delete, replace, or swap two neighbours) from `a` to `b`, by character.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows of the optimal-string-alignment table: two rows back (for swaps), the last, this.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
 }
 
 /// Messages from parsers may span lines; authors get one line per error.
@@ -123,6 +175,23 @@ mod tests {
         assert_eq!(idx.line_col(7), (2, 4)); // after the two-byte é
         assert_eq!(idx.line_col(8), (3, 1));
         assert_eq!(idx.line_col(100), (3, 2));
+    }
+
+    #[test]
+    fn suggestions_are_near_misses_only() {
+        assert_eq!(edit_distance("quizz", "quiz"), 1);
+        assert_eq!(edit_distance("qiuz", "quiz"), 1, "a swap is one edit");
+        assert_eq!(edit_distance("", "lab"), 3);
+        let blocks = ["quiz", "animation", "lab"];
+        assert_eq!(nearest("quizz", blocks), Some("quiz"));
+        assert_eq!(nearest("Quiz", blocks), Some("quiz"));
+        assert_eq!(nearest("animaton", blocks), Some("animation"));
+        assert_eq!(nearest("labs", blocks), Some("lab"));
+        assert_eq!(nearest("python", blocks), None);
+        assert_eq!(nearest("anim", blocks), Some("animation"), "the only one it begins");
+        assert_eq!(nearest("lab", blocks), None, "the word itself is no suggestion");
+        assert_eq!(did_you_mean("answr", ["prompt", "answer"]), " (did you mean `answer`?)");
+        assert_eq!(did_you_mean("hint", ["title", "questions"]), "");
     }
 
     #[test]

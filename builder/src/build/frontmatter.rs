@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
+use toml::de::DeTable;
+use toml::Spanned;
 
-use crate::build::diagnostics::Diagnostics;
+use crate::build::diagnostics::{did_you_mean, nearest, Diagnostics};
 
 /// A Markdown file split into its `+++` front matter and body.
 pub(crate) struct Split<'a> {
@@ -47,32 +49,84 @@ pub(crate) fn parse_toml_checked<T: DeserializeOwned>(
     what: &str,
     known: &[&str],
 ) -> Option<T> {
-    let report = |err: &toml::de::Error| {
-        let at = offset + err.span().map_or(0, |span| span.start);
-        diags.at_offset(file, file_text, at, format!("{what}: {}", err.message()));
-    };
-    let table = match toml::de::DeTable::parse(toml_text) {
-        Ok(table) => table,
-        Err(err) => {
-            report(&err);
-            return None;
-        }
-    };
-    for key in table.get_ref().keys() {
-        if !known.contains(&key.get_ref().as_ref()) {
-            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-            let msg =
-                format!("{what}: unknown field `{}`, expected one of {}", key.get_ref(), expected.join(", "));
-            diags.at_offset(file, file_text, offset + key.span().start, msg);
-        }
-    }
+    let toml = Toml { diags, file, file_text, offset, what };
+    let table = toml.parse(toml_text)?;
+    toml.unknown_keys(table.get_ref(), known, None);
     match T::deserialize(toml::de::Deserializer::from(table)) {
         Ok(value) => Some(value),
         Err(err) => {
-            report(&err);
+            toml.report(&err);
             None
         }
     }
+}
+
+/// One TOML text inside a file, for reporting problems at their place in the file.
+pub(crate) struct Toml<'a> {
+    pub diags: &'a Diagnostics,
+    pub file: &'a Path,
+    pub file_text: &'a str,
+    /// Where the TOML starts in the file.
+    pub offset: usize,
+    /// What the TOML is, to begin messages (`front matter`, "```quiz block").
+    pub what: &'a str,
+}
+
+impl Toml<'_> {
+    /// An error at byte `at` of the TOML.
+    pub(crate) fn error(&self, at: usize, message: impl Into<String>) {
+        self.diags.at_offset(self.file, self.file_text, self.offset + at, message);
+    }
+
+    fn report(&self, err: &toml::de::Error) {
+        let at = err.span().map_or(0, |span| span.start);
+        self.error(at, format!("{}: {}", self.what, in_authors_words(err.message())));
+    }
+
+    /// The TOML's table with the places of its keys and values, or its first syntax error
+    /// reported (the ones after it are mostly its echoes).
+    pub(crate) fn parse<'t>(&self, toml_text: &'t str) -> Option<Spanned<DeTable<'t>>> {
+        DeTable::parse(toml_text).map_err(|err| self.report(&err)).ok()
+    }
+
+    /// Reports each key of `table` not in `known`, at the key, with the known one it
+    /// most likely misspells; the message begins with `context` (`question 2`), or else
+    /// with what the TOML is. Answers the known keys some unknown one was taken for, so
+    /// that their absence is not reported too.
+    pub(crate) fn unknown_keys<'k>(
+        &self,
+        table: &DeTable<'_>,
+        known: &[&'k str],
+        context: Option<&str>,
+    ) -> Vec<&'k str> {
+        let mut meant = Vec::new();
+        for key in table.keys() {
+            let name = key.get_ref().as_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let hint = did_you_mean(name, known.iter().copied());
+            meant.extend(nearest(name, known.iter().copied()));
+            let prefix = context.unwrap_or(self.what);
+            let msg =
+                format!("{prefix}: unknown field `{name}`, expected one of {}{hint}", expected.join(", "));
+            self.error(key.span().start, msg);
+        }
+        meant
+    }
+}
+
+/// A parser's message in the words of someone who writes TOML, not Rust: `usize` and
+/// friends are "a whole number", a sequence is "a list".
+pub(crate) fn in_authors_words(message: &str) -> String {
+    let mut words = message.to_owned();
+    for int in ["usize", "u64", "u32", "u16", "u8", "isize", "i64", "i32", "i16", "i8"] {
+        words = words.replace(&format!("expected {int}"), "expected a whole number");
+    }
+    words
+        .replace("expected a sequence", "expected a list (`[...]`)")
+        .replace("expected a boolean", "expected true or false")
 }
 
 #[cfg(test)]

@@ -23,6 +23,29 @@ fn syntaxes() -> &'static SyntaxSet {
     SET.get_or_init(SyntaxSet::load_defaults_newlines)
 }
 
+/// Whether [`highlight`] knows `lang` (a file extension or a language's name, in any case).
+pub(crate) fn knows(lang: &str) -> bool {
+    syntaxes().find_syntax_by_token(lang).is_some()
+}
+
+/// Names a code block may give to say it is plain text on purpose (nothing to highlight).
+pub(crate) const PLAIN_TEXT: &[&str] = &["text", "plain", "plaintext", "output", "console", "none"];
+
+/// The words that name a language the highlighter knows (file extensions, and names of one
+/// word, lowercase), for "did you mean" hints.
+pub(crate) fn language_words() -> Vec<String> {
+    let mut words: Vec<String> = syntaxes()
+        .syntaxes()
+        .iter()
+        .flat_map(|s| s.file_extensions.iter().cloned().chain([s.name.clone()]))
+        .filter(|w| !w.contains(' '))
+        .map(|w| w.to_lowercase())
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
 /// HTML for a code block; unknown languages are escaped as plain text.
 pub(crate) fn highlight(code: &str, lang: &str) -> String {
     let set = syntaxes();
@@ -81,6 +104,13 @@ mod tests {
         assert!(html.contains("&lt;"), "{html}");
         assert!(!html.contains("style="), "{html}");
         assert!(stylesheet().contains(".hl-"));
+    }
+
+    #[test]
+    fn knows_languages_by_extension_and_name() {
+        assert!(knows("python") && knows("py") && knows("Python") && knows("rust") && knows("bash"));
+        assert!(!knows("quizz") && !knows("pyhton"));
+        assert!(language_words().iter().any(|w| w == "python"));
     }
 
     #[test]

@@ -3,21 +3,24 @@
 
 /// Fenced blocks (quiz, animation, lab); a lab's instructions are Markdown again.
 pub(crate) mod components;
+/// What renders without a word but is not what the author meant.
+pub(crate) mod lint;
 
 use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::ops::Range;
 
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Alignment, CodeBlockKind, CowStr, Event, LinkType, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 use bundle::Access;
 
 use crate::build::assets::{AssetId, Assets, Uses};
 use crate::build::catalogue::SourceFile;
-use crate::build::diagnostics::Diagnostics;
+use crate::build::diagnostics::{Diagnostics, LineIndex};
 use crate::build::highlight::highlight;
+use crate::build::links::{self, LinkRef, LinkTo};
 use crate::build::markdown::components::Components;
 use crate::build::relpath;
 use crate::build::sanitize;
@@ -34,12 +37,27 @@ pub(crate) struct Rendered {
     pub toc: Vec<TocEntry>,
     /// The media, animations and labs the HTML refers to (published in the page's scope).
     pub uses: Uses,
+    /// The links checked once every page is rendered (anchors, external URLs), those of the
+    /// lab instructions it shows included.
+    pub links: Vec<LinkRef>,
+    /// False when a mistake (an unclosed code fence) may have hidden some of its headings.
+    pub ids_complete: bool,
 }
 
 /// One render's scope (whose media its references are) and what it used so far.
 pub(crate) struct Page<'s> {
     pub scope: &'s Access,
     pub uses: Uses,
+    /// Links to check after rendering (see [`Rendered::links`]).
+    pub links: Vec<LinkRef>,
+    /// Links of this render's own source, by byte offset: made [`LinkRef`]s at its end.
+    found: Vec<(usize, String, LinkTo)>,
+}
+
+impl<'s> Page<'s> {
+    pub(crate) fn new(scope: &'s Access) -> Self {
+        Page { scope, uses: Uses::new(), links: Vec::new(), found: Vec::new() }
+    }
 }
 
 /// Where internal links may point.
@@ -50,6 +68,8 @@ pub(crate) struct LinkTargets {
     pub routes: HashSet<String>,
     /// Lesson files that failed to load; links to them are not errors of their own.
     pub broken: BTreeSet<String>,
+    /// Lesson files listed in no module of their course (not published): links to them are errors.
+    pub orphans: BTreeSet<String>,
     /// The drafts, included in this build or left out (`build::drafts`).
     pub drafts: DraftTargets,
 }
@@ -101,18 +121,21 @@ fn options() -> Options {
 }
 
 /// Renders inline Markdown (a quiz prompt, choice or explanation) without the wrapping
-/// paragraph, with the same rules as lessons: heading attributes dropped, link and image
-/// schemes checked (`Err` names the first bad one), raw HTML sanitised.
-pub(crate) fn inline_html(text: &str) -> Result<String, String> {
+/// paragraph, with the same rules as lessons: heading attributes dropped, raw HTML
+/// sanitised, and each link's and image's destination given by `resolve(dest, what)`
+/// (`what` is `link` or `image`), which checks it as a lesson's.
+pub(crate) fn inline_html_with(text: &str, resolve: &mut dyn FnMut(&str, &str) -> String) -> String {
     let mut html = String::new();
-    let mut events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
+    let events: Vec<Event<'_>> = Parser::new_ext(text, options()).collect();
     let raw = events.iter().any(|e| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+    let mut tables = TableAlign::default();
+    let mut events: Vec<Event<'_>> = events.into_iter().map(|e| tables.map(e)).collect();
     for event in &mut events {
         match event {
             Event::Start(Tag::Heading { attrs, .. }) => attrs.clear(),
             Event::Start(Tag::Link { link_type: LinkType::Email, .. }) => {}
-            Event::Start(Tag::Link { dest_url, .. }) => scheme_allowed(dest_url, "link")?,
-            Event::Start(Tag::Image { dest_url, .. }) => scheme_allowed(dest_url, "image")?,
+            Event::Start(Tag::Link { dest_url, .. }) => *dest_url = resolve(dest_url, "link").into(),
+            Event::Start(Tag::Image { dest_url, .. }) => *dest_url = resolve(dest_url, "image").into(),
             _ => {}
         }
     }
@@ -121,22 +144,75 @@ pub(crate) fn inline_html(text: &str) -> Result<String, String> {
         html = sanitize::clean(&html, &[]);
     }
     let trimmed = html.trim_end();
-    Ok(match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
+    match trimmed.strip_prefix("<p>").and_then(|s| s.strip_suffix("</p>")) {
         Some(inner) if !inner.contains("<p>") => inner.to_owned(),
         _ => trimmed.to_owned(),
-    })
+    }
 }
 
-/// A URL with a scheme may only be a web, mail or phone link (or, for an image, a `data:`
-/// one): `javascript:` and friends are content errors, never published.
-fn scheme_allowed(dest: &str, what: &str) -> Result<(), String> {
-    let Some(scheme) = relpath::scheme(dest) else { return Ok(()) };
-    let allowed = ["http", "https", "mailto", "tel"].contains(&scheme.as_str())
-        || (what == "image" && scheme == "data");
-    if allowed {
-        Ok(())
-    } else {
-        Err(format!("{what} with a `{scheme}:` URL is not allowed (use http:, https:, mailto: or tel:)"))
+/// The raw HTML in inline Markdown `text` (what [`inline_html`] sanitises), piece by piece.
+pub(crate) fn raw_html_of_inline(text: &str) -> Vec<String> {
+    Parser::new_ext(text, options())
+        .filter_map(|e| match e {
+            Event::Html(h) | Event::InlineHtml(h) => Some(h.into_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Table cells of aligned columns (`:---`, `:---:`, `---:`) get a class (`align-left`,
+/// `align-center`, `align-right`, styled by the theme) instead of the `style` attribute
+/// pulldown-cmark writes, which the site's Content-Security-Policy (`style-src 'self'`)
+/// would block.
+#[derive(Default)]
+struct TableAlign {
+    columns: Vec<Alignment>,
+    head: bool,
+    cell: usize,
+}
+
+impl TableAlign {
+    fn map<'e>(&mut self, event: Event<'e>) -> Event<'e> {
+        match event {
+            Event::Start(Tag::Table(columns)) => {
+                self.columns = columns;
+                Event::Start(Tag::Table(Vec::new()))
+            }
+            Event::Start(Tag::TableHead) => {
+                (self.head, self.cell) = (true, 0);
+                event
+            }
+            Event::End(TagEnd::TableHead) => {
+                self.head = false;
+                event
+            }
+            Event::Start(Tag::TableRow) => {
+                self.cell = 0;
+                event
+            }
+            Event::Start(Tag::TableCell) => {
+                let class = match self.columns.get(self.cell) {
+                    Some(Alignment::Left) => " class=\"align-left\"",
+                    Some(Alignment::Center) => " class=\"align-center\"",
+                    Some(Alignment::Right) => " class=\"align-right\"",
+                    _ => "",
+                };
+                Event::Html(format!("<{}{class}>", self.cell_tag()).into())
+            }
+            Event::End(TagEnd::TableCell) => {
+                self.cell += 1;
+                Event::Html(format!("</{}>", self.cell_tag()).into())
+            }
+            other => other,
+        }
+    }
+
+    fn cell_tag(&self) -> &'static str {
+        if self.head {
+            "th"
+        } else {
+            "td"
+        }
     }
 }
 
@@ -179,6 +255,9 @@ impl MarkdownEnv<'_> {
             })
             .sum();
         let raw_html = raw_bytes > 0;
+        // Whether every id the author meant the page to have is on it: a mistake that drops
+        // part of the page (reported) makes links into it unchecked, not errors of their own.
+        let mut ids_complete = true;
         if raw_bytes > MAX_RAW_HTML {
             let first = events.iter().find(|(e, _)| matches!(e, Event::Html(_) | Event::InlineHtml(_)));
             let at = body_offset + first.map_or(0, |(_, r)| r.start);
@@ -189,9 +268,18 @@ impl MarkdownEnv<'_> {
             );
             self.diags.at_offset(&source.shown, &source.text, at, msg);
             events.retain(|(e, _)| !matches!(e, Event::Html(_) | Event::InlineHtml(_)));
+            ids_complete = false;
+        } else if raw_html {
+            for (event, range) in &events {
+                if matches!(event, Event::Start(Tag::HtmlBlock) | Event::InlineHtml(_)) {
+                    let at = body_offset + range.start;
+                    lint::raw_html(self.diags, source, at, &body[range.clone()]);
+                }
+            }
         }
         let toc = self.assign_heading_ids(&mut events);
-        let mut page = Page { scope, uses: Uses::new() };
+        let mut page = Page::new(scope);
+        let mut tables = TableAlign::default();
         // With raw HTML to sanitise, generated HTML waits outside as numbered placeholders.
         let mut generated: Vec<String> = Vec::new();
         let mut emit = |html: String, out: &mut Vec<Event<'_>>| {
@@ -210,12 +298,25 @@ impl MarkdownEnv<'_> {
             let at = body_offset + range.start;
             match event {
                 Event::Start(Tag::CodeBlock(kind)) => {
+                    let block = &body[range.clone()];
                     let lang = match kind {
                         CodeBlockKind::Fenced(info) => {
                             info.split_whitespace().next().unwrap_or("").to_owned()
                         }
                         CodeBlockKind::Indented => String::new(),
                     };
+                    let closed = !matches!(kind, CodeBlockKind::Fenced(_)) || lint::fence_closed(block);
+                    if !closed {
+                        // Shown as the code it became, and nothing in it is checked (a quiz
+                        // block's "TOML" would be the rest of the lesson).
+                        let to_end = body[range.end..].trim().is_empty();
+                        lint::unclosed_fence(self.diags, source, at, lint::opening_fence(block), to_end);
+                        ids_complete = false;
+                    } else if !lang.is_empty() {
+                        let lang_at = block.find(lang.as_str()).unwrap_or(0);
+                        ids_complete &=
+                            lint::code_language(self.diags, source, at + lang_at, &lang, &components::BLOCKS);
+                    }
                     let mut code = String::new();
                     let mut code_at = None;
                     i += 1;
@@ -230,12 +331,16 @@ impl MarkdownEnv<'_> {
                         }
                         i += 1;
                     }
-                    let html = if components::is_block(&lang) {
+                    let html = if closed && components::is_block(&lang) {
                         let code_at = code_at.unwrap_or(at);
                         match self.components {
+                            // A block that failed (reported) leaves out its ids (`quiz-2`...).
                             Some(c) => c
                                 .render(&lang, &code, source, code_at, &mut counters, &mut page)
-                                .unwrap_or_default(),
+                                .unwrap_or_else(|| {
+                                    ids_complete = false;
+                                    String::new()
+                                }),
                             None => {
                                 let msg = format!("a ```{lang} block is not allowed here");
                                 self.diags.at_offset(&source.shown, &source.text, at, msg);
@@ -250,7 +355,11 @@ impl MarkdownEnv<'_> {
                 Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
                     let dest = match link_type {
                         LinkType::Email => dest_url.to_string(),
-                        LinkType::Autolink => self.check_scheme(dest_url, source, at, "link"),
+                        LinkType::Autolink => {
+                            let dest = self.check_scheme(dest_url, source, at, "link");
+                            external(&dest, at, &mut page);
+                            dest
+                        }
                         _ => self.resolve_link(dest_url, source, at, &mut page),
                     };
                     out.push(Event::Start(Tag::Link {
@@ -269,7 +378,7 @@ impl MarkdownEnv<'_> {
                         id: id.clone(),
                     }));
                 }
-                _ => out.push(event.clone()),
+                _ => out.push(tables.map(event.clone())),
             }
             i += 1;
         }
@@ -278,7 +387,14 @@ impl MarkdownEnv<'_> {
         if raw_html {
             html = sanitize::clean(&html, &generated);
         }
-        Rendered { html, toc, uses: page.uses }
+        if !page.found.is_empty() {
+            let index = LineIndex::new(&source.text);
+            for (at, dest, to) in std::mem::take(&mut page.found) {
+                let (line, col) = index.line_col(at);
+                page.links.push(LinkRef { file: source.rel.clone(), line, col, dest, to });
+            }
+        }
+        Rendered { html, toc, uses: page.uses, links: page.links, ids_complete }
     }
 
     /// Gives every heading an id (its own `{#id}` or a slug of its text, made unique) and
@@ -324,18 +440,32 @@ impl MarkdownEnv<'_> {
         toc
     }
 
-    /// A link: lesson files and routes are checked, other relative files become assets.
+    /// A link: lesson files and routes are checked (and their anchors once every page is
+    /// rendered), other relative files become assets.
     fn resolve_link(&self, dest: &str, source: &SourceFile, at: usize, page: &mut Page<'_>) -> String {
         if relpath::scheme(dest).is_some() {
-            return self.check_scheme(dest, source, at, "link");
-        }
-        if relpath::is_external(dest) || dest.is_empty() {
-            return dest.to_owned();
+            let dest = self.check_scheme(dest, source, at, "link");
+            external(&dest, at, page);
+            return dest;
         }
         let (path, suffix) = relpath::split_suffix(dest);
         if path.is_empty() {
+            // `#id` (or `?query#id`) on this page.
+            if let Some(fragment) = links::fragment(suffix) {
+                let to = LinkTo::Anchor { page: String::new(), fragment: fragment.to_owned() };
+                page.found.push((at, dest.to_owned(), to));
+            }
             return dest.to_owned();
         }
+        if relpath::is_external(dest) {
+            return dest.to_owned();
+        }
+        let anchor = |page: &mut Page<'_>, url: &str| {
+            if let Some(fragment) = links::fragment(suffix) {
+                let to = LinkTo::Anchor { page: url.to_owned(), fragment: fragment.to_owned() };
+                page.found.push((at, dest.to_owned(), to));
+            }
+        };
         if path.starts_with('/') {
             if let Some(&kind) = self.links.drafts.routes.get(path) {
                 if !self.link_to_draft(kind, dest, source, at) {
@@ -345,6 +475,8 @@ impl MarkdownEnv<'_> {
             if !self.links.routes.contains(path) {
                 let msg = format!("link to `{dest}`, a page that does not exist in this release");
                 self.diags.at_offset(&source.shown, &source.text, at, msg);
+            } else {
+                anchor(page, path);
             }
             return dest.to_owned();
         }
@@ -356,9 +488,19 @@ impl MarkdownEnv<'_> {
                 }
             }
             if let Some(url) = target.as_ref().and_then(|t| self.links.lessons.get(t)) {
+                anchor(page, url);
                 return format!("{url}{suffix}");
             }
             if target.as_ref().is_some_and(|t| self.links.broken.contains(t)) {
+                return dest.to_owned();
+            }
+            if let Some(target) = target.as_ref().filter(|t| self.links.orphans.contains(*t)) {
+                let msg = format!(
+                    "link to `{dest}`, a lesson in no module of {}/course.toml: it is not published \
+                     (list it in a module, or link to another lesson)",
+                    relpath::parent(target)
+                );
+                self.diags.at_offset(&source.shown, &source.text, at, msg);
                 return dest.to_owned();
             }
             let resolved = target.unwrap_or_else(|| path.to_owned());
@@ -403,6 +545,16 @@ impl MarkdownEnv<'_> {
         what: &str,
         page: &mut Page<'_>,
     ) -> String {
+        let web =
+            matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) || dest.starts_with("//");
+        if what == "image" && web {
+            let msg = format!(
+                "image from another site (`{dest}`): the site's Content-Security-Policy (img-src 'self') \
+                 blocks it; save it in the course's media/ folder and link to that"
+            );
+            self.diags.at_offset(&source.shown, &source.text, at, msg);
+            return dest.to_owned();
+        }
         if relpath::scheme(dest).is_some() {
             return self.check_scheme(dest, source, at, what);
         }
@@ -449,6 +601,13 @@ impl MarkdownEnv<'_> {
     }
 }
 
+/// Records an `http:`/`https:` link (for `course build --check-external`).
+fn external(dest: &str, at: usize, page: &mut Page<'_>) {
+    if matches!(relpath::scheme(dest).as_deref(), Some("http" | "https")) {
+        page.found.push((at, dest.to_owned(), LinkTo::External));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,13 +622,104 @@ mod tests {
 
     #[test]
     fn inline() {
-        assert_eq!(inline_html("a `b` *c*").as_deref(), Ok("a <code>b</code> <em>c</em>"));
-        assert!(inline_html("[a](javascript:alert(1))").is_err());
-        assert!(inline_html("![i](vbscript:x)").is_err());
-        let heading = inline_html("x\n\n# Head {onclick=alert(6) .note}").expect("renders");
+        let mut seen = Vec::new();
+        let mut inline = |text: &str| {
+            inline_html_with(text, &mut |dest, what| {
+                seen.push(format!("{what} {dest}"));
+                format!("/resolved/{dest}")
+            })
+        };
+        assert_eq!(inline("a `b` *c*"), "a <code>b</code> <em>c</em>");
+        assert_eq!(
+            inline("[a](x.md#y) ![i](m.png)"),
+            "<a href=\"/resolved/x.md#y\">a</a> <img src=\"/resolved/m.png\" alt=\"i\" />"
+        );
+        let heading = inline("x\n\n# Head {onclick=alert(6) .note}");
         assert!(!heading.contains("onclick") && heading.contains("class=\"note\""), "{heading}");
-        let raw = inline_html("<b>ok</b><script>x</script>").expect("renders");
-        assert_eq!(raw, "<b>ok</b>");
+        assert_eq!(inline("<b>ok</b><script>x</script>"), "<b>ok</b>");
+        assert_eq!(seen, ["link x.md#y", "image m.png"]);
+    }
+
+    fn render(text: &str) -> (String, Vec<String>, Vec<String>) {
+        let diags = Diagnostics::default();
+        let links = LinkTargets {
+            lessons: HashMap::default(),
+            routes: HashSet::default(),
+            broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+            drafts: DraftTargets::default(),
+        };
+        let assets = Assets::default();
+        let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+        let source = SourceFile { rel: "x.md".into(), shown: "x.md".into(), text: text.to_owned() };
+        let html = env.render(&source, 0, &Access::Public).html;
+        let show =
+            |v: Vec<crate::build::diagnostics::ContentError>| v.iter().map(ToString::to_string).collect();
+        (html, show(diags.take()), show(diags.take_warnings()))
+    }
+
+    #[test]
+    fn aligned_columns_are_classes_not_styles() {
+        let table = "| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |\n";
+        for text in [table.to_owned(), format!("{table}\n<kbd>raw HTML: sanitised</kbd>\n")] {
+            let (html, errors, _) = render(&text);
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(!html.contains("style"), "{html}");
+            for cell in [
+                "<th class=\"align-left\">a</th>",
+                "<th class=\"align-center\">b</th>",
+                "<th class=\"align-right\">c</th>",
+                "<th>d</th>",
+                "<td class=\"align-right\">3</td>",
+                "<td>4</td>",
+            ] {
+                assert!(html.contains(cell), "{cell} in {html}");
+            }
+        }
+        let prompt = inline_html_with("| a |\n|--:|\n| 1 |", &mut |dest, _| dest.to_owned());
+        assert!(prompt.contains("<td class=\"align-right\">1</td>") && !prompt.contains("style"), "{prompt}");
+    }
+
+    #[test]
+    fn links_to_anchors_and_external_urls_are_recorded_where_they_are() {
+        let diags = Diagnostics::default();
+        let links = LinkTargets {
+            lessons: HashMap::from_iter([("b.md".to_owned(), "/c/b/".to_owned())]),
+            routes: HashSet::from_iter(["/c/b/".to_owned()]),
+            broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
+            drafts: DraftTargets::default(),
+        };
+        let assets = Assets::default();
+        let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
+        let text = "# T\n\n[a](#x) [b](b.md?q=1#y) [c](/c/b/#z) [d](b.md) <https://e.org/p#f>\n\n\
+                    ```text\n[not](#a-link)\n```\n\n[ext](http://e.org/) [mail](mailto:a@e.org)\n";
+        let source = SourceFile { rel: "a.md".into(), shown: "a.md".into(), text: text.into() };
+        let page = env.render(&source, 0, &Access::Public);
+        assert!(diags.is_empty(), "{:?}", diags.take());
+        let found: Vec<(usize, usize, &str, &LinkTo)> =
+            page.links.iter().map(|l| (l.line, l.col, l.dest.as_str(), &l.to)).collect();
+        let anchor =
+            |page: &str, fragment: &str| LinkTo::Anchor { page: page.into(), fragment: fragment.into() };
+        assert_eq!(
+            found,
+            [
+                (3, 1, "#x", &anchor("", "x")),
+                (3, 9, "b.md?q=1#y", &anchor("/c/b/", "y")),
+                (3, 25, "/c/b/#z", &anchor("/c/b/", "z")),
+                (3, 48, "https://e.org/p#f", &LinkTo::External),
+                (9, 1, "http://e.org/", &LinkTo::External),
+            ]
+        );
+        assert!(page.ids_complete && page.html.contains("href=\"/c/b/?q=1#y\""), "{}", page.html);
+    }
+
+    #[test]
+    fn images_from_other_sites_are_errors() {
+        let (_, errors, _) = render("![a](https://example.org/a.png) ![b](//cdn.example.org/b.png)\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("x.md:1:1: image from another site"), "{errors:?}");
+        assert!(errors[0].contains("img-src 'self'"), "{errors:?}");
     }
 
     #[test]
@@ -479,6 +729,7 @@ mod tests {
             lessons: HashMap::default(),
             routes: HashSet::default(),
             broken: BTreeSet::new(),
+            orphans: BTreeSet::new(),
             drafts: DraftTargets::default(),
         };
         let assets = Assets::default();

@@ -9,8 +9,10 @@ pub(crate) mod catalogue;
 pub(crate) mod compress;
 pub(crate) mod diagnostics;
 pub mod drafts;
+pub(crate) mod external;
 pub(crate) mod frontmatter;
 pub(crate) mod highlight;
+pub(crate) mod links;
 pub(crate) mod local_store;
 pub(crate) mod markdown;
 pub(crate) mod output;
@@ -39,6 +41,8 @@ use crate::build::assets::{AssetId, Uses};
 use crate::build::cache::{BuildCache, CachedPage};
 use crate::build::catalogue::Catalogue;
 use crate::build::diagnostics::{ContentError, Diagnostics};
+pub use crate::build::external::ExternalCheck;
+use crate::build::links::PageLinks;
 use crate::build::markdown::components::{Components, LabEntry};
 use crate::build::markdown::{LinkTargets, MarkdownEnv};
 use crate::build::output::{Body, Output};
@@ -61,6 +65,10 @@ pub struct BuildOptions {
     /// Include draft courses and lessons, marked as drafts (a preview: the manifest lists
     /// them and `course publish` refuses the release); without, they are left out.
     pub drafts: bool,
+    /// Fail (writing nothing) when there are warnings, as when there are errors.
+    pub deny_warnings: bool,
+    /// Check external (`http:`/`https:`) links too: broken ones are errors.
+    pub check_external: Option<ExternalCheck>,
 }
 
 impl BuildOptions {
@@ -72,6 +80,8 @@ impl BuildOptions {
             channel: "live".into(),
             max_source_bytes: crate::build::tree::DEFAULT_MAX_SOURCE_BYTES,
             drafts: false,
+            deny_warnings: false,
+            check_external: None,
         }
     }
 }
@@ -93,10 +103,17 @@ pub struct BuildReport {
     pub phases: Vec<(&'static str, Duration)>,
     /// Media, animations and labs that no page uses: not published (a warning).
     pub unpublished: Vec<PathBuf>,
-    /// Files the build ignores (Markdown that is no lesson, unknown folders...).
+    /// Files the build ignores, lessons in no module, code in unknown languages...
     pub warnings: Vec<ContentError>,
     /// The drafts it left out or included.
     pub drafts: drafts::DraftCount,
+}
+
+impl BuildReport {
+    /// Every warning: those in `warnings`, and each file in `unpublished`.
+    pub fn warning_count(&self) -> usize {
+        self.warnings.len() + self.unpublished.len()
+    }
 }
 
 /// Times the phases of a build, each from the end of the one before.
@@ -134,6 +151,11 @@ impl fmt::Display for BuildReport {
         if !self.drafts.is_empty() {
             writeln!(f, "{}", self.drafts)?;
         }
+        match self.warning_count() {
+            0 => writeln!(f, "no warnings")?,
+            1 => writeln!(f, "1 warning")?,
+            n => writeln!(f, "{n} warnings")?,
+        }
         let note = if self.channel_moved { "" } else { " (unchanged, already live)" };
         write!(f, "release {}{note}", self.release)
     }
@@ -141,8 +163,11 @@ impl fmt::Display for BuildReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{} content error(s); no release written", .0.len())]
-    Content(Vec<ContentError>),
+    #[error("{} content error(s); no release written", .errors.len())]
+    Content { errors: Vec<ContentError>, warnings: Vec<ContentError> },
+    /// A build with warnings and `deny_warnings`.
+    #[error("{} warning(s), denied; no release written", .0.len())]
+    Warnings(Vec<ContentError>),
     #[error("writing the release to {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -159,6 +184,24 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
     let started = Instant::now();
     let mut rendered = render(&options.content, options.max_source_bytes, options.drafts, cache)?;
     let mut phases = Phases::start();
+    if let Some(check) = &options.check_external {
+        let (errors, warnings) = external::check(check, &options.content, &rendered.links);
+        rendered.warnings.extend(warnings);
+        rendered.warnings.sort();
+        phases.lap("check external links");
+        if !errors.is_empty() {
+            return Err(BuildError::Content { errors, warnings: rendered.warnings });
+        }
+    }
+    if options.deny_warnings && !(rendered.warnings.is_empty() && rendered.unpublished.is_empty()) {
+        let unpublished = rendered.unpublished.iter().map(|path| ContentError {
+            file: path.clone(),
+            line: 1,
+            col: 1,
+            message: "no page uses this file, so it is not published".into(),
+        });
+        return Err(BuildError::Warnings(rendered.warnings.into_iter().chain(unpublished).collect()));
+    }
     let pages = rendered.pages;
     let assets = rendered.outputs.len() - pages;
     let io_error = |source| BuildError::Io { path: options.out.clone(), source };
@@ -172,10 +215,10 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
     )
     .map_err(io_error)?;
     phases.lap("store objects, compress, write manifest");
-    for (inputs, route, uses) in std::mem::take(&mut rendered.fresh_pages) {
+    for (inputs, route, uses, links) in std::mem::take(&mut rendered.fresh_pages) {
         if let Some(r) = written.manifest.routes.get(&route) {
-            let page =
-                CachedPage { object: r.object.clone(), size: r.size, uses: uses.into_iter().collect() };
+            let uses = uses.into_iter().collect();
+            let page = CachedPage { object: r.object.clone(), size: r.size, uses, links };
             cache.pages.insert(inputs, page);
         }
     }
@@ -205,8 +248,10 @@ pub struct Rendered {
     pub outputs: Vec<Output>,
     pub pages: usize,
     pub pages_rendered: usize,
-    /// (inputs hash, route, uses) of each page rendered now, for the page cache.
-    pub fresh_pages: Vec<(String, String, Uses)>,
+    /// (inputs hash, route, uses, links) of each page rendered now, for the page cache.
+    pub(crate) fresh_pages: Vec<(String, String, Uses, PageLinks)>,
+    /// The links of every page (rendered now or reused), for `--check-external`.
+    pub(crate) links: Vec<PageLinks>,
     pub phases: Vec<(&'static str, Duration)>,
     /// Sources of assets no page uses (not published).
     pub unpublished: Vec<PathBuf>,
@@ -227,7 +272,8 @@ pub fn render(
     highlight::preload();
     let mut phases = Phases::start();
     let diags = Diagnostics::default();
-    let fail = |diags: &Diagnostics| BuildError::Content(diags.take());
+    let fail =
+        |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
     let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
     let Some(catalogue) = catalogue::load(&diags, &root, drafts) else { return Err(fail(&diags)) };
     phases.lap("load catalogue");
@@ -269,6 +315,14 @@ pub fn render(
     pages.extend(site_pages.pages);
     let mut fresh_pages = lessons.fresh;
     fresh_pages.extend(site_pages.fresh);
+    let mut page_links = lessons.links;
+    page_links.extend(site_pages.links);
+    let entries: Vec<links::PageEntry<'_>> = page_links
+        .iter()
+        .map(|(route, source, links)| links::PageEntry { route, source: source.as_deref(), links })
+        .collect();
+    links::check_anchors(&diags, &root.shown, &entries);
+    phases.lap("check links");
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
@@ -284,6 +338,7 @@ pub fn render(
         pages: page_count,
         pages_rendered,
         fresh_pages,
+        links: page_links.into_iter().map(|(_, _, links)| links).collect(),
         phases: phases.done,
         unpublished,
         warnings,
@@ -393,7 +448,13 @@ pub(crate) fn link_targets(catalogue: &Catalogue, assets: &assets::Assets) -> Li
             routes.insert(url);
         }
     }
-    LinkTargets { lessons, routes, broken: catalogue.broken_lessons.clone(), drafts: Default::default() }
+    LinkTargets {
+        lessons,
+        routes,
+        broken: catalogue.broken_lessons.clone(),
+        orphans: catalogue.orphans.clone(),
+        drafts: Default::default(),
+    }
 }
 
 pub(crate) fn lab_entries<'a>(
@@ -413,8 +474,10 @@ pub(crate) fn lab_entries<'a>(
 
 struct RenderedPages {
     pages: Vec<Output>,
-    /// (inputs hash, route, uses) of the pages rendered now (not reused).
-    fresh: Vec<(String, String, Uses)>,
+    /// (inputs hash, route, uses, links) of the pages rendered now (not reused).
+    fresh: Vec<(String, String, Uses, PageLinks)>,
+    /// (route, lesson file, links) of every page, rendered now or reused.
+    links: Vec<(String, Option<String>, PageLinks)>,
     /// Every (scope, asset) the pages use, rendered now or reused.
     used: BTreeSet<(Access, AssetId)>,
 }
@@ -438,8 +501,8 @@ fn render_lessons(
         .enumerate()
         .flat_map(|(c, course)| (0..course.lessons.len()).map(move |l| (c, l)))
         .collect();
-    // (page, Some(inputs) when rendered now, what it uses)
-    let rendered: Vec<(Output, Option<String>, Uses)> = jobs
+    // (page, Some(inputs) when rendered now, what it uses, its links)
+    let rendered: Vec<(Output, Option<String>, Uses, PageLinks)> = jobs
         .par_iter()
         .filter_map(|&(c, l)| {
             let course = &catalogue.courses[c];
@@ -449,7 +512,13 @@ fn render_lessons(
                 inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.source.text]);
             if let Some(page) = cache.pages.get(&inputs) {
                 let uses = page.0.uses.iter().cloned().collect();
-                return Some((reused_page(page, pages::lesson_url(course, lesson), access), None, uses));
+                let links = page.0.links.clone();
+                return Some((
+                    reused_page(page, pages::lesson_url(course, lesson), access),
+                    None,
+                    uses,
+                    links,
+                ));
             }
             let body = markdown.render(&lesson.source, lesson.body_offset, &access);
             let module =
@@ -467,7 +536,13 @@ fn render_lessons(
             };
             match theme.render("lesson.html", ctx) {
                 Ok(html) => {
-                    Some((page(pages::lesson_url(course, lesson), html, access), Some(inputs), body.uses))
+                    let links = PageLinks {
+                        ids: links::ids_in(&html),
+                        out: body.links,
+                        ids_complete: body.ids_complete,
+                    };
+                    let page = page(pages::lesson_url(course, lesson), html, access);
+                    Some((page, Some(inputs), body.uses, links))
                 }
                 Err(err) => {
                     markdown.diags.push(err);
@@ -476,14 +551,25 @@ fn render_lessons(
             }
         })
         .collect();
-    let mut lesson_pages =
-        RenderedPages { pages: Vec::with_capacity(rendered.len()), fresh: Vec::new(), used: BTreeSet::new() };
-    for (page, inputs, uses) in rendered {
+    let sources: HashMap<String, &str> = catalogue
+        .courses
+        .iter()
+        .flat_map(|c| c.lessons.iter().map(move |l| (pages::lesson_url(c, l), l.source.rel.as_str())))
+        .collect();
+    let mut lesson_pages = RenderedPages {
+        pages: Vec::with_capacity(rendered.len()),
+        fresh: Vec::new(),
+        links: Vec::with_capacity(rendered.len()),
+        used: BTreeSet::new(),
+    };
+    for (page, inputs, uses, links) in rendered {
         for id in &uses {
             lesson_pages.used.insert((page.access.clone(), id.clone()));
         }
+        let source = sources.get(&page.route).map(|s| s.to_string());
+        lesson_pages.links.push((page.route.clone(), source, links.clone()));
         if let Some(inputs) = inputs {
-            lesson_pages.fresh.push((inputs, page.route.clone(), uses));
+            lesson_pages.fresh.push((inputs, page.route.clone(), uses, links));
         }
         lesson_pages.pages.push(page);
     }
@@ -527,17 +613,24 @@ fn render_site_pages(
         let ctx = minijinja::context! { site => &site, courses => &courses, course => view };
         jobs.push((pages::course_url(course), "course.html", ctx, course.page_access()));
     }
-    let mut rendered =
-        RenderedPages { pages: Vec::with_capacity(jobs.len()), fresh: Vec::new(), used: BTreeSet::new() };
+    let mut rendered = RenderedPages {
+        pages: Vec::with_capacity(jobs.len()),
+        fresh: Vec::new(),
+        links: Vec::with_capacity(jobs.len()),
+        used: BTreeSet::new(),
+    };
     for (route, template, ctx, access) in jobs {
         let inputs = inputs_hash(&[shared_inputs, template, &route]);
         if let Some(cached) = cache.pages.get(&inputs) {
+            rendered.links.push((route.clone(), None, cached.0.links.clone()));
             rendered.pages.push(reused_page(cached, route, access));
             continue;
         }
         match theme.render(template, ctx) {
             Ok(html) => {
-                rendered.fresh.push((inputs, route.clone(), Uses::new()));
+                let links = PageLinks { ids: links::ids_in(&html), out: Vec::new(), ids_complete: true };
+                rendered.links.push((route.clone(), None, links.clone()));
+                rendered.fresh.push((inputs, route.clone(), Uses::new(), links));
                 rendered.pages.push(page(route, html, access));
             }
             Err(err) => diags.push(err),

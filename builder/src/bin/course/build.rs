@@ -1,8 +1,9 @@
 //! `course build`: content tree -> release in a local store.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use builder::{build, BuildError, BuildOptions};
+use builder::{build, BuildError, BuildOptions, ExternalCheck};
 
 use crate::failure::Failure;
 use crate::out::say;
@@ -16,6 +17,19 @@ pub(crate) struct Args {
     /// that `course publish` refuses. Without it they are left out.
     #[arg(long)]
     drafts: bool,
+    /// Fail (exit 1, writing no release) when there are warnings, as when there are errors.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Also check external (http/https) links, each URL once (HEAD, or GET where HEAD is
+    /// refused): broken ones are content errors.
+    #[arg(long)]
+    check_external: bool,
+    /// With --check-external: the longest wait for one URL, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "check_external")]
+    external_timeout: Duration,
+    /// With --check-external: the most distinct URLs checked (the rest are warned about).
+    #[arg(long, default_value_t = 1000, requires = "check_external")]
+    external_max: usize,
 }
 
 #[derive(clap::Args, Clone)]
@@ -48,17 +62,28 @@ impl BuildArgs {
             channel: self.channel.clone(),
             max_source_bytes: self.max_source_size,
             drafts: false,
+            deny_warnings: false,
+            check_external: None,
         }
     }
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let options = BuildOptions { drafts: args.drafts, ..args.build.options() };
+    let options = BuildOptions {
+        drafts: args.drafts,
+        deny_warnings: args.deny_warnings,
+        check_external: args.check_external.then(|| ExternalCheck {
+            timeout: args.external_timeout,
+            max_urls: args.external_max,
+            ..ExternalCheck::default()
+        }),
+        ..args.build.options()
+    };
     let report = build(&options).map_err(|err| match err {
-        BuildError::Content(errors) => Failure::Content(errors),
+        BuildError::Content { errors, warnings } => Failure::Content { errors, warnings },
+        BuildError::Warnings(warnings) => Failure::Warnings(warnings),
         other => Failure::Other(other.into()),
     })?;
-    say(&report);
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -71,6 +96,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             eprintln!("  ... and {} more", report.unpublished.len() - UNPUBLISHED_SHOWN);
         }
     }
+    say(&report);
     if args.build.timings {
         for (phase, took) in &report.phases {
             say(format_args!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0));

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 use builder::ContentError;
 
 pub(crate) enum Failure {
-    /// The content has errors (exit 1): each names its `file:line:col`.
-    Content(Vec<ContentError>),
+    /// The content has errors (exit 1): each names its `file:line:col`, as do the warnings
+    /// shown with them.
+    Content { errors: Vec<ContentError>, warnings: Vec<ContentError> },
+    /// The content has warnings, and `--deny-warnings` makes them fatal (exit 1).
+    Warnings(Vec<ContentError>),
     /// Anything else (exit 2): bad flags, I/O, the store, the network.
     Other(anyhow::Error),
 }
@@ -21,11 +24,26 @@ impl Failure {
     /// Prints the failure on stderr and gives the exit code.
     pub(crate) fn report(self) -> ExitCode {
         match self {
-            Failure::Content(errors) => {
+            Failure::Content { errors, warnings } => {
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
                 for error in &errors {
                     eprintln!("error: {error}");
                 }
-                eprintln!("{} content error(s); no release written", errors.len());
+                match warnings.len() {
+                    0 => eprintln!("{} content error(s); no release written", errors.len()),
+                    w => {
+                        eprintln!("{} content error(s) and {w} warning(s); no release written", errors.len())
+                    }
+                }
+                ExitCode::from(1)
+            }
+            Failure::Warnings(warnings) => {
+                for warning in &warnings {
+                    eprintln!("warning: {warning}");
+                }
+                eprintln!("{} warning(s), and --deny-warnings: no release written", warnings.len());
                 ExitCode::from(1)
             }
             Failure::Other(err) => {

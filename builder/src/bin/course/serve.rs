@@ -139,7 +139,10 @@ fn show(
                 eprintln!("warning: {warning}");
             }
         }
-        Err(BuildError::Content(errors)) => {
+        Err(BuildError::Content { errors, warnings }) => {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
             let shown = author_errors(&errors);
             eprintln!("{}", for_terminal(&shown, live.release().is_some()));
             live.report(shown);
