@@ -6,14 +6,12 @@
 //! rebuild, shown as an overlay over the last good release.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bundle::ReleaseId;
 use bytes::Bytes;
-use futures::Stream;
+use futures::StreamExt;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::{Either, StreamBody};
@@ -23,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::cache::ObjectCache;
 use crate::release::{Current, Release};
-use crate::response::{plain, security_headers, Body, NO_STORE};
+use crate::response::{plain, security_headers, Body, EventFrames, NO_STORE};
 
 pub(crate) const CLIENT_ROUTE: &str = "/_live/client.js";
 pub(crate) const EVENTS_ROUTE: &str = "/_live/events";
@@ -326,9 +324,6 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-type EventFrames = Pin<Box<dyn Stream<Item = Result<Frame<Bytes>, Infallible>> + Send>>;
-pub(crate) type EventStream = StreamBody<EventFrames>;
-
 /// `GET /_live/events?route=<page path>&release=<its release>`: the page's event stream.
 pub(crate) fn events(live: &Arc<Live>, query: Option<&str>) -> Response<Body> {
     let query = query.unwrap_or_default();
@@ -365,8 +360,6 @@ pub(crate) fn events(live: &Arc<Live>, query: Option<&str>) -> Response<Body> {
     security_headers(headers);
     response
 }
-
-use futures::StreamExt;
 
 /// One open page's view of the live state.
 struct PageStream {

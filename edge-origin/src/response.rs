@@ -7,7 +7,13 @@ use http::{HeaderMap, Response, StatusCode};
 use http_body_util::Full;
 
 /// A whole body, or the live preview's event stream (`live.rs`).
-pub(crate) type Body = http_body_util::Either<Full<Bytes>, crate::live::EventStream>;
+pub(crate) type Body = http_body_util::Either<Full<Bytes>, EventStream>;
+
+/// Server-Sent Events, frame by frame (`live.rs` writes them).
+pub(crate) type EventStream = http_body_util::StreamBody<EventFrames>;
+pub(crate) type EventFrames = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> + Send>,
+>;
 
 /// A whole body.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {

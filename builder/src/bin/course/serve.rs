@@ -57,11 +57,11 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
 
     let mut session = Session::new(options.clone());
     let first = session.rebuild();
-    let built = first.is_ok();
-    show(&live, &options, first, None);
-    if built {
+    // Swapped in before it is reported: a printed release is a served one.
+    if first.is_ok() {
         swap(&live)?;
     }
+    show(&live, &options, first, None);
     if let Some(key) = &key {
         // For the enrolled courses of the release served after the first build.
         for signed in signed_urls_now(&live, key, &addr)? {
@@ -88,14 +88,13 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                 };
                 let started = Instant::now();
                 let outcome = session.rebuild();
-                let built = outcome.is_ok();
-                let summary = format!("{} changed", describe(&changed, &session.options().content));
-                show(&live, session.options(), outcome, Some((summary, started)));
-                if built {
+                if outcome.is_ok() {
                     if let Err(err) = swap(&live) {
                         eprintln!("error: {err:#}");
                     }
                 }
+                let summary = format!("{} changed", describe(&changed, &session.options().content));
+                show(&live, session.options(), outcome, Some((summary, started)));
             }
         });
         let _ = runtime.block_on(serving);
