@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bundle::grant::{sign_custom, HashAlgorithm, Policy, SigningKey};
-use bundle::Access;
 
 use crate::keys::{new_pair, Algorithm};
 
@@ -33,29 +32,6 @@ pub fn enforce_grants(config: &mut edge_origin::Config, out: &Path) -> anyhow::R
     config.grants.enforce = true;
     config.grants.trusted_keys = vec![(PREVIEW_KEY_ID.to_owned(), public)];
     Ok(key)
-}
-
-/// A signed URL for each enrolled course of the release `server` serves, to open it with.
-pub fn signed_urls(server: &edge_origin::Server, key: &SigningKey) -> anyhow::Result<Vec<String>> {
-    let base = format!("http://{}", server.local_addr()?);
-    enrolled_courses(server).iter().map(|slug| signed_url(key, &base, slug)).collect()
-}
-
-/// The slugs of the enrolled courses of the release being served.
-fn enrolled_courses(server: &edge_origin::Server) -> Vec<String> {
-    let Some(release) = server.release() else { return Vec::new() };
-    let mut slugs: Vec<String> = release
-        .manifest
-        .routes
-        .values()
-        .filter_map(|route| match &route.access {
-            Access::Course(slug) => Some(slug.clone()),
-            Access::Public => None,
-        })
-        .collect();
-    slugs.sort();
-    slugs.dedup();
-    slugs
 }
 
 /// A signed URL for the course page of `slug`, opening the whole course.

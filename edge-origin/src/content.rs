@@ -198,7 +198,7 @@ async fn serve_route<B>(
         choose_encoding(header_str(header::ACCEPT_ENCODING), &route.available)
     };
     let representation = route.representation(encoding);
-    let live_etag = live_page.then(|| live_etag(&representation.etag));
+    let live_etag = live_page.then(|| live_etag(&representation.etag, &release.id));
     let etag_value = live_etag.as_ref().unwrap_or(&representation.etag);
     let etag = etag_value.to_str().unwrap_or_default();
 
@@ -268,10 +268,12 @@ async fn serve_route<B>(
     }
 }
 
-/// A live page's validator: its bytes are the release's plus the client.
-fn live_etag(etag: &HeaderValue) -> HeaderValue {
+/// A live page's validator: its bytes are the object's plus the client, which names the
+/// release the page is of; so the release is part of it (a 304 across releases would keep a
+/// page whose client asks for a release the origin has forgotten: a reload loop).
+fn live_etag(etag: &HeaderValue, release: &bundle::ReleaseId) -> HeaderValue {
     let text = etag.to_str().unwrap_or_default().trim_end_matches('"');
-    HeaderValue::from_str(&format!("{text}-live\"")).unwrap_or_else(|_| etag.clone())
+    HeaderValue::from_str(&format!("{text}-live-{release}\"")).unwrap_or_else(|_| etag.clone())
 }
 
 fn response(status: StatusCode, headers: HeaderMap, body: Bytes) -> Response<Body> {

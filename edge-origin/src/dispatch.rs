@@ -85,6 +85,9 @@ async fn answer_head<B>(
         Ok(authority) => authority,
         Err(why) => return plain(StatusCode::BAD_REQUEST, &why.to_string()),
     };
+    if state.live.is_some() && !authority.as_deref().is_none_or(live::is_local_authority) {
+        return plain(StatusCode::FORBIDDEN, live::NOT_LOCAL);
+    }
     let method = req.method();
     let reads = method == Method::GET || method == Method::HEAD;
     match endpoint {

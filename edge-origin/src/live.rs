@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bundle::{Manifest, ReleaseId};
+use bundle::ReleaseId;
 use bytes::Bytes;
 use futures::Stream;
 use http::header::{self, HeaderValue};
@@ -32,7 +32,9 @@ const CLIENT_JS: &str = include_str!("live/client.js");
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Releases remembered to tell a page what changed since it was served; a page served
 /// from an older one simply reloads.
-const REMEMBERED: usize = 32;
+const REMEMBERED: usize = 16;
+/// Event streams at once; more get a 503 (each holds a connection the server is capped at).
+const MAX_STREAMS: usize = 64;
 
 /// One content error of the latest rebuild, as the overlay shows it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -53,8 +55,41 @@ pub(crate) struct Live {
     /// Bumped on every swap, report and close; each event stream wakes on it.
     changes: watch::Sender<u64>,
     errors: Mutex<Arc<Vec<AuthorError>>>,
-    recent: Mutex<VecDeque<Arc<Release>>>,
+    recent: Mutex<VecDeque<Arc<Remembered>>>,
     closed: std::sync::atomic::AtomicBool,
+    /// Event streams open now (each holds a connection: they are capped).
+    streams: std::sync::atomic::AtomicUsize,
+}
+
+/// Of a recent release, what telling a page what changed needs: the objects of its pages
+/// and its stylesheets (a whole release of a 2,000-lesson catalogue is ~30 MB).
+struct Remembered {
+    id: ReleaseId,
+    pages: std::collections::HashMap<String, bundle::ObjectKey>,
+    stylesheets: Vec<String>,
+    not_found: String,
+}
+
+impl Remembered {
+    fn of(release: &Release) -> Remembered {
+        let manifest = &release.manifest;
+        Remembered {
+            id: release.id.clone(),
+            pages: manifest
+                .routes
+                .iter()
+                .filter(|(_, r)| r.content_type.starts_with("text/html"))
+                .map(|(route, r)| (route.clone(), r.object.clone()))
+                .collect(),
+            stylesheets: manifest.routes.keys().filter(|r| r.ends_with(".css")).cloned().collect(),
+            not_found: manifest.not_found.clone(),
+        }
+    }
+
+    /// The page a path shows: its route's, or the 404 page's.
+    fn page(&self, route: &str) -> Option<&bundle::ObjectKey> {
+        self.pages.get(route).or_else(|| self.pages.get(&self.not_found))
+    }
 }
 
 impl Live {
@@ -66,6 +101,7 @@ impl Live {
             errors: Mutex::default(),
             recent: Mutex::default(),
             closed: false.into(),
+            streams: 0.into(),
         });
         live.remember_current();
         live
@@ -80,10 +116,10 @@ impl Live {
         if recent.len() == REMEMBERED {
             recent.pop_front();
         }
-        recent.push_back(release);
+        recent.push_back(Arc::new(Remembered::of(&release)));
     }
 
-    fn remembered(&self, id: &str) -> Option<Arc<Release>> {
+    fn remembered(&self, id: &str) -> Option<Arc<Remembered>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().find(|r| r.id.as_str() == id).cloned()
     }
@@ -107,6 +143,20 @@ impl Live {
     }
 }
 
+/// Refused for a Host other than an IP address or `localhost`: a page of another site
+/// whose name was re-pointed at this address (DNS rebinding) must not read the preview.
+pub(crate) const NOT_LOCAL: &str =
+    "the preview answers only to an IP address or localhost in Host (a guard against DNS rebinding)";
+
+/// `host[:port]` (already normalised) naming this machine by address or as `localhost`.
+pub(crate) fn is_local_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    host == "localhost" || host.ends_with(".localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// What `course serve` drives the live origin with.
 #[derive(Clone)]
 pub struct LiveHandle {
@@ -121,6 +171,19 @@ impl LiveHandle {
         self.live.remember_current();
         self.live.bump();
         Ok(self.live.current.get().map(|r| r.id.to_string()))
+    }
+
+    /// The id of the release served now, if any.
+    pub fn release(&self) -> Option<String> {
+        self.live.current.get().map(|r| r.id.to_string())
+    }
+
+    /// The slugs of the enrolled courses of the release served now, sorted.
+    pub fn enrolled_courses(&self) -> Vec<String> {
+        let mut slugs: Vec<String> =
+            self.live.current.get().map(|r| r.enrolled_courses.iter().cloned().collect()).unwrap_or_default();
+        slugs.sort();
+        slugs
     }
 
     /// The content errors of the latest rebuild (empty: it built); every open page shows
@@ -187,7 +250,7 @@ enum Action {
 
 /// Stylesheet routes of `old` that `new` replaced, paired by name without the
 /// fingerprint (`/assets/site.99a19d0bba.css` -> `/assets/site.3c4d5e6f70.css`).
-fn replaced_stylesheets(old: &Manifest, new: &Manifest) -> Vec<(String, String)> {
+fn replaced_stylesheets(old: &[String], new: &[String]) -> Vec<(String, String)> {
     let unfingerprinted = |route: &str| -> String {
         let mut parts: Vec<&str> = route.split('.').collect();
         if parts.len() >= 3 {
@@ -200,11 +263,9 @@ fn replaced_stylesheets(old: &Manifest, new: &Manifest) -> Vec<(String, String)>
         }
         parts.join(".")
     };
-    let is_css = |route: &&String| route.ends_with(".css");
-    let gone: Vec<&String> =
-        old.routes.keys().filter(is_css).filter(|r| !new.routes.contains_key(*r)).collect();
+    let gone: Vec<&String> = old.iter().filter(|r| !new.contains(r)).collect();
     let mut pairs = Vec::new();
-    for added in new.routes.keys().filter(is_css).filter(|r| !old.routes.contains_key(*r)) {
+    for added in new.iter().filter(|r| !old.contains(r)) {
         let name = unfingerprinted(added);
         if let Some(old_route) = gone.iter().find(|g| unfingerprinted(g) == name) {
             pairs.push(((*old_route).clone(), added.clone()));
@@ -215,20 +276,18 @@ fn replaced_stylesheets(old: &Manifest, new: &Manifest) -> Vec<(String, String)>
 
 impl Live {
     /// What the release `to` means for the page at `route` served from `from`.
-    async fn action(&self, route: &str, from: &Release, to: &Release) -> Action {
-        let (Some(old), Some(new)) = (from.manifest.routes.get(route), to.manifest.routes.get(route)) else {
+    async fn action(&self, route: &str, from: &Remembered, to: &Remembered) -> Action {
+        let (Some(old), Some(new)) = (from.page(route), to.page(route)) else {
             return Action::Reload;
         };
-        if old.object == new.object {
+        if old == new {
             return Action::Keep;
         }
-        let swaps = replaced_stylesheets(&from.manifest, &to.manifest);
-        if swaps.is_empty() || !old.content_type.starts_with("text/html") {
+        let swaps = replaced_stylesheets(&from.stylesheets, &to.stylesheets);
+        if swaps.is_empty() {
             return Action::Reload;
         }
-        let (Ok(old_page), Ok(new_page)) =
-            (self.objects.get(&old.object).await, self.objects.get(&new.object).await)
-        else {
+        let (Ok(old_page), Ok(new_page)) = (self.objects.get(old).await, self.objects.get(new).await) else {
             return Action::Reload;
         };
         let mut restyled = String::from_utf8_lossy(&old_page).into_owned();
@@ -278,6 +337,11 @@ pub(crate) fn events(live: &Arc<Live>, query: Option<&str>) -> Response<Body> {
     };
     let route = page_route(&route);
     let release = query_param(query, "release").unwrap_or_default();
+    let Some(slot) = StreamSlot::take(live) else {
+        let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "too many live reload streams open");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     let stream = PageStream {
         live: live.clone(),
         route,
@@ -285,6 +349,7 @@ pub(crate) fn events(live: &Arc<Live>, query: Option<&str>) -> Response<Body> {
         changes: live.changes.subscribe(),
         first: true,
         shown_errors: None,
+        _slot: slot,
     };
     let frames: EventFrames = Box::pin(
         futures::stream::unfold(stream, |mut stream| async move {
@@ -313,6 +378,24 @@ struct PageStream {
     first: bool,
     /// The errors the page was last told of.
     shown_errors: Option<Arc<Vec<AuthorError>>>,
+    _slot: StreamSlot,
+}
+
+/// One of the [`MAX_STREAMS`] event streams, given back when the stream ends.
+struct StreamSlot(Arc<Live>);
+
+impl StreamSlot {
+    fn take(live: &Arc<Live>) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering::SeqCst;
+        live.streams.fetch_update(SeqCst, SeqCst, |n| (n < MAX_STREAMS).then_some(n + 1)).ok()?;
+        Some(StreamSlot(live.clone()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl PageStream {
@@ -347,9 +430,9 @@ impl PageStream {
         if current.id.as_str() == self.release {
             return Vec::new();
         }
-        let action = match self.live.remembered(&self.release) {
-            Some(from) => self.live.action(&self.route, &from, &current).await,
-            None => Action::Reload,
+        let action = match (self.live.remembered(&self.release), self.live.remembered(current.id.as_str())) {
+            (Some(from), Some(to)) => self.live.action(&self.route, &from, &to).await,
+            _ => Action::Reload,
         };
         let id = current.id.to_string();
         self.release.clone_from(&id);
@@ -377,6 +460,28 @@ mod tests {
         );
         let bare = inject(b"text", &id);
         assert!(bare.starts_with(b"text<script"));
+    }
+
+    #[test]
+    fn only_addresses_and_localhost_are_local() {
+        for local in
+            ["127.0.0.1:8080", "localhost:8080", "localhost", "[::1]:8080", "10.0.0.5", "a.localhost:1"]
+        {
+            assert!(is_local_authority(local), "{local}");
+        }
+        for remote in ["evil.example:8080", "evil.example", "localhost.evil.example", "127.0.0.1.nip.io"] {
+            assert!(!is_local_authority(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn stylesheets_pair_by_name_without_fingerprint() {
+        let old = vec!["/assets/site.99a19d0bba.css".to_owned(), "/assets/syntax.8aef8d84dd.css".to_owned()];
+        let new = vec!["/assets/site.0123456789.css".to_owned(), "/assets/syntax.8aef8d84dd.css".to_owned()];
+        assert_eq!(
+            replaced_stylesheets(&old, &new),
+            [("/assets/site.99a19d0bba.css".to_owned(), "/assets/site.0123456789.css".to_owned())]
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ fn collect_lines(from: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<
 
 impl Serving {
     /// Starts `course serve` on `content` into the store `out` (plus `extra` flags) and
-    /// waits until it serves and watches.
+    /// waits until it serves, watches and has the first build's outcome.
     pub fn start(content: &Path, out: &Path, extra: &[&str]) -> Serving {
         let mut child = crate::course()
             .arg("serve")
@@ -56,7 +56,10 @@ impl Serving {
             let base = lines.iter().find_map(|l| l.split("listening on ").nth(1)).map(|rest| {
                 rest.split_whitespace().next().unwrap_or_default().trim_end_matches('/').to_owned()
             });
-            if let (Some(base), true) = (base, lines.iter().any(|l| l.starts_with("watching "))) {
+            // Serving starts at once; ready means the first build's outcome is in.
+            let built = lines.iter().any(|l| l.starts_with("release "))
+                || stderr_lines.lock().expect("lines").iter().any(|l| l.contains("content error(s)"));
+            if let (Some(base), true) = (base, built) {
                 serving.base = base;
                 break;
             }

@@ -40,7 +40,7 @@ fn replace_in(file: &Path, from: &str, to: &str) {
 /// Marks a page's JS world: a reload loses the mark.
 const MARK: &str = "window.__notReloaded = true";
 const STILL_MARKED: &str = "window.__notReloaded === true";
-const OVERLAY: &str = "document.getElementById('course-live-errors')";
+const OVERLAY: &str = "document.querySelector('[data-course-live-overlay]')";
 
 fn overlay_text(browser: &mut Browser, page: &str) -> String {
     browser
@@ -409,4 +409,118 @@ fn every_kind_of_change_is_picked_up_without_a_restart() {
     replace_in(&w.content.join("site.toml"), "\"data-structures\"]", "\"data-structures\", \"live-course\"]");
     served(&serving, "/courses/live-course/first/", 200, "First live lesson");
     served(&serving, "/", 200, "A live course");
+}
+
+/// The text of `path`'s event stream (for `route`, shown from `release`) over `within`.
+fn events_during(
+    serving: &Serving,
+    route: &str,
+    release: &str,
+    within: Duration,
+    act: impl FnOnce(),
+) -> String {
+    use std::io::Read;
+    let url = serving.url(&format!("/_live/events?route={route}&release={release}"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder().timeout(None).build().expect("client");
+        let Ok(mut response) = client.get(&url).send() else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = response.read(&mut buf) {
+            if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    // The stream's first frames (its view on connect) arrive before the change.
+    let mut text = rx.recv_timeout(WAIT).expect("the stream opens");
+    act();
+    let deadline = std::time::Instant::now() + within;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(chunk) => text.push_str(&chunk),
+            Err(_) => break,
+        }
+        if text.contains("event: release") || text.contains("event: reload") {
+            break;
+        }
+    }
+    text
+}
+
+#[test]
+fn live_pages_are_revalidated_per_release_and_unchanged_404s_do_not_reload() {
+    let w = work();
+    let serving = Serving::start(&w.content, &w.out, &[]);
+    let page = get(&serving.url(LOOPS), &[]);
+    let etag = page.headers()["etag"].to_str().expect("etag").to_owned();
+    let release = page.headers()["x-release"].to_str().expect("release").to_owned();
+    assert_eq!(get(&serving.url(LOOPS), &[("if-none-match", &etag)]).status(), 304);
+
+    // An edit elsewhere leaves the page's bytes alone but not its client's release: a
+    // 304 would keep a page asking for a release the origin may have forgotten.
+    let stacks = w.content.join("courses/data-structures/stacks.md");
+    let text = fs::read_to_string(&stacks).expect("lesson");
+    let events = events_during(&serving, "/no/such/page/", &release, WAIT, || {
+        fs::write(&stacks, format!("{text}\nAn unrelated edit.\n")).expect("edit");
+    });
+    assert!(
+        events.contains("event: release") && !events.contains("event: reload"),
+        "the 404 page is unchanged: {events}"
+    );
+    let again = get(&serving.url(LOOPS), &[("if-none-match", &etag)]);
+    assert_eq!(again.status(), 200, "a new release revalidates to the new body");
+    assert_ne!(again.headers()["x-release"].to_str().expect("release"), release);
+    assert!(again.text().expect("page").contains("data-release=\""));
+}
+
+#[test]
+fn editor_leftovers_fifos_and_an_out_dir_inside_the_content_do_not_break_the_loop() {
+    let w = work();
+    let lesson = w.content.join("courses/python-foundations/loops.md");
+    replace_in(&lesson, "title = \"Loops\"", "title = ");
+    // The store inside the content tree, not there yet: the first build fails.
+    let out = w.content.join("dist");
+    let serving = Serving::start(&w.content, &out, &[]);
+    eventually("the error is printed", WAIT, || serving.stderr().contains("1 content error(s)"));
+    replace_in(&lesson, "title = ", "title = \"Loops\"");
+    eventually("the fix is served", WAIT, || get(&serving.url(LOOPS), &[]).status() == 200);
+    // Its own writes into `dist/` start no more rebuilds (this was an endless loop).
+    std::thread::sleep(Duration::from_millis(1500));
+    let settled = serving.rebuilds().len();
+    assert!(settled <= 2, "{:?}", serving.rebuilds());
+
+    // What editors leave beside a lesson is not content: no error, no rebuild of its own.
+    let dir = lesson.parent().expect("dir");
+    fs::copy(&lesson, dir.join("loops.md~")).expect("backup");
+    fs::copy(&lesson, dir.join("#loops.md#")).expect("autosave");
+    std::os::unix::fs::symlink("user@host.1234:1700000000", dir.join(".#loops.md")).expect("lock");
+    // A FIFO is an error of its own; showing it must not block the loop.
+    let fifo = dir.join("media/pipe.svg");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    replace_in(&lesson, "A loop runs the same block", "A loop (after the leftovers) runs the same block");
+    eventually("the FIFO is reported", WAIT, || serving.stderr().contains("pipe.svg"));
+    fs::remove_file(&fifo).expect("remove the FIFO");
+    served(&serving, LOOPS, 200, "(after the leftovers)");
+    let stderr = serving.stderr();
+    for leftover in ["loops.md~", "#loops.md#", ".#loops.md"] {
+        assert!(!stderr.contains(leftover), "{leftover} is not content: {stderr}");
+    }
+}
+
+#[test]
+fn the_preview_answers_only_to_local_names() {
+    let w = work();
+    let serving = Serving::start(&w.content, &w.out, &[]);
+    let port = serving.base.rsplit(':').next().expect("port").to_owned();
+    assert_eq!(get(&serving.url(LOOPS), &[]).status(), 200);
+    assert_eq!(get(&serving.url(LOOPS), &[("host", &format!("localhost:{port}"))]).status(), 200);
+    // A name re-pointed at this address (DNS rebinding) reads neither pages nor events.
+    for path in [LOOPS, "/_live/events?route=/&release=x"] {
+        assert_eq!(
+            get(&serving.url(path), &[("host", &format!("evil.example:{port}"))]).status(),
+            403,
+            "{path}"
+        );
+    }
 }

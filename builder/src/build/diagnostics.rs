@@ -152,8 +152,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Messages from parsers may span lines; authors get one line per error.
+/// Control characters (a name or value in an author's file may hold terminal escapes) are
+/// shown as escapes, never sent to the terminal.
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    let joined = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    joined
+        .chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl ContentRoot {
             .max_depth(1)
             .follow_links(true)
             .into_iter()
-            .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.') && self.admit(diags, e))
+            .filter_entry(|e| !is_skipped_name(e.file_name()) && self.admit(diags, e))
             .filter_map(|entry| self.walked(diags, entry))
             .filter_map(|entry| {
                 let name = entry.file_name().to_str()?.to_owned();
@@ -135,9 +135,7 @@ impl ContentRoot {
         let mut files: Vec<(String, PathBuf)> = walkdir::WalkDir::new(dir)
             .follow_links(true)
             .into_iter()
-            .filter_entry(|e| {
-                e.depth() == 0 || (!e.file_name().to_string_lossy().starts_with('.') && self.admit(diags, e))
-            })
+            .filter_entry(|e| e.depth() == 0 || (!is_skipped_name(e.file_name()) && self.admit(diags, e)))
             .filter_map(|entry| self.walked(diags, entry))
             .filter(|e| e.file_type().is_file())
             .filter_map(|e| {
@@ -161,6 +159,8 @@ impl ContentRoot {
     ) -> Option<walkdir::DirEntry> {
         match entry {
             Ok(entry) => Some(entry),
+            // An editor's lock (emacs' `.#name` is a dangling link by design) is not content.
+            Err(err) if err.path().and_then(Path::file_name).is_some_and(is_skipped_name) => None,
             Err(err) => {
                 let path = err.path().map_or_else(|| self.shown.clone(), Path::to_owned);
                 let msg = if err.loop_ancestor().is_some() {
@@ -233,6 +233,20 @@ fn link_error(err: &std::io::Error) -> String {
     } else {
         "broken symbolic link: it leads to nothing".to_owned()
     }
+}
+
+/// Names the build never reads: hidden files and folders (`.git`, vim's `.name.swp`, emacs'
+/// `.#name` lock), and what editors leave beside the real files: `name~` backups, emacs'
+/// `#name#` autosaves, vim's `4913` write probe, JetBrains' `___jb_tmp___`/`___jb_old___`.
+/// `course serve`'s watcher ignores changes to them for the same reason.
+pub(crate) fn is_skipped_name(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.')
+        || name.ends_with('~')
+        || name == "4913"
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+        || name.ends_with("___jb_tmp___")
+        || name.ends_with("___jb_old___")
 }
 
 #[cfg(test)]

@@ -42,10 +42,33 @@ impl Session {
     }
 }
 
-/// The `line`-th line (1-based) of `file`, if it can be read.
+/// Longest file whose lines are shown with its errors (the build reads no larger source).
+const SHOWN_FILE_BYTES: u64 = 1 << 20;
+
+/// The `line`-th line (1-based) of `file`, if it is a regular file the build could have
+/// read (never a FIFO: reading one would block the rebuild loop for good).
 fn source_line(file: &Path, line: usize) -> Option<String> {
+    let meta = std::fs::metadata(file).ok()?;
+    if !meta.is_file() || meta.len() > SHOWN_FILE_BYTES {
+        return None;
+    }
     let text = std::fs::read_to_string(file).ok()?;
     text.lines().nth(line.checked_sub(1)?).map(str::to_owned)
+}
+
+/// `text` with control characters (an author's file may hold terminal escapes) shown as
+/// escapes; tabs kept.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\t' { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// The caret under column `col` (in characters) of `line`, tabs kept so it lines up.
+fn caret_under(line: &str, col: usize) -> String {
+    let pad: String =
+        line.chars().take(col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+    format!("{pad}^")
 }
 
 /// The errors as the browser's overlay lists them.
@@ -63,19 +86,36 @@ pub fn author_errors(errors: &[ContentError]) -> Vec<AuthorError> {
 }
 
 /// The errors as the terminal shows them: `error: file:line:col: message`, then the
-/// source line with a caret under the column (as the overlay shows them).
-pub fn for_terminal(errors: &[AuthorError]) -> String {
+/// source line with a caret under the column (as the overlay shows them); `served` says
+/// whether a good release is being served meanwhile.
+pub fn for_terminal(errors: &[AuthorError], served: bool) -> String {
     let mut text = String::new();
     for e in errors {
-        let _ = writeln!(text, "error: {}:{}:{}: {}", e.file, e.line, e.col, e.message);
+        let _ =
+            writeln!(text, "error: {}:{}:{}: {}", printable(&e.file), e.line, e.col, printable(&e.message));
         if let Some(source) = &e.source_line {
+            let source = printable(source);
             let gutter = " ".repeat(e.line.to_string().len());
             let _ = writeln!(text, " {} | {source}", e.line);
-            let _ = writeln!(text, " {gutter} | {}^", " ".repeat(e.col.saturating_sub(1)));
+            let _ = writeln!(text, " {gutter} | {}", caret_under(&source, e.col));
         }
     }
-    let _ = write!(text, "{} content error(s): the last good release is still served", errors.len());
+    let then =
+        if served { "the last good release is still served" } else { "nothing is served until it builds" };
+    let _ = write!(text, "{} content error(s): {then}", errors.len());
     text
+}
+
+/// A failure that is not about the content (the store cannot be written...), for the
+/// overlay: it names the store and says what went wrong.
+pub fn store_error(out: &Path, error: &BuildError) -> AuthorError {
+    AuthorError {
+        file: out.display().to_string(),
+        line: 1,
+        col: 1,
+        message: format!("the release could not be written: {error}"),
+        source_line: None,
+    }
 }
 
 #[cfg(test)]
@@ -90,11 +130,27 @@ mod tests {
         let error = ContentError { file: file.clone(), line: 2, col: 3, message: "unknown field".into() };
         let shown = author_errors(&[error]);
         assert_eq!(shown[0].source_line.as_deref(), Some("titel = \"x\""));
-        let text = for_terminal(&shown);
+        let text = for_terminal(&shown, true);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("error: {}:2:3: unknown field", file.display()));
         assert_eq!(lines[1], " 2 | titel = \"x\"");
         assert_eq!(lines[2], "   |   ^");
         assert!(lines[3].starts_with("1 content error(s)"));
+    }
+
+    #[test]
+    fn terminal_escapes_are_shown_not_run_and_carets_follow_tabs() {
+        let error = AuthorError {
+            file: "l.md".into(),
+            line: 3,
+            col: 3,
+            message: "bad \u{1b}]0;PWNED\u{7}".into(),
+            source_line: Some("\tx\u{1b}[2J".into()),
+        };
+        let text = for_terminal(&[error], false);
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("bad \\u{1b}]0;PWNED\\u{7}"), "{text:?}");
+        assert!(text.contains("   | \t ^"), "the caret keeps the tab: {text:?}");
+        assert!(text.ends_with("nothing is served until it builds"));
     }
 }

@@ -7,6 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context;
+
+use crate::build::tree::is_skipped_name;
 use notify_debouncer_full::notify::event::{MetadataKind, ModifyKind};
 use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
@@ -15,20 +17,11 @@ use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, Recom
 /// editor's save (write chunks, rename), short against the 200 ms an author waits.
 const QUIET: Duration = Duration::from_millis(40);
 
-/// Whether an editor, not the author, made this file: vim's `.name.swp`/`.swx`/`.swo`
-/// and its `4913` write probe, `name~` backups, emacs' `#name#` and `.#name` locks,
-/// JetBrains' `___jb_tmp___`/`___jb_old___`, and other dot files (the build skips those).
-pub(crate) fn is_editor_file(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
-    name.starts_with('.')
-        || name.ends_with('~')
-        || name == "4913"
-        || (name.starts_with('#') && name.ends_with('#'))
-        || name.ends_with(".swp")
-        || name.ends_with(".swx")
-        || name.ends_with(".swo")
-        || name.ends_with("___jb_tmp___")
-        || name.ends_with("___jb_old___")
+/// Whether a change to `path` (relative to the content root or not) can matter to the
+/// build: not when it is, or is inside, a name the build skips (`.git/`, editor swap,
+/// backup, probe and lock files: see `is_skipped_name`).
+pub(crate) fn is_ignored(path: &Path) -> bool {
+    path.components().any(|c| matches!(c, std::path::Component::Normal(name) if is_skipped_name(name)))
 }
 
 /// Whether an event is a change (the build's own reads are events too, and must not
@@ -49,6 +42,11 @@ impl ContentWatch {
     /// Watches `root` recursively; changes under any of `ignored` (the build's own output
     /// if it lies inside) are left out.
     pub fn start(root: &Path, ignored: &[PathBuf]) -> anyhow::Result<ContentWatch> {
+        // Made now, so they resolve to the absolute paths events name (one that does not
+        // exist yet, such as a first build's failed `--out`, would never match).
+        for dir in ignored {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         let (tx, batches) = mpsc::channel();
         let mut debouncer = new_debouncer(QUIET, None, tx).context("starting the file watcher")?;
         debouncer
@@ -94,7 +92,8 @@ impl ContentWatch {
     }
 
     fn counts(&self, path: &Path) -> bool {
-        !is_editor_file(path) && !self.ignored.iter().any(|dir| path.starts_with(dir))
+        let inside = path.strip_prefix(&self.root).unwrap_or(path);
+        !is_ignored(inside) && !self.ignored.iter().any(|dir| path.starts_with(dir))
     }
 }
 
@@ -103,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn editor_files_are_not_content_changes() {
+    fn editor_files_and_hidden_folders_are_not_content_changes() {
         for junk in [
             ".loops.md.swp",
             ".loops.md.swx",
@@ -112,11 +111,13 @@ mod tests {
             "#loops.md#",
             ".#loops.md",
             "loops.md___jb_tmp___",
+            ".git/HEAD",
+            ".git/objects/ab/cdef",
         ] {
-            assert!(is_editor_file(Path::new("content/courses/py").join(junk).as_path()), "{junk}");
+            assert!(is_ignored(Path::new("courses/py").join(junk).as_path()), "{junk}");
         }
-        for real in ["loops.md", "course.toml", "site.css", "4913.md", "notes~.md"] {
-            assert!(!is_editor_file(Path::new("content/courses/py").join(real).as_path()), "{real}");
+        for real in ["loops.md", "course.toml", "site.css", "4913.md", "notes~.md", "#tag.md"] {
+            assert!(!is_ignored(Path::new("courses/py").join(real).as_path()), "{real}");
         }
     }
 }

@@ -36,16 +36,27 @@
 
   function css(el, props) { for (var k in props) el.style[k] = props[k]; return el; }
 
+  // The overlay shown now (ours: never an element of the page with the same id).
+  var overlay = null;
+
+  // The caret under column `col` of `line`: tabs kept as tabs, so it lines up.
+  function caretUnder(line, col) {
+    var pad = "";
+    for (var i = 0; i < col - 1; i++) pad += line.charAt(i) === "\t" ? "\t" : " ";
+    return pad + "^";
+  }
+
   function showErrors(errors) {
-    var old = document.getElementById("course-live-errors");
-    if (old) old.remove();
+    if (overlay) overlay.remove();
+    overlay = null;
     if (!errors.length) return;
     var box = css(document.createElement("div"), {
       position: "fixed", inset: "0", zIndex: "2147483647", overflow: "auto",
       background: "rgba(20, 20, 24, 0.94)", color: "#f4f4f5", padding: "2rem",
       font: "14px/1.5 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
     });
-    box.id = "course-live-errors";
+    box.setAttribute("data-course-live-overlay", "");
+    overlay = box;
     box.setAttribute("role", "alert");
     var title = css(document.createElement("h2"), { color: "#fca5a5", margin: "0 0 1rem", font: "inherit", fontSize: "18px" });
     title.textContent = errors.length + " content error" + (errors.length === 1 ? "" : "s") +
@@ -60,7 +71,7 @@
       item.appendChild(where);
       if (e.source_line !== null && e.source_line !== undefined) {
         var pre = css(document.createElement("pre"), { margin: "0.25rem 0 0", whiteSpace: "pre", color: "#e4e4e7" });
-        var caret = new Array(Math.max(e.col, 1)).join(" ") + "^";
+        var caret = caretUnder(e.source_line, Math.max(e.col, 1));
         pre.textContent = e.line + " | " + e.source_line + "\n" +
           new Array(String(e.line).length + 1).join(" ") + " | " + caret;
         item.appendChild(pre);
@@ -71,11 +82,17 @@
     document.body.appendChild(box);
   }
 
+  // One stream per *visible* page: a browser allows 6 connections per host, so hidden tabs
+  // let theirs go and reconnect when shown (then learn what they missed at once).
   var source = null;
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) { if (source) { source.close(); source = null; } }
+    else if (!source) connect();
+  });
   function connect() {
     source = new EventSource("/_live/events?route=" + encodeURIComponent(route) +
       "&release=" + encodeURIComponent(release));
-    source.addEventListener("reload", function () { source.close(); reload(); });
+    source.addEventListener("reload", function () { if (source) source.close(); reload(); });
     source.addEventListener("styles", function (event) {
       var data = JSON.parse(event.data);
       swapStyles(data.swap);
@@ -84,7 +101,13 @@
     source.addEventListener("release", function (event) { release = JSON.parse(event.data).release; });
     source.addEventListener("errors", function (event) { showErrors(JSON.parse(event.data)); });
     // Reconnect by hand (the server may have restarted), saying which release we show now.
-    source.onerror = function () { source.close(); setTimeout(connect, 500); };
+    var mine = source;
+    source.onerror = function () {
+      mine.close();
+      if (source !== mine) return;
+      source = null;
+      setTimeout(function () { if (!source && !document.hidden) connect(); }, 500);
+    };
   }
-  connect();
+  if (!document.hidden) connect();
 })();

@@ -1,11 +1,13 @@
-//! `course serve`: build, serve the release through an in-process edge-origin on the local
-//! store, then watch the content: each change is rebuilt in the same process (caches kept
-//! in memory) and swapped into the origin at once; open pages reload or show the errors.
+//! `course serve`: serve the store's last good release through an in-process edge-origin
+//! at once, build the content, then watch it: each change is rebuilt in the same process
+//! (caches kept in memory) and swapped into the origin at once; open pages reload or show
+//! the errors.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use builder::live::watch::ContentWatch;
-use builder::live::{author_errors, for_terminal, Session};
+use builder::live::{author_errors, for_terminal, store_error, Session};
 use builder::{BuildError, BuildOptions, BuildReport};
 use edge_origin::LiveHandle;
 
@@ -29,12 +31,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    // The preview shows drafts (marked); `course publish` refuses a release that has them.
     let options = BuildOptions { drafts: true, ..args.build.options() };
-    let mut session = Session::new(options.clone());
-    // Content errors do not stop the preview: the last good release (if any) is served
-    // and every open page shows the errors until they are fixed.
-    let first = session.rebuild();
-
     let mut config = edge_origin::Config::local(options.out.clone(), options.channel.clone(), args.listen);
     config.live_reload = true;
     let key = if args.enforce_grants {
@@ -42,6 +40,8 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     } else {
         None
     };
+    // Served before the first build: the last good release (if the store has one) is there
+    // at once, and the build's outcome is swapped in or shown when it is done.
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let server = runtime.block_on(edge_origin::Server::bind(config))?;
@@ -50,27 +50,31 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let url = format!("http://{addr}/");
     let grants = if key.is_some() { " (grants enforced)" } else { "" };
     say(format_args!("edge-origin listening on {url}{grants}"));
+    let watch = ContentWatch::start(&options.content, std::slice::from_ref(&options.out))?;
+    say(format_args!("watching {} (live reload on; Ctrl-C stops)", options.content.display()));
+    let serving = runtime.spawn(server.serve(edge_origin::shutdown_signal()));
+    let swap = |live: &LiveHandle| runtime.block_on(live.swap());
+
+    let mut session = Session::new(options.clone());
+    let first = session.rebuild();
+    let built = first.is_ok();
+    show(&live, &options, first, None);
+    if built {
+        swap(&live)?;
+    }
     if let Some(key) = &key {
-        for signed in builder::preview::signed_urls(&server, key)? {
+        // For the enrolled courses of the release served after the first build.
+        for signed in signed_urls_now(&live, key, &addr)? {
             say(format_args!("  {signed}"));
         }
         say(format_args!(
             "open a course with its signed URL above (as printed: http://{addr}, not another name for it)"
         ));
     }
-    let watch = ContentWatch::start(&options.content, std::slice::from_ref(&options.out))?;
-    say(format_args!("watching {} (live reload on; Ctrl-C stops)", options.content.display()));
-    let built = first.is_ok();
-    show(&live, &options, first, None);
-    if built {
-        runtime.block_on(live.swap())?;
-    }
     if args.open {
         open_browser(&url);
     }
 
-    let serving = runtime.spawn(server.serve(edge_origin::shutdown_signal()));
-    let swap = |live: &LiveHandle| runtime.block_on(live.swap());
     // The watcher ends with the process (Ctrl-C ends the server, then `serving`).
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -85,7 +89,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                 let started = Instant::now();
                 let outcome = session.rebuild();
                 let built = outcome.is_ok();
-                let summary = format!("{} changed", describe(&changed));
+                let summary = format!("{} changed", describe(&changed, &session.options().content));
                 show(&live, session.options(), outcome, Some((summary, started)));
                 if built {
                     if let Err(err) = swap(&live) {
@@ -99,6 +103,16 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     })
 }
 
+/// Signed URLs for the enrolled courses of the release served now.
+fn signed_urls_now(
+    live: &LiveHandle,
+    key: &bundle::grant::SigningKey,
+    addr: &std::net::SocketAddr,
+) -> anyhow::Result<Vec<String>> {
+    let base = format!("http://{addr}");
+    live.enrolled_courses().iter().map(|slug| builder::preview::signed_url(key, &base, slug)).collect()
+}
+
 /// Prints a rebuild's outcome and tells the open pages about its errors (none: cleared).
 fn show(
     live: &LiveHandle,
@@ -106,6 +120,9 @@ fn show(
     outcome: Result<BuildReport, BuildError>,
     change: Option<(String, Instant)>,
 ) {
+    if let Some((summary, _)) = change.as_ref().filter(|_| outcome.is_err()) {
+        eprintln!("{summary}:");
+    }
     match outcome {
         Ok(report) => {
             live.report(Vec::new());
@@ -127,22 +144,29 @@ fn show(
                 eprintln!("warning: {warning}");
             }
             let shown = author_errors(&errors);
-            if let Some((summary, _)) = change {
-                eprintln!("{summary}:");
-            }
-            eprintln!("{}", for_terminal(&shown));
+            eprintln!("{}", for_terminal(&shown, live.release().is_some()));
             live.report(shown);
         }
-        Err(other) => eprintln!("error: building {}: {other}", options.content.display()),
+        Err(other) => {
+            eprintln!("error: building {}: {other}", options.content.display());
+            live.report(vec![store_error(&options.out, &other)]);
+        }
     }
 }
 
-/// `a.md`, or `a.md and 2 more`.
-fn describe(changed: &[std::path::PathBuf]) -> String {
+/// `a.md`, or `a.md and 2 more` (the content root itself by its name).
+fn describe(changed: &[PathBuf], root: &std::path::Path) -> String {
+    let name = |path: &PathBuf| {
+        if path.as_os_str().is_empty() {
+            root.display().to_string()
+        } else {
+            path.display().to_string()
+        }
+    };
     match changed {
         [] => "nothing".to_owned(),
-        [one] => one.display().to_string(),
-        [first, rest @ ..] => format!("{} and {} more", first.display(), rest.len()),
+        [one] => name(one),
+        [first, rest @ ..] => format!("{} and {} more", name(first), rest.len()),
     }
 }
 
