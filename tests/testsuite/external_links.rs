@@ -107,6 +107,8 @@ fn broken_and_hanging_links_are_errors_at_each_link_and_each_url_is_fetched_once
     assert!(server.seen().is_empty(), "no request without --check-external: {:?}", server.seen());
     let channel = std::fs::read(out.join("channels/live.json")).expect("channel");
 
+    // The content is unchanged, so this build reuses every page from the page cache: the
+    // links checked are the ones the cache kept (see the rebuild at the end).
     let started = Instant::now();
     let checked = build(&content, &out, &["--check-external", "--external-timeout", "1s"]);
     let took = started.elapsed();
@@ -147,6 +149,10 @@ fn broken_and_hanging_links_are_errors_at_each_link_and_each_url_is_fetched_once
     assert_eq!(seen.get("HEAD /missing"), Some(&1), "{seen:?}");
     assert_eq!(seen.get("HEAD /no-head"), Some(&1), "{seen:?}");
     assert_eq!(seen.get("GET /no-head"), Some(&1), "a GET after the 405: {seen:?}");
+
+    let again = build(&content, &out, &[]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("pages (0 rendered)"), "the pages came from the cache: {stdout}");
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub(crate) struct Catalogue {
     /// Lesson files listed in no module (a warning: they are not published); links to them
     /// are errors.
     pub orphans: BTreeSet<String>,
+    /// Their bodies: what only they use is not published either, and not called unused.
+    pub orphan_bodies: Vec<UnplacedBody>,
     /// Bodies of lessons whose front matter failed: rendered only to report their own
     /// errors too (one error must not hide the others of the same file).
     pub unplaced_bodies: Vec<UnplacedBody>,
@@ -278,6 +280,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         .collect();
     let mut broken_lessons = BTreeSet::new();
     let mut orphans = BTreeSet::new();
+    let mut orphan_bodies = Vec::new();
     let mut unplaced_bodies = Vec::new();
     let mut courses = Vec::with_capacity(loaded.len());
     let mut left_out = LeftOut::default();
@@ -285,7 +288,8 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         let course = if drafts { course } else { course.and_then(|c| leave_out_drafts(c, &mut left_out)) };
         courses.extend(course);
         broken_lessons.extend(broken.files);
-        orphans.extend(broken.orphans);
+        orphans.extend(broken.orphans.iter().map(|body| body.source.rel.clone()));
+        orphan_bodies.extend(broken.orphans);
         unplaced_bodies.extend(broken.bodies);
     }
 
@@ -313,7 +317,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         .map(|lab| (lab.slug.clone(), lab))
         .collect();
 
-    Some(Catalogue { site, courses, labs, broken_lessons, orphans, unplaced_bodies, left_out })
+    Some(Catalogue { site, courses, labs, broken_lessons, orphans, orphan_bodies, unplaced_bodies, left_out })
 }
 
 /// The course without its draft lessons (`None`: the course is a draft), which go to
@@ -361,7 +365,7 @@ fn leave_out_drafts(mut course: Course, left_out: &mut LeftOut) -> Option<Course
 #[derive(Default)]
 struct Broken {
     files: BTreeSet<String>,
-    orphans: BTreeSet<String>,
+    orphans: Vec<UnplacedBody>,
     bodies: Vec<UnplacedBody>,
 }
 
@@ -466,7 +470,8 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
             lesson.slug
         );
         diags.warn(&lesson.source.shown, msg);
-        broken.orphans.insert(lesson.source.rel);
+        let scope = if lesson.preview { Access::Public } else { scope.clone() };
+        broken.orphans.push(UnplacedBody { source: lesson.source, body_offset: lesson.body_offset, scope });
     }
 
     Some(Course {

@@ -329,7 +329,21 @@ pub fn render(
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs(&lessons.used));
-    let (unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);
+    let (mut unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);
+    if !catalogue.orphan_bodies.is_empty() {
+        // What only lessons in no module use is left out with them (their warning says so).
+        let scratch = Diagnostics::default();
+        let quiet_plain = MarkdownEnv { diags: &scratch, ..plain };
+        let quiet_components = Components { diags: &scratch, instructions: &quiet_plain, ..components };
+        let quiet = MarkdownEnv { components: Some(&quiet_components), ..quiet_plain };
+        let mut with_orphans = lessons.used.clone();
+        for body in &catalogue.orphan_bodies {
+            let uses = quiet.render(&body.source, body.body_offset, &body.scope).uses;
+            with_orphans.extend(uses.into_iter().map(|id| (body.scope.clone(), id)));
+        }
+        let still_unused = assets.unused(&with_orphans);
+        unpublished.retain(|path| still_unused.contains(path));
+    }
     let warnings = diags.take_warnings();
     Ok(Rendered {
         draft_routes: drafts::included_routes(&catalogue),
