@@ -98,10 +98,19 @@ fn a_saved_lesson_shows_in_its_open_page_and_unrelated_pages_do_not_reload() {
         assert_eq!(browser.eval(page, STILL_MARKED), serde_json::json!(true), "{page} did not reload");
         assert_eq!(browser.reloads(page), 0, "{page}");
     }
-    // One save, one rebuild, of that page only; the editor's own files started none.
+    // One save re-renders that page only, once; the editor's own files started no rebuild.
+    // (A loaded machine may see the chunks in two batches: the second renders nothing.)
     let rebuilds = serving.rebuilds();
-    assert_eq!(rebuilds.len(), 1, "{rebuilds:?}");
-    assert!(rebuilds[0].contains("loops.md") && rebuilds[0].contains(" 1 page(s) rendered"), "{rebuilds:?}");
+    assert!(
+        !rebuilds.is_empty()
+            && rebuilds.iter().all(|r| r.starts_with("courses/python-foundations/loops.md changed")),
+        "{rebuilds:?}"
+    );
+    let rendered: usize = rebuilds
+        .iter()
+        .filter_map(|r| r.split(", ").nth(1)?.strip_suffix(" page(s) rendered")?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(rendered, 1, "{rebuilds:?}");
     for page in ["loops", "conditions", "other"] {
         assert_eq!(browser.problems(page), Vec::<String>::new(), "{page}");
     }
