@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All three benchmarks in a row, each against the tool users would pick instead, on the
+# All four benchmarks in a row, each against the tool users would pick instead, on the
 # generated catalogue (full: 2,000 lessons; --quick: a tenth):
 #
 #   bash bench/all.sh [--quick]
@@ -7,11 +7,12 @@
 #   bench/build.sh    course build   vs Hugo and mdBook
 #   bench/serve.sh    edge-origin    vs nginx (and Varnish in front of edge-origin)
 #   bench/publish.sh  course publish vs aws s3 sync (to Garage)
+#   bench/authoring.sh  course serve (live reload) vs hugo server, in chromium
 #
 # Each prints one markdown table; they are also written, with the date and the machine,
-# to bench/results/<build|serve|publish>-<quick|full>.md, which the README quotes. They
-# run one after another because each needs both cores to itself. Full: about 25 minutes
-# in all (each under 10); --quick: about 5.
+# to bench/results/<build|serve|publish|authoring>-<quick|full>.md, which the README
+# quotes. They run one after another because each needs both cores to itself. Full: about
+# 35 minutes in all (each under 10); --quick: about 8.
 set -euo pipefail
 
 SIZE=full
@@ -32,12 +33,13 @@ done
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$HERE/results"
-for bench in build serve publish; do
+for bench in build serve publish authoring; do
   echo "[bench] $bench ($SIZE)" >&2
   out=$(mktemp)
   bash "$HERE/$bench.sh" "${ARGS[@]}" | tee "$out"
-  # build.sh writes its own results file (with its machine header); keep the others' too.
-  if [[ $bench != build ]]; then
+  # build.sh and authoring.sh write their own results file (with its machine header);
+  # keep the others' too.
+  if [[ $bench != build && $bench != authoring ]]; then
     {
       echo "<!-- $(date -u '+%Y-%m-%d %H:%M UTC') · bash bench/$bench.sh ${ARGS[*]} · $(nproc) CPUs," \
         "$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
