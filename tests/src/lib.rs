@@ -158,6 +158,18 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Files under `dir` (paths and bytes), sorted, for before/after comparisons of a store.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_owned(), std::fs::read(e.path()).expect("read")))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A running `edge-origin`, stopped when dropped.
 pub struct Origin {
     pub base: String,

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use e2e::copy_tree;
+use e2e::{copy_tree, snapshot};
 
 fn fixtures() -> PathBuf {
     e2e::root().join("tests/fixtures")
@@ -41,18 +41,6 @@ fn expected(file: &Path, root: &str) -> Vec<String> {
 /// What stderr reports with `prefix` (`error: `, `warning: `), in order.
 fn reported<'s>(stderr: &'s str, prefix: &str) -> Vec<&'s str> {
     stderr.lines().filter_map(|l| l.strip_prefix(prefix)).collect()
-}
-
-/// Files of a store directory (names and bytes), for before/after comparison.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_owned(), fs::read(e.path()).expect("read")))
-        .collect();
-    files.sort();
-    files
 }
 
 fn check_case(case: &str) {

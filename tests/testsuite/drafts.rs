@@ -347,16 +347,7 @@ fn course_new_scaffolds_a_draft_course_that_builds_and_never_overwrites() {
     assert!(manifest.routes.contains_key("/courses/rust-basics/introduction/") && !manifest.has_drafts());
 
     // Refusals: exit 2, a reason, nothing written.
-    let snapshot = |dir: &Path| -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files: Vec<_> = walkdir::WalkDir::new(dir)
-            .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_file())
-            .map(|e| (e.path().to_owned(), fs::read(e.path()).expect("read")))
-            .collect();
-        files.sort();
-        files
-    };
+    let snapshot = e2e::snapshot;
     fs::write(course.join("introduction.md"), "+++\ntitle = \"Edited\"\n+++\nMine.\n").expect("edit");
     let before = snapshot(&content);
     for (args, reason) in [

@@ -61,6 +61,7 @@ impl<'s> Page<'s> {
 }
 
 /// Where internal links may point.
+#[derive(Default)]
 pub(crate) struct LinkTargets {
     /// Content-relative lesson file (`courses/py/loops.md`) -> its URL.
     pub lessons: HashMap<String, String>,
@@ -642,13 +643,7 @@ mod tests {
 
     fn render(text: &str) -> (String, Vec<String>, Vec<String>) {
         let diags = Diagnostics::default();
-        let links = LinkTargets {
-            lessons: HashMap::default(),
-            routes: HashSet::default(),
-            broken: BTreeSet::new(),
-            orphans: BTreeSet::new(),
-            drafts: DraftTargets::default(),
-        };
+        let links = LinkTargets::default();
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
         let source = SourceFile { rel: "x.md".into(), shown: "x.md".into(), text: text.to_owned() };
@@ -725,13 +720,7 @@ mod tests {
     #[test]
     fn many_equal_headings_get_unique_ids_in_linear_time() {
         let diags = Diagnostics::default();
-        let links = LinkTargets {
-            lessons: HashMap::default(),
-            routes: HashSet::default(),
-            broken: BTreeSet::new(),
-            orphans: BTreeSet::new(),
-            drafts: DraftTargets::default(),
-        };
+        let links = LinkTargets::default();
         let assets = Assets::default();
         let env = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
         let text = "# a {#a-1 onclick=x}\n\n".to_owned() + &"# a\n\n".repeat(20_000);
