@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -146,12 +146,16 @@ pub(crate) async fn refuse(mut stream: TcpStream, permit: OwnedSemaphorePermit) 
 }
 
 /// Backoff after failed accepts: from 5 ms doubling to 1 s while they keep failing (as
-/// Go's net/http does), logged once per burst.
+/// Go's net/http does), logged once per burst and at most once a minute: out of
+/// descriptors, a freed one lets a single accept through and starts a new burst at once.
 #[derive(Default)]
 pub(crate) struct AcceptBackoff {
     delay: Duration,
     failures: u64,
+    last_warned: Option<Instant>,
 }
+
+const WARN_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 const FIRST_DELAY: Duration = Duration::from_millis(5);
 const LONGEST_DELAY: Duration = Duration::from_secs(1);
@@ -171,7 +175,7 @@ impl AcceptBackoff {
             tracing::debug!(error = %err, "a queued connection failed before it was accepted");
             return None;
         }
-        if self.failures == 0 {
+        if self.failures == 0 && self.may_warn(Instant::now()) {
             tracing::warn!(error = %err, "accepting connections failed; backing off (up to 1s) until it works again");
         }
         self.failures += 1;
@@ -179,11 +183,20 @@ impl AcceptBackoff {
         Some(self.delay)
     }
 
+    /// Whether a new burst is worth a warning, noting that it was given.
+    fn may_warn(&mut self, now: Instant) -> bool {
+        let due = self.last_warned.is_none_or(|at| now.duration_since(at) >= WARN_AT_MOST_EVERY);
+        if due {
+            self.last_warned = Some(now);
+        }
+        due
+    }
+
     /// An accept worked: ends a burst of failures.
     pub(crate) fn accepted(&mut self) {
         if self.failures > 0 {
             tracing::info!(failures = self.failures, "accepting connections again");
-            *self = AcceptBackoff::default();
+            *self = AcceptBackoff { last_warned: self.last_warned, ..AcceptBackoff::default() };
         }
     }
 }
@@ -207,6 +220,17 @@ mod tests {
         assert_eq!(backoff.failed(&emfile, &metrics), Some(Duration::from_millis(5)));
         let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
         assert_eq!(backoff.failed(&reset, &metrics), None, "one connection's error is retried at once");
+    }
+
+    #[test]
+    fn bursts_are_warned_about_at_most_once_a_minute() {
+        let mut backoff = AcceptBackoff::default();
+        let start = Instant::now();
+        assert!(backoff.may_warn(start));
+        assert!(!backoff.may_warn(start + Duration::from_secs(1)), "a burst right after the last one");
+        backoff.accepted();
+        assert!(!backoff.may_warn(start + Duration::from_secs(59)));
+        assert!(backoff.may_warn(start + WARN_AT_MOST_EVERY));
     }
 
     #[test]
