@@ -5,11 +5,17 @@
 //! - rendered pages, by a hash of everything the page was rendered from.
 //!
 //! The cache is only an accelerator: deleting it gives the same release, more slowly.
+//!
+//! Both files are journals: a build appends only what changed (one line for a one-lesson
+//! edit, instead of rewriting 3 MB), later lines win, and a file is rewritten whole when it
+//! has grown to twice what a build uses.
 
 use std::ffi::OsString;
 use std::io;
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bundle::ObjectKey;
@@ -53,14 +59,21 @@ pub struct FileHashes {
     trusted_before_ns: i128,
     /// Every file hashed or looked up in this build: what the next build may trust.
     seen: Mutex<Vec<(PathBuf, Stamp, ObjectKey)>>,
+    journal: Journal,
 }
 
 impl FileHashes {
     fn load(path: &Path) -> FileHashes {
         let Ok(meta) = std::fs::metadata(path) else { return FileHashes::default() };
         let Ok(text) = std::fs::read_to_string(path) else { return FileHashes::default() };
-        let known = text.lines().filter_map(parse_file_line).collect();
-        FileHashes { known, trusted_before_ns: Stamp::of(&meta).mtime_ns, seen: Mutex::default() }
+        let lines = Journal::lines(&text);
+        let known: HashMap<_, _> = lines.iter().filter_map(|line| parse_file_line(line)).collect();
+        FileHashes {
+            seen: Mutex::new(Vec::with_capacity(known.len())),
+            known,
+            trusted_before_ns: Stamp::of(&meta).mtime_ns,
+            journal: Journal::of(lines.len()),
+        }
     }
 
     /// The key and size of the file at `path`, from the cache when it is unchanged.
@@ -92,16 +105,65 @@ impl FileHashes {
     }
 
     fn save(&self, path: &Path) -> io::Result<()> {
-        let mut seen = self.seen.lock().expect("file hashes lock").clone();
-        seen.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut text = String::with_capacity(seen.len() * 140);
-        for (path, stamp, key) in &seen {
+        let seen = self.seen.lock().expect("file hashes lock");
+        let line = |(path, stamp, key): &(PathBuf, Stamp, ObjectKey)| {
             // Paths that are not UTF-8 (or hold a newline) are simply hashed every time.
-            if let Some(p) = path.to_str().filter(|p| !p.contains('\n')) {
-                text.push_str(&format!("{key} {} {} {} {p}\n", stamp.len, stamp.mtime_ns, stamp.ino));
-            }
+            let p = path.to_str().filter(|p| !p.contains('\n'))?;
+            Some(format!("{key} {} {} {} {p}\n", stamp.len, stamp.mtime_ns, stamp.ino))
+        };
+        let changed = seen.iter().filter(|(path, stamp, key)| {
+            self.known.get(path.as_os_str()).is_none_or(|(s, k)| s != stamp || k != key)
+        });
+        self.journal.save(path, seen.len(), changed.filter_map(line).collect(), || {
+            let mut all: Vec<String> = seen.iter().filter_map(line).collect();
+            all.sort_unstable();
+            all
+        })
+    }
+}
+
+/// The line count of a journal file, to know when to rewrite it whole.
+#[derive(Default)]
+struct Journal {
+    lines_on_disk: AtomicUsize,
+}
+
+impl Journal {
+    fn of(lines: usize) -> Journal {
+        Journal { lines_on_disk: AtomicUsize::new(lines) }
+    }
+
+    /// The complete lines of `text`: a last line without its newline was cut short by a
+    /// crash while it was appended, and is ignored.
+    fn lines(text: &str) -> Vec<&str> {
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete.lines().collect()
+    }
+
+    /// Appends `changed` lines, or writes `all` (what a build uses now, `in_use` lines)
+    /// in their place once the file would hold more than twice that.
+    fn save(
+        &self,
+        path: &Path,
+        in_use: usize,
+        changed: Vec<String>,
+        all: impl FnOnce() -> Vec<String>,
+    ) -> io::Result<()> {
+        let on_disk = self.lines_on_disk.load(Ordering::Relaxed);
+        if changed.is_empty() && on_disk > 0 {
+            return Ok(());
         }
-        crate::build::local_store::write_atomic(path, text.as_bytes())
+        if on_disk == 0 || on_disk + changed.len() > 2 * in_use + 64 {
+            let all = all();
+            crate::build::local_store::write_atomic(path, all.concat().as_bytes())?;
+            self.lines_on_disk.store(all.len(), Ordering::Relaxed);
+            return Ok(());
+        }
+        // One write: appended lines land whole after each other, also from two builds.
+        let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+        file.write_all(changed.concat().as_bytes())?;
+        self.lines_on_disk.fetch_add(changed.len(), Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -142,13 +204,16 @@ pub struct PageCache {
     known: HashMap<String, CachedPage>,
     /// Pages looked up or rendered in this build: what the next build may reuse.
     current: Mutex<HashMap<String, CachedPage>>,
+    journal: Journal,
 }
 
 impl PageCache {
     fn load(store: &Path, path: &Path) -> PageCache {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let known = text
-            .lines()
+        let lines = Journal::lines(&text);
+        let journal = Journal::of(lines.len());
+        let known = lines
+            .into_iter()
             .filter_map(|line| {
                 let mut fields = line.split(' ');
                 let inputs = fields.next()?.to_owned();
@@ -166,7 +231,7 @@ impl PageCache {
                 Some((inputs, CachedPage { object, size, uses, links }))
             })
             .collect();
-        PageCache { store: store.to_owned(), known, current: Mutex::default() }
+        PageCache { store: store.to_owned(), known, current: Mutex::default(), journal }
     }
 
     /// The page rendered from `inputs` by an earlier build, and its file in the store,
@@ -198,16 +263,21 @@ impl PageCache {
 
     fn save(&self, path: &Path) -> io::Result<()> {
         let current = self.current.lock().expect("page cache lock");
-        let mut lines: Vec<String> = current
-            .iter()
-            .map(|(inputs, p)| {
-                let uses: String = p.uses.iter().map(|u| format!(" {}", u.token())).collect();
-                let links: String = p.links.tokens().map(|t| format!(" {t}")).collect();
-                format!("{inputs} {} {}{uses}{links}\n", p.object, p.size)
-            })
-            .collect();
-        lines.sort();
-        crate::build::local_store::write_atomic(path, lines.concat().as_bytes())
+        let line = |(inputs, p): (&String, &CachedPage)| {
+            let mut line = format!("{inputs} {} {}", p.object, p.size);
+            for token in p.uses.iter().map(AssetId::token).chain(p.links.tokens()) {
+                line.push(' ');
+                line.push_str(&token);
+            }
+            line.push('\n');
+            line
+        };
+        let changed = current.iter().filter(|(inputs, page)| self.known.get(*inputs) != Some(page));
+        self.journal.save(path, current.len(), changed.map(line).collect(), || {
+            let mut all: Vec<String> = current.iter().map(line).collect();
+            all.sort_unstable();
+            all
+        })
     }
 }
 
@@ -291,6 +361,57 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         let again = FileHashes::load(&cache_file);
         assert_eq!(again.key_of(&file).expect("hash").0, ObjectKey::of(b"zzz"));
+    }
+
+    #[test]
+    fn a_rebuild_appends_what_changed_and_later_lines_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.svg"), dir.path().join("b.svg"));
+        std::fs::write(&a, "one").expect("write");
+        std::fs::write(&b, "bee").expect("write");
+        let cache_file = dir.path().join("files");
+        let first = FileHashes::load(&cache_file);
+        first.key_of(&a).expect("hash");
+        first.key_of(&b).expect("hash");
+        first.save(&cache_file).expect("save");
+        let whole = std::fs::read_to_string(&cache_file).expect("read");
+        assert_eq!(whole.lines().count(), 2);
+
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&a, "two!").expect("rewrite");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = FileHashes::load(&cache_file);
+        second.key_of(&a).expect("hash");
+        second.key_of(&b).expect("hash");
+        second.save(&cache_file).expect("save");
+        let appended = std::fs::read_to_string(&cache_file).expect("read");
+        assert!(appended.starts_with(&whole), "the file was appended to, not rewritten");
+        assert_eq!(appended.lines().count(), 3, "only the changed file's line: {appended}");
+
+        // A line cut short by a crash is ignored; the later, whole line for a.svg wins.
+        let mut torn = appended.clone();
+        torn.push_str(&format!("{} 4 1 1 {}", ObjectKey::of(b"zzz"), a.display()));
+        std::fs::write(&cache_file, &torn).expect("tear");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let third = FileHashes::load(&cache_file);
+        assert_eq!(third.key_of(&a).expect("hash").0, ObjectKey::of(b"two!"));
+        assert_eq!(third.known.len(), 2);
+    }
+
+    #[test]
+    fn a_journal_grown_past_twice_its_use_is_rewritten_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal");
+        let journal = Journal::default();
+        let all = || vec!["a\n".to_owned()];
+        journal.save(&path, 1, vec!["a\n".into()], all).expect("first");
+        for i in 0..70 {
+            journal.save(&path, 1, vec![format!("a{i}\n")], all).expect("append");
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.lines().count() <= 2 + 64 + 1, "{} lines", text.lines().count());
+        journal.save(&path, 1, Vec::new(), all).expect("nothing changed");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text, "nothing changed: not written");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! silently skipped, and the text files the build parses have a size limit.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::build::diagnostics::{Diagnostics, LineIndex};
 use bundle::size::human_bytes;
@@ -22,6 +25,10 @@ pub(crate) struct ContentRoot {
     pub shown: PathBuf,
     real: PathBuf,
     max_source_bytes: u64,
+    /// Resolved directories, by path as walked: most checks are of a plain file in a
+    /// directory seen before, which then costs one `lstat` instead of a `readlink` per
+    /// component (12,000 of them for a rebuild of the generated catalogue).
+    real_dirs: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
 /// One entry of a directory listing.
@@ -35,9 +42,12 @@ impl ContentRoot {
     /// `None` (reported) when the root does not exist or is not a directory.
     pub(crate) fn open(diags: &Diagnostics, shown: &Path, max_source_bytes: u64) -> Option<ContentRoot> {
         match std::fs::canonicalize(shown) {
-            Ok(real) if real.is_dir() => {
-                Some(ContentRoot { shown: shown.to_owned(), real, max_source_bytes })
-            }
+            Ok(real) if real.is_dir() => Some(ContentRoot {
+                shown: shown.to_owned(),
+                real,
+                max_source_bytes,
+                real_dirs: Mutex::default(),
+            }),
             _ => {
                 diags.at(shown, 1, 1, "content directory not found");
                 None
@@ -47,6 +57,9 @@ impl ContentRoot {
 
     /// Whether `path` (under the root) resolves inside it; reports the link that leads out.
     pub(crate) fn contains(&self, diags: &Diagnostics, path: &Path) -> bool {
+        if self.is_plain_file_inside(path) {
+            return true;
+        }
         match std::fs::canonicalize(path) {
             Ok(real) if real.starts_with(&self.real) => true,
             Ok(real) => {
@@ -65,6 +78,18 @@ impl ContentRoot {
             // A missing file is its reader's to report.
             Err(_) => true,
         }
+    }
+
+    /// Whether `path` is no link itself and sits in a directory that resolves inside the
+    /// root (then it resolves to that directory's real path joined with its name).
+    fn is_plain_file_inside(&self, path: &Path) -> bool {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return false };
+        if dir.as_os_str().is_empty() || !std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_symlink()) {
+            return false;
+        }
+        let mut real_dirs = self.real_dirs.lock().expect("real dirs lock");
+        let real_dir = real_dirs.entry(dir.to_owned()).or_insert_with(|| std::fs::canonicalize(dir).ok());
+        real_dir.as_ref().is_some_and(|real| real.join(name).starts_with(&self.real))
     }
 
     /// The outermost symbolic link on the way from the root to `path` that resolves outside.
