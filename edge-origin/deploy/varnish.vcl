@@ -1,24 +1,55 @@
 # Varnish in front of edge-origin (Varnish 7.x).
 #   varnishd -a :80 -f /etc/varnish/varnish.vcl -s malloc,1g
 # Caching follows the origin's Cache-Control; this file only adds what a shared cache
-# in front of a course site needs. Test: tests/tests/origin_varnish.rs.
+# in front of a course site needs. Tests: tests/testsuite/origin_varnish.rs, tests/testsuite/edge_fleet.rs.
 vcl 4.1;
 
+import directors;
 import std;
 
-backend origin {
+# Every origin is probed for readiness (not just liveness: 200 only once a release is
+# loaded). A probe every 1s; an origin is healthy while 2 of its last 3 probes passed:
+# a dead origin (refused or reset) is marked sick after 2 failed probes, within ~1-2 s
+# (~3 s if it hangs, with the 1 s timeout); a restarted one is healthy again after 2 good
+# probes, within ~2 s of being ready (~3 s at worst). Until then a fetch that fails on it
+# is retried on another origin (vcl_backend_error / vcl_backend_response).
+probe origin_ready {
+    .url = "/_origin/ready";
+    .interval = 1s;
+    .timeout = 1s;
+    .window = 3;
+    .threshold = 2;
+    .initial = 1;
+}
+
+# Traffic goes to a shard director: consistent hashing on the URL, so each origin's
+# in-memory object cache holds about 1/N of the site (not all of it N times), every edge
+# sends a URL to the same origin, and losing or adding an origin only moves that origin's
+# share of URLs (the others keep their warm caches). Sick origins are skipped; a retry
+# takes the next origin of the URL's order (alt = bereq.retries).
+sub vcl_init {
+    new origins = directors.shard();
+}
+
+# ==== ORIGINS: list every edge-origin here, once: a backend and its add_backend. ====
+# (tests/src/varnish.rs rewrites this block for the origins a test starts.)
+backend origin_1 {
     .host = "127.0.0.1";
     .port = "8080";
+    .probe = origin_ready;
     .connect_timeout = 2s;
     .first_byte_timeout = 10s;
     .between_bytes_timeout = 10s;
-    # Ready (not just alive): 200 only once a release is loaded.
-    .probe = {
-        .url = "/_origin/ready";
-        .interval = 2s;
-        .timeout = 1s;
-        .window = 5;
-        .threshold = 3;
+}
+
+sub vcl_init {
+    origins.add_backend(origin_1);
+}
+# ==== END ORIGINS ====
+
+sub vcl_init {
+    if (!origins.reconfigure()) {
+        return (fail("no origins"));
     }
 }
 
@@ -30,6 +61,8 @@ acl purgers {
 }
 
 sub vcl_recv {
+    # The director (any origin healthy = healthy); each fetch picks its origin itself.
+    set req.backend_hint = origins.backend(resolve=LAZY);
     call drop_forged_origin_verify;
     if (req.method == "PURGE") {
         if (client.ip !~ purgers) {
@@ -56,10 +89,14 @@ sub vcl_recv {
 
     call normalise_encoding;
 
-    # While the origin is healthy, serve stale for at most its stale-while-revalidate
-    # (60s) and refresh in the background; when it is sick, the full grace (24h) applies,
-    # which is its stale-if-error.
-    if (std.healthy(req.backend_hint)) {
+    # While an origin is healthy, serve stale for at most its stale-while-revalidate
+    # (60s) and refresh in the background; when every origin is sick, the full grace (24h)
+    # applies, which is its stale-if-error. A restart (vcl_synth: every origin failed the
+    # refresh of a stale object) looks the stale object up again with the full grace
+    # (req.grace survives a restart: set it back, it cannot be unset).
+    if (req.restarts > 0) {
+        set req.grace = 24h;
+    } else if (std.healthy(req.backend_hint)) {
         set req.grace = 60s;
     }
     # Fall through to the builtin vcl_recv (Host lowercasing, Authorization -> pass).
@@ -115,6 +152,8 @@ sub vcl_hash {
 }
 
 sub vcl_backend_fetch {
+    # The URL's origin; on a retry the next one in the URL's order of healthy origins.
+    set bereq.backend = origins.backend(by=URL, alt=bereq.retries, healthy=ALL);
     # Ask the origin for exactly the client's encoding (Varnish would force gzip).
     if (bereq.http.X-Encoding == "identity") {
         unset bereq.http.Accept-Encoding;
@@ -125,9 +164,20 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    # A failed background refresh keeps the stale object (stale-if-error).
-    if (beresp.status >= 500 && bereq.is_bgfetch) {
-        return (abandon);
+    if (beresp.status >= 500) {
+        # One origin failing (say, lost its store) is not the others failing.
+        if (bereq.retries == 0 && (bereq.method == "GET" || bereq.method == "HEAD") &&
+            std.healthy(origins.backend(resolve=LAZY))) {
+            return (retry);
+        }
+        # A failed background refresh keeps the stale object (stale-if-error). So does
+        # a failed foreground one: Varnish revalidates (If-None-Match / If-Modified-Since)
+        # only when it still holds a stale copy, and abandoning makes vcl_synth restart
+        # the request, which then gets that copy from grace instead of the 5xx.
+        if (bereq.is_bgfetch || (!bereq.uncacheable &&
+            (bereq.http.If-None-Match || bereq.http.If-Modified-Since))) {
+            return (abandon);
+        }
     }
     if (bereq.uncacheable) {
         return (deliver);
@@ -164,9 +214,31 @@ sub vcl_backend_response {
 }
 
 sub vcl_backend_error {
-    # Same for an unreachable origin during a background refresh.
-    if (bereq.is_bgfetch) {
+    # Same for an unreachable origin (refused, reset, timed out): another one, once...
+    if (bereq.retries == 0 && (bereq.method == "GET" || bereq.method == "HEAD") &&
+        std.healthy(origins.backend(resolve=LAZY))) {
+        return (retry);
+    }
+    # ...then the stale copy if there is one.
+    if (bereq.is_bgfetch || (!bereq.uncacheable &&
+        (bereq.http.If-None-Match || bereq.http.If-Modified-Since))) {
         return (abandon);
+    }
+}
+
+sub vcl_miss {
+    # A restart comes from vcl_synth after every origin failed to refresh a stale object,
+    # and looks with the full grace: a miss now means the copy is gone, and fetching
+    # again would only ask the failing origins once more.
+    if (req.restarts > 0) {
+        return (synth(503, "Origins unavailable"));
+    }
+}
+
+sub vcl_synth {
+    # An abandoned foreground fetch (see vcl_backend_response): serve the stale copy.
+    if (resp.status == 503 && req.restarts == 0 && (req.method == "GET" || req.method == "HEAD")) {
+        return (restart);
     }
 }
 

@@ -196,6 +196,22 @@ impl Origin {
         extra: &[&str],
         env: &[(&str, String)],
     ) -> Origin {
+        Origin::launch(wrapper, store, "127.0.0.1:0", extra, env)
+    }
+
+    /// Like [`Origin::start`], listening on `listen` (say the address of an origin that
+    /// was killed, to restart it where its edge expects it).
+    pub fn start_on(store: &Path, listen: std::net::SocketAddr, extra: &[&str]) -> Origin {
+        Origin::launch(&[], store.as_os_str(), &listen.to_string(), extra, &[])
+    }
+
+    fn launch(
+        wrapper: &[&str],
+        store: &std::ffi::OsStr,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Origin {
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
@@ -207,7 +223,7 @@ impl Origin {
         let mut child = command
             .arg("--store")
             .arg(store)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
@@ -270,6 +286,12 @@ impl Origin {
             }
             seen = now;
         }
+    }
+
+    /// Sends SIGKILL (`kill -9`: no graceful shutdown) and waits for the process to go.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM.

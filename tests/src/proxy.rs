@@ -2,7 +2,8 @@
 //! exact request: it can hold every request that contains a given text (say `PUT
 //! /courses/site/channels/live.json`) for a while and then forward it, also after the
 //! client gave up and hung up (as a slow network or store would), and it can be "down"
-//! (closing every new connection at once). Stopped when dropped.
+//! (closing every new connection at once). It can also rewrite a text in the server's
+//! answers (say a `Cache-Control` lifetime) for the same number of bytes. Stopped when dropped.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -16,6 +17,7 @@ const DRAIN: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct State {
     hold: Mutex<Option<(Vec<u8>, Duration)>>,
+    rewrite: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
     down: AtomicBool,
     stopped: AtomicBool,
     held: AtomicUsize,
@@ -59,6 +61,15 @@ impl Proxy {
         *self.state.hold.lock().expect("hold") = Some((text.as_bytes().to_vec(), hold));
     }
 
+    /// From now on, replaces every `from` in the server's answers with `to`, which must be
+    /// as long (so `Content-Length` and chunk sizes stay right).
+    pub fn rewrite_answers(&self, from: &str, to: &str) {
+        assert_eq!(from.len(), to.len(), "a rewrite keeps the length");
+        assert!(!from.is_empty(), "a rewrite of nothing");
+        *self.state.rewrite.lock().expect("rewrite") =
+            Some((from.as_bytes().to_vec(), to.as_bytes().to_vec()));
+    }
+
     /// While down, every new connection is closed at once.
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
@@ -95,6 +106,7 @@ impl Drop for Proxy {
 /// ends are done.
 fn relay(mut client: TcpStream, upstream: &str, state: &State) {
     let Ok(mut server) = TcpStream::connect(upstream) else { return };
+    let rewrite = state.rewrite.lock().expect("rewrite").clone();
     let (Ok(mut client_out), Ok(mut server_in)) = (client.try_clone(), server.try_clone()) else { return };
     let client_gone = Arc::new(AtomicBool::new(false));
     let gone = client_gone.clone();
@@ -102,19 +114,34 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
         let _ = server_in.set_read_timeout(Some(Duration::from_millis(200)));
         let mut quiet_since = Instant::now();
         let mut buf = [0u8; 16 * 1024];
+        // Bytes that may be the start of a text to rewrite, kept until the next read.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut send = |bytes: &[u8]| {
+            // A client that hung up no longer reads: keep draining the server.
+            if client_out.write_all(bytes).is_err() {
+                gone.store(true, Ordering::SeqCst);
+            }
+        };
         loop {
             match server_in.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     quiet_since = Instant::now();
-                    // A client that hung up no longer reads: keep draining the server.
-                    if client_out.write_all(&buf[..n]).is_err() {
-                        gone.store(true, Ordering::SeqCst);
+                    match &rewrite {
+                        None => send(&buf[..n]),
+                        Some((from, to)) => {
+                            pending.extend_from_slice(&buf[..n]);
+                            let keep = rewrite_in_place(&mut pending, from, to);
+                            let rest = pending.split_off(pending.len() - keep);
+                            send(&pending);
+                            pending = rest;
+                        }
                     }
                 }
                 Err(e)
                     if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
                 {
+                    send(&std::mem::take(&mut pending));
                     if gone.load(Ordering::SeqCst) && quiet_since.elapsed() > DRAIN {
                         break;
                     }
@@ -122,6 +149,7 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                 Err(_) => break,
             }
         }
+        send(&pending);
         let _ = client_out.shutdown(Shutdown::Both);
     });
 
@@ -161,4 +189,19 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
     client_gone.store(true, Ordering::SeqCst);
     let _ = answers.join();
     let _ = server.shutdown(Shutdown::Both);
+}
+
+/// Replaces every `from` in `bytes` with `to` (as long); returns how many bytes at the end
+/// are a proper prefix of `from`, which the next read may complete.
+fn rewrite_in_place(bytes: &mut [u8], from: &[u8], to: &[u8]) -> usize {
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    (1..from.len()).rev().find(|&k| k <= bytes.len() && bytes[bytes.len() - k..] == from[..k]).unwrap_or(0)
 }

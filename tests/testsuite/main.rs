@@ -11,6 +11,7 @@ mod browser_pages;
 mod content_errors;
 mod content_trust;
 mod drafts;
+mod edge_fleet;
 mod external_links;
 mod generate;
 mod history;
