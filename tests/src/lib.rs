@@ -1,6 +1,7 @@
 //! The end-to-end harness: builds the real binaries once, starts them on loopback with
 //! free ports, and stops them when the test ends.
 
+pub mod fleet;
 pub mod garage;
 pub mod live;
 pub mod moto;
@@ -203,6 +204,16 @@ impl Origin {
     /// was killed, to restart it where its edge expects it).
     pub fn start_on(store: &Path, listen: std::net::SocketAddr, extra: &[&str]) -> Origin {
         Origin::launch(&[], store.as_os_str(), &listen.to_string(), extra, &[])
+    }
+
+    /// Like [`Origin::start_on`], with any store argument and extra environment variables.
+    pub fn start_on_with(
+        store: &std::ffi::OsStr,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Origin {
+        Origin::launch(&[], store, listen, extra, env)
     }
 
     fn launch(
