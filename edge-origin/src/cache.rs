@@ -8,6 +8,7 @@ use bundle::paths::object_path;
 use bundle::ObjectKey;
 use bytes::Bytes;
 use moka::future::Cache;
+use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 use store::Store;
@@ -28,16 +29,25 @@ pub(crate) struct ObjectCache {
     cache: Cache<ObjectKey, Bytes>,
     store: Store,
     timeout: Duration,
+    /// Store reads in flight (`--store-concurrency`): misses beyond it wait their turn.
+    reads: Semaphore,
     metrics: Arc<Metrics>,
 }
 
 impl ObjectCache {
-    pub(crate) fn new(store: Store, max_bytes: u64, timeout: Duration, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        max_bytes: u64,
+        timeout: Duration,
+        concurrency: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key: &ObjectKey, value: &Bytes| u32::try_from(value.len()).unwrap_or(u32::MAX))
             .build();
-        ObjectCache { cache, store, timeout, metrics }
+        let reads = Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS));
+        ObjectCache { cache, store, timeout, reads, metrics }
     }
 
     /// The object's bytes, from memory or from the store (verified). Concurrent misses of
@@ -56,9 +66,16 @@ impl ObjectCache {
     }
 
     async fn fetch(&self, key: &ObjectKey) -> Result<Bytes, FetchError> {
+        // The wait for a turn and the read share one --store-timeout: a queue behind a hung
+        // store ends in the same 503 a read of it would.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let Ok(Ok(_turn)) = tokio::time::timeout_at(deadline, self.reads.acquire()).await else {
+            self.metrics.store_errors.inc();
+            return Err(FetchError::Timeout);
+        };
         self.metrics.store_fetches.inc();
         let path = object_path(key);
-        let result = match tokio::time::timeout(self.timeout, self.store.get(&path)).await {
+        let result = match tokio::time::timeout_at(deadline, self.store.get(&path)).await {
             Err(_) => Err(FetchError::Timeout),
             Ok(Err(err)) => Err(FetchError::Store(err.to_string())),
             Ok(Ok(None)) => Err(FetchError::Missing(key.clone())),

@@ -30,6 +30,9 @@ pub struct Config {
     pub poll: Duration,
     /// Longest a single store call may take before the request gets a 503.
     pub store_timeout: Duration,
+    /// Store reads in flight at most: a restarted origin (or one behind purged edges)
+    /// queues its cold misses instead of sending thousands of GETs to the store at once.
+    pub store_concurrency: usize,
     /// Bearer token for the admin endpoints; `None` disables them.
     pub admin_token: Option<Secret>,
     pub grants: GrantSettings,
@@ -102,6 +105,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_CACHE: u64 = 256 << 20;
 const DEFAULT_POLL: Duration = Duration::from_secs(2);
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Enough to keep an S3 endpoint busy from one origin, far below what a cold restart
+/// under load would otherwise send at once.
+const DEFAULT_STORE_CONCURRENCY: usize = 64;
 
 impl Config {
     /// Defaults for serving a local directory store.
@@ -114,6 +120,7 @@ impl Config {
             cache_bytes: DEFAULT_CACHE,
             poll: DEFAULT_POLL,
             store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_concurrency: DEFAULT_STORE_CONCURRENCY,
             admin_token: None,
             grants: GrantSettings { enforce: false, ..GrantSettings::default() },
             access_log: AccessLogTarget::Stderr,
@@ -155,6 +162,9 @@ pub struct Args {
     /// Timeout of one store call [default: 5s].
     #[arg(long, env = "EDGE_ORIGIN_STORE_TIMEOUT", value_parser = humantime::parse_duration)]
     pub store_timeout: Option<Duration>,
+    /// Store reads in flight at most; more cold misses wait (within --store-timeout) [default: 64].
+    #[arg(long, env = "EDGE_ORIGIN_STORE_CONCURRENCY", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub store_concurrency: Option<u32>,
     /// Bearer token for POST /_origin/invalidate (admin endpoints are off without one).
     #[arg(long, env = "EDGE_ORIGIN_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
@@ -243,6 +253,7 @@ struct FileConfig {
     cache_bytes: Option<String>,
     poll: Option<String>,
     store_timeout: Option<String>,
+    store_concurrency: Option<u32>,
     admin_token: Option<Secret>,
     #[serde(default)]
     trusted_keys: Vec<String>,
@@ -280,6 +291,7 @@ const FILE_KEYS: &[&str] = &[
     "cache_bytes",
     "poll",
     "store_timeout",
+    "store_concurrency",
     "admin_token",
     "trusted_keys",
     "public_url",
@@ -410,6 +422,11 @@ impl Args {
                 .store_timeout
                 .or(parse_duration("store_timeout", file.store_timeout)?)
                 .unwrap_or(DEFAULT_STORE_TIMEOUT),
+            store_concurrency: match self.store_concurrency.or(file.store_concurrency) {
+                Some(n @ 1..=4096) => n as usize,
+                Some(n) => return Err(invalid("store_concurrency", format!("{n} is not within 1..=4096"))),
+                None => DEFAULT_STORE_CONCURRENCY,
+            },
             admin_token,
             grants,
             access_log: match self.access_log {
@@ -560,6 +577,21 @@ mod tests {
         assert_eq!(parse_bytes("1000"), Ok(1000));
         assert!(parse_bytes("12XB").is_err());
         assert!(parse_bytes("MiB").is_err());
+    }
+
+    #[test]
+    fn store_concurrency_comes_from_the_file_or_a_flag_and_is_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("origin.toml");
+        let resolve = |text: &str, flag: Option<u32>| {
+            std::fs::write(&file, format!("store = \"s3://bucket/site\"\n{text}")).expect("write");
+            Args { config: Some(file.clone()), store_concurrency: flag, ..Args::default() }.resolve()
+        };
+        assert_eq!(resolve("", None).expect("default").store_concurrency, DEFAULT_STORE_CONCURRENCY);
+        assert_eq!(resolve("store_concurrency = 8\n", None).expect("file").store_concurrency, 8);
+        assert_eq!(resolve("store_concurrency = 8\n", Some(2)).expect("flag").store_concurrency, 2);
+        let err = resolve("store_concurrency = 0\n", None).expect_err("0 would stop every read");
+        assert!(err.to_string().contains("store_concurrency"), "{err}");
     }
 
     #[test]

@@ -65,8 +65,13 @@ impl Server {
         if let Ok(Some(id)) = current.refresh(true).await {
             tracing::info!(release = %id, store = %config.store, "loaded release");
         }
-        let objects =
-            Arc::new(ObjectCache::new(store, config.cache_bytes, config.store_timeout, metrics.clone()));
+        let objects = Arc::new(ObjectCache::new(
+            store,
+            config.cache_bytes,
+            config.store_timeout,
+            config.store_concurrency,
+            metrics.clone(),
+        ));
         let live = config.live_reload.then(|| Live::new(current.clone(), objects.clone()));
         let (verifier, issuer) = load_grants(&config.grants)?;
         if !config.grants.enforce {

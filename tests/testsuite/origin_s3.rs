@@ -171,3 +171,46 @@ fn concurrent_misses_of_a_slow_object_share_one_store_read() {
     assert_eq!(proxy.held().0, 1, "one read of the object reached the store");
     assert_eq!(metric(&origin, "edge_origin_store_fetches_total"), 1.0, "and the origin counted one");
 }
+
+/// A cold origin under a burst of distinct misses (a restart behind busy edges) sends at
+/// most `--store-concurrency` reads to the store at once; the rest wait their turn and are
+/// served, not failed.
+#[test]
+fn a_burst_of_cold_misses_keeps_at_most_store_concurrency_reads_in_flight() {
+    let garage = Garage::start();
+    let local = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), local.path());
+    garage.upload_store(local.path(), "site");
+    let proxy = e2e::proxy::Proxy::start(&garage.endpoint);
+    let store = OsString::from(format!("s3://{BUCKET}/site"));
+    let args =
+        ["--endpoint", &proxy.base, "--region", REGION, "--store-timeout", "20s", "--store-concurrency", "4"];
+    let origin = Origin::start_with(&store, &args, &garage.env());
+    let (_, manifest) = live_manifest(local.path());
+    let routes: Vec<String> = manifest
+        .routes
+        .iter()
+        .filter(|(_, r)| r.access == bundle::Access::Public)
+        .map(|(k, _)| k.clone())
+        .take(16)
+        .collect();
+    proxy.hold("/site/objects/", Duration::from_millis(800));
+    let threads: Vec<_> = routes
+        .iter()
+        .map(|route| {
+            let url = origin.url(route);
+            std::thread::spawn(move || get(&url, &[]).status().as_u16())
+        })
+        .collect();
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+        let (held, released) = proxy.held();
+        most = most.max(held - released);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().expect("thread")).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "every miss is served: {statuses:?}");
+    assert!(most <= 4, "{most} store reads were held at once with --store-concurrency 4");
+    assert!(most >= 2, "the reads did overlap ({most})");
+}
