@@ -3,7 +3,7 @@
 //! ```text
 //! fleet replay --edge http://127.0.0.1:6081 [--edge URL]... (--store DIR | --manifest FILE)
 //!              [--plan "20,2s;200,3s;200,20s;20,3s"] [--grants URL --api-key K --rosters FILE]
-//!              [--returning-share 0.3] [--seed 1] [--out report.json]
+//!              [--returning-share 0.3] [--seed 1] [--out replay-report.json]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -52,9 +52,9 @@ struct ReplayArgs {
     returning_share: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Where to write the report (default: stdout).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    /// Where to write the report (not stdout: goose prints its "N users launched" there).
+    #[arg(long, default_value = "replay-report.json")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -87,10 +87,7 @@ fn replay_command(args: ReplayArgs) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("tokio runtime: {e}"))?;
     let report = runtime.block_on(replay::run(config))?;
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    match args.out {
-        Some(path) => std::fs::write(&path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?,
-        None => println!("{json}"),
-    }
+    std::fs::write(&args.out, json + "\n").map_err(|e| format!("{}: {e}", args.out.display()))?;
     eprintln!(
         "fleet replay: {} requests, {} errors {:?}, pages p50 {:.1} ms p99 {:.1} ms",
         report.requests_total,
