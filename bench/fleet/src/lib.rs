@@ -1,0 +1,3 @@
+//! The fleet benchmark. [`replay`] replays students against the edges.
+
+pub mod replay;
