@@ -1,6 +1,7 @@
 //! `fleet`: the fleet benchmark's command line.
 //!
 //! ```text
+//! fleet spike|day --content DIR [--quick] [--json FILE]   (a markdown table on stdout)
 //! fleet replay --edge http://127.0.0.1:6081 [--edge URL]... (--store DIR | --manifest FILE)
 //!              [--plan "20,2s;200,3s;200,20s;20,3s"] [--grants URL --api-key K --rosters FILE]
 //!              [--returning-share 0.3] [--seed 1] [--out replay-report.json]
@@ -8,9 +9,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fleet::replay::{self, Catalogue, Grants, ReplayConfig};
+use fleet::scenario::Scenario;
 
 #[derive(Parser)]
 #[command(name = "fleet", about = "The fleet benchmark")]
@@ -23,6 +26,23 @@ struct Cli {
 enum Command {
     /// Replay students against edges and write the report as JSON.
     Replay(ReplayArgs),
+    /// The event-week spike on a fleet started here (scenario.rs).
+    Spike(ScenarioArgs),
+    /// A school day on a fleet started here (scenario.rs).
+    Day(ScenarioArgs),
+}
+
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    /// The content to build and serve (copied: releases edit the copy).
+    #[arg(long)]
+    content: PathBuf,
+    /// Shorter holds and fewer students.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the whole report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -58,14 +78,43 @@ struct ReplayArgs {
 }
 
 fn main() -> ExitCode {
-    let Cli { command: Command::Replay(args) } = Cli::parse();
-    match replay_command(args) {
+    let result = match Cli::parse().command {
+        Command::Replay(args) => replay_command(args),
+        Command::Spike(args) => {
+            let scenario = if args.quick {
+                Scenario::spike(10, Duration::from_secs(60), false)
+            } else {
+                Scenario::spike(30, Duration::from_secs(150), false)
+            };
+            scenario_command(&scenario, &args)
+        }
+        Command::Day(args) => {
+            let scenario = if args.quick {
+                Scenario::day(60, Duration::from_secs(80))
+            } else {
+                Scenario::day(200, Duration::from_secs(240))
+            };
+            scenario_command(&scenario, &args)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fleet replay: {e}");
+            eprintln!("fleet: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+fn scenario_command(scenario: &Scenario, args: &ScenarioArgs) -> Result<(), String> {
+    let report = fleet::scenario::run(scenario, &args.content)?;
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    // goose prints a line of its own on stdout: the table follows a blank line.
+    println!("\n{}", fleet::table::markdown(&report));
+    Ok(())
 }
 
 fn replay_command(args: ReplayArgs) -> Result<(), String> {
