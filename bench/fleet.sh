@@ -97,8 +97,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- build
-log "cargo build --release --bin course --bin edge-origin --bin fleet"
-(cd "$ROOT" && cargo build --release --bin course --bin edge-origin --bin fleet) || die "cargo build --release failed"
+# Two builds, not one: the fleet harness builds `--bin course --bin edge-origin` itself (as
+# the tests do), and one build of all three unifies features differently, so that call
+# would compile most of the tree again.
+log "cargo build --release --bin course --bin edge-origin; then --bin fleet"
+(cd "$ROOT" && cargo build --release --bin course --bin edge-origin && cargo build --release --bin fleet) ||
+  die "cargo build --release failed"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 # ---------------------------------------------------------------- content
