@@ -31,10 +31,15 @@ pub fn sample_content() -> PathBuf {
 pub fn bin(name: &str) -> PathBuf {
     static PROFILE_DIR: OnceLock<PathBuf> = OnceLock::new();
     let profile_dir = PROFILE_DIR.get_or_init(|| {
-        // <target>/<profile>/deps/<test binary>
+        // <target>/<profile>/deps/<test binary>, or <target>/<profile>/<binary> for a
+        // workspace binary using this harness (`fleet`).
         let exe = std::env::current_exe().expect("the test binary's path");
-        let profile_dir =
-            exe.parent().and_then(Path::parent).expect("<target>/<profile>/deps/<test>").to_owned();
+        let dir = exe.parent().expect("the binary's directory");
+        let profile_dir = if dir.file_name().is_some_and(|d| d == "deps") {
+            dir.parent().expect("<target>/<profile>/deps/<test>").to_owned()
+        } else {
+            dir.to_owned()
+        };
         let target_dir = profile_dir.parent().expect("<target>/<profile>");
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         build.current_dir(root()).args(["build", "--quiet", "--bin", "course", "--bin", "edge-origin"]);
