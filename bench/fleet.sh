@@ -116,6 +116,9 @@ fi
 
 # ---------------------------------------------------------------- run
 mkdir -p "$WORK/tmp" "$ROOT/bench/results"
+# varnishd's worker runs as an unprivileged user: it must reach the VCL the harness writes
+# under $WORK/tmp (mktemp -d makes $WORK 0700).
+chmod 755 "$WORK" "$WORK/tmp"
 SUFFIX=""
 ((QUICK)) && SUFFIX="-quick"
 for name in spike day; do
@@ -127,6 +130,7 @@ for name in spike day; do
   DRIVER_PID=$!
   wait "$DRIVER_PID" || die "the fleet driver failed in scenario $name (see above)"
   DRIVER_PID=""
-  cp "$WORK/$name.md" "$ROOT/bench/results/fleet-$name$SUFFIX.md"
+  # goose prints "N users launched." on stdout whatever it is told: not part of the table.
+  grep -v ' users launched\.$' "$WORK/$name.md" >"$ROOT/bench/results/fleet-$name$SUFFIX.md" || true
   cat "$WORK/$name.md"
 done
