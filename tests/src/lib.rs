@@ -335,6 +335,16 @@ impl Drop for Origin {
     }
 }
 
+/// A `/proc/<pid>/status` field in kB (`"VmRSS:"`, `"VmHWM:"`).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
 /// The value of one metric line of `/metrics` (`name` includes any labels), or 0.
 pub fn metric(origin: &Origin, name: &str) -> f64 {
     let text = get(&origin.url("/metrics"), &[]).text().expect("metrics");

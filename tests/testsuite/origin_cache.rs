@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use e2e::{build_ok, get, live_manifest, metric, sample_content, Origin};
+use e2e::{build_ok, get, live_manifest, metric, proc_status, sample_content, Origin};
 
 #[test]
 fn five_hundred_concurrent_cold_requests_cause_one_store_fetch() {
@@ -152,13 +152,4 @@ fn a_flood_of_distinct_cold_urls_keeps_memory_within_the_cache_budget() {
         grew_mib < budget_mib as f64 + 14.0,
         "peak RSS grew {grew_mib:.1} MiB with a {budget_mib} MiB cache after reading {read_mib:.0} MiB"
     );
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }

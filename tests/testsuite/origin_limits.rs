@@ -14,7 +14,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{build_ok, client_from, connect_from, live_manifest, metric, require_tool, sample_content, Origin};
+use e2e::{
+    build_ok, client_from, connect_from, live_manifest, metric, proc_status, require_tool, sample_content,
+    Origin,
+};
 
 const HONEST: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 /// Every honest request in these tests must be answered within this.
@@ -126,15 +129,6 @@ fn read_response(stream: &mut TcpStream) -> (u16, String) {
     let _ = stream.read_exact(&mut body);
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, head)
-}
-
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
 
 /// utime + stime of the process, in clock ticks.
