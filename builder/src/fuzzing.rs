@@ -101,7 +101,7 @@ impl Site {
         let diags = leak(Diagnostics::default());
         let loaded = (|| {
             let root = ContentRoot::open(diags, content, DEFAULT_MAX_SOURCE_BYTES)?;
-            let catalogue = leak(catalogue::load(diags, &root, true)?);
+            let catalogue = leak(catalogue::load(diags, &root, true, &Default::default())?);
             let assets = leak(assets::collect(diags, &root, highlight::stylesheet(), &FileHashes::default()));
             let theme = leak(Theme::load(diags, &root, assets.theme.clone())?);
             let links = leak(link_targets(catalogue, assets));

@@ -98,6 +98,48 @@ fn a_theme_edit_rerenders_every_page() {
     let edited = build_into(&site.content, &site.out);
     assert_eq!(edited.pages_rendered, edited.pages);
     assert!(page_html(&site.out, "/courses/python-foundations/loops/").contains("<!-- theme edit -->"));
+    // The unchanged lessons came from the lesson cache unread; rendering them read them.
+    assert_eq!(edited.release.to_string(), clean_release(&site.content));
+}
+
+#[test]
+fn a_lesson_changed_behind_its_stamp_fails_once_then_is_read_afresh() {
+    let (site, _) = built_site();
+    let lesson = site.content.join("courses/python-foundations/loops.md");
+    let meta = fs::metadata(&lesson).expect("meta");
+    let text = fs::read_to_string(&lesson).expect("read");
+    // Same size, same inode, mtime put back: the stamp says unchanged (as after `touch -r`).
+    let changed = text.replacen("loop", "LOOP", 1);
+    assert_eq!(changed.len(), text.len());
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&lesson)
+        .and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(changed.as_bytes())?;
+            f.set_modified(meta.modified()?)
+        })
+        .expect("rewrite in place");
+    // A theme edit makes the build render the lesson, and so read it.
+    append(&site.content.join("theme/templates/base.html"), "\n<!-- theme edit -->\n");
+    let errors = build_errors(&site.content, &site.out);
+    assert!(
+        errors.iter().any(|e| e.contains("loops.md:1:1") && e.contains("changed while the build read it")),
+        "{errors:?}"
+    );
+    let again = build_into(&site.content, &site.out);
+    assert_eq!(again.release.to_string(), clean_release(&site.content), "the file was read afresh");
+}
+
+#[test]
+fn a_course_made_a_draft_after_a_build_is_left_out_as_in_a_clean_build() {
+    let (site, _) = built_site();
+    let toml = site.content.join("courses/web-animation/course.toml");
+    let text = fs::read_to_string(&toml).expect("read");
+    fs::write(&toml, format!("draft = true\n{text}")).expect("write");
+    let rebuilt = build_into(&site.content, &site.out);
+    assert_eq!(rebuilt.release.to_string(), clean_release(&site.content));
+    assert!(!rebuilt.drafts.is_empty(), "{}", rebuilt.drafts);
 }
 
 #[test]

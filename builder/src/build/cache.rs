@@ -2,6 +2,8 @@
 //! - file hashes, trusted while a file's size, mtime and inode are unchanged (as git's
 //!   index does; an entry whose mtime is not older than the cache file is re-hashed, so a
 //!   file written in the same instant as the cache is never trusted);
+//! - lessons' front matter, trusted the same way, so an unchanged lesson is not even read
+//!   (its text is read when its page must be rendered again);
 //! - rendered pages, by a hash of everything the page was rendered from.
 //!
 //! The cache is only an accelerator: deleting it gives the same release, more slowly.
@@ -29,17 +31,19 @@ const FILES: &str = "files";
 /// Lines `<inputs> <object> <size> <asset token>... <link token>...` (v2 added the assets
 /// a page uses, v3 its ids and the links out of it that are checked after rendering).
 const PAGES: &str = "pages-v3";
+/// Lines `<len> <mtime ns> <ino> <lesson as JSON>`.
+const LESSONS: &str = "lessons-v1";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct Stamp {
+pub(crate) struct Stamp {
     len: u64,
     mtime_ns: i128,
     ino: u64,
 }
 
 impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
         Stamp {
             len: meta.len(),
             mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
@@ -281,10 +285,140 @@ impl PageCache {
     }
 }
 
+/// What a lesson's file gave the catalogue when it last loaded without an error: all of
+/// its front matter, where its body starts, and the SHA-256 of its text (the page cache's
+/// key for it, and the check that the text read later is the text this describes).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LessonMeta {
+    pub rel: String,
+    pub slug: String,
+    pub title: String,
+    pub summary: Option<String>,
+    pub duration: Option<u32>,
+    pub preview: bool,
+    pub body_offset: usize,
+    pub slug_offset: usize,
+    pub digest: String,
+}
+
+/// Lessons' front matter by file, trusted while the file's stamp is unchanged (as
+/// [`FileHashes`]; racy entries are read again). Only lessons that are not drafts and
+/// loaded without an error are kept: those are the ones a rebuild need not read.
+#[derive(Default)]
+pub struct LessonCache {
+    known: HashMap<String, (Stamp, LessonMeta)>,
+    trusted_before_ns: i128,
+    /// Lessons loaded in this build: what the next build may trust.
+    seen: Mutex<Vec<(Stamp, LessonMeta)>>,
+    /// Lessons whose text did not match the cache: never trusted again (see `distrust`).
+    distrusted: Mutex<rustc_hash::FxHashSet<String>>,
+    /// The journal file, for `distrust` (none in a cache that is not saved).
+    path: Option<PathBuf>,
+    journal: Journal,
+}
+
+impl LessonCache {
+    fn load(path: &Path) -> LessonCache {
+        let empty = LessonCache { path: Some(path.to_owned()), ..LessonCache::default() };
+        let Ok(meta) = std::fs::metadata(path) else { return empty };
+        let Ok(text) = std::fs::read_to_string(path) else { return empty };
+        let lines = Journal::lines(&text);
+        let known: HashMap<_, _> = lines.iter().filter_map(|line| parse_lesson_line(line)).collect();
+        LessonCache {
+            seen: Mutex::new(Vec::with_capacity(known.len())),
+            known,
+            trusted_before_ns: Stamp::of(&meta).mtime_ns,
+            journal: Journal::of(lines.len()),
+            ..empty
+        }
+    }
+
+    /// The lesson at `rel` as last loaded, if its file still has `stamp`.
+    pub(crate) fn get(&self, rel: &str, stamp: Stamp) -> Option<LessonMeta> {
+        let (known, meta) = self.known.get(rel)?;
+        if *known != stamp || stamp.mtime_ns >= self.trusted_before_ns {
+            return None;
+        }
+        if self.distrusted.lock().expect("lesson cache lock").contains(rel) {
+            return None;
+        }
+        self.seen.lock().expect("lesson cache lock").push((stamp, meta.clone()));
+        Some(meta.clone())
+    }
+
+    /// Remembers a lesson loaded now from a file that had `stamp` before it was read.
+    pub(crate) fn insert(&self, stamp: Stamp, meta: LessonMeta) {
+        self.seen.lock().expect("lesson cache lock").push((stamp, meta));
+    }
+
+    /// Forgets the lesson at `rel`: its text did not match what the cache said of it (it
+    /// changed while a build read it, or kept its stamp through a change). This build
+    /// fails and says so; the next reads the file. Noted in the journal at once, as the
+    /// failed build saves nothing else (a stamp of zeros matches no file).
+    pub(crate) fn distrust(&self, rel: &str) {
+        self.distrusted.lock().expect("lesson cache lock").insert(rel.to_owned());
+        let tombstone = LessonMeta {
+            rel: rel.to_owned(),
+            slug: String::new(),
+            title: String::new(),
+            summary: None,
+            duration: None,
+            preview: false,
+            body_offset: 0,
+            slug_offset: 0,
+            digest: String::new(),
+        };
+        let (Some(path), Ok(json)) = (&self.path, serde_json::to_string(&tombstone)) else { return };
+        let line = format!("0 0 0 {json}\n");
+        // At worst the file is trusted once more and this build's error repeats.
+        let _ = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+
+    fn advance(&mut self, complete: bool, started_ns: i128) {
+        let distrusted = std::mem::take(self.distrusted.get_mut().expect("lesson cache lock"));
+        self.known.retain(|rel, _| !distrusted.contains(rel));
+        let seen = std::mem::take(self.seen.get_mut().expect("lesson cache lock"));
+        if complete {
+            self.known.clear();
+        }
+        self.known.extend(seen.into_iter().map(|(stamp, meta)| (meta.rel.clone(), (stamp, meta))));
+        self.trusted_before_ns = started_ns;
+    }
+
+    fn save(&self, path: &Path) -> io::Result<()> {
+        let seen = self.seen.lock().expect("lesson cache lock");
+        let line = |(stamp, meta): &(Stamp, LessonMeta)| {
+            let json = serde_json::to_string(meta).ok()?;
+            Some(format!("{} {} {} {json}\n", stamp.len, stamp.mtime_ns, stamp.ino))
+        };
+        let changed = seen
+            .iter()
+            .filter(|(stamp, meta)| self.known.get(&meta.rel).is_none_or(|(s, m)| s != stamp || m != meta));
+        self.journal.save(path, seen.len(), changed.filter_map(line).collect(), || {
+            let mut all: Vec<String> = seen.iter().filter_map(line).collect();
+            all.sort_unstable();
+            all
+        })
+    }
+}
+
+fn parse_lesson_line(line: &str) -> Option<(String, (Stamp, LessonMeta))> {
+    let mut fields = line.splitn(4, ' ');
+    let len = fields.next()?.parse().ok()?;
+    let mtime_ns = fields.next()?.parse().ok()?;
+    let ino = fields.next()?.parse().ok()?;
+    let meta: LessonMeta = serde_json::from_str(fields.next()?).ok()?;
+    Some((meta.rel.clone(), (Stamp { len, mtime_ns, ino }, meta)))
+}
+
 /// The build cache of one output store.
 pub struct BuildCache {
     dir: Option<PathBuf>,
     pub files: FileHashes,
+    pub lessons: LessonCache,
     pub pages: PageCache,
 }
 
@@ -294,6 +428,7 @@ impl BuildCache {
         let dir = out.join(".build-cache");
         BuildCache {
             files: FileHashes::load(&dir.join(FILES)),
+            lessons: LessonCache::load(&dir.join(LESSONS)),
             pages: PageCache::load(out, &dir.join(PAGES)),
             dir: Some(dir),
         }
@@ -301,7 +436,12 @@ impl BuildCache {
 
     /// No cache: everything is hashed and rendered.
     pub fn none() -> BuildCache {
-        BuildCache { dir: None, files: FileHashes::default(), pages: PageCache::default() }
+        BuildCache {
+            dir: None,
+            files: FileHashes::default(),
+            lessons: LessonCache::default(),
+            pages: PageCache::default(),
+        }
     }
 
     /// Makes what a build saw the cache of the next build in this process (`course serve`):
@@ -311,6 +451,7 @@ impl BuildCache {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
         self.files.advance(complete, started_ns);
+        self.lessons.advance(complete, started_ns);
         self.pages.advance(complete);
     }
 
@@ -319,6 +460,7 @@ impl BuildCache {
     pub fn save(&self) -> io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         self.pages.save(&dir.join(PAGES))?;
+        self.lessons.save(&dir.join(LESSONS))?;
         self.files.save(&dir.join(FILES))
     }
 }
@@ -449,5 +591,70 @@ mod tests {
             .expect("keep the cache's mtime");
         let again = FileHashes::load(&cache_file);
         assert_eq!(again.key_of(&file).expect("hash").0, ObjectKey::of(b"one"));
+    }
+
+    fn lesson(rel: &str, title: &str) -> LessonMeta {
+        LessonMeta {
+            rel: rel.to_owned(),
+            slug: "a".into(),
+            title: title.into(),
+            summary: None,
+            duration: Some(5),
+            preview: false,
+            body_offset: 20,
+            slug_offset: 0,
+            digest: ObjectKey::of(b"text").as_str().to_owned(),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_lesson_is_trusted_and_a_distrusted_one_never_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.md");
+        std::fs::write(&file, "text").expect("write");
+        let stamp = Stamp::of(&std::fs::metadata(&file).expect("meta"));
+        let cache_file = dir.path().join("lessons");
+        let first = LessonCache::load(&cache_file);
+        assert_eq!(first.get("courses/c/a.md", stamp), None, "nothing known yet");
+        first.insert(stamp, lesson("courses/c/a.md", "A"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        first.save(&cache_file).expect("save");
+
+        let second = LessonCache::load(&cache_file);
+        assert_eq!(second.get("courses/c/a.md", stamp).map(|m| m.title), Some("A".into()));
+        let other = Stamp { len: stamp.len + 1, ..stamp };
+        assert_eq!(second.get("courses/c/a.md", other), None, "another stamp: read again");
+
+        // Its text did not match: this process and the next build both read it again.
+        second.distrust("courses/c/a.md");
+        assert_eq!(second.get("courses/c/a.md", stamp), None);
+        let third = LessonCache::load(&cache_file);
+        assert_eq!(third.get("courses/c/a.md", stamp), None, "the journal's tombstone wins");
+    }
+
+    #[test]
+    fn a_lesson_written_as_the_cache_was_saved_is_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache_file = dir.path().join("lessons");
+        let cache = LessonCache::load(&cache_file);
+        let file = dir.path().join("a.md");
+        std::fs::write(&file, "text").expect("write");
+        cache.insert(Stamp::of(&std::fs::metadata(&file).expect("meta")), lesson("a.md", "A"));
+        cache.save(&cache_file).expect("save");
+        // Same tick as the cache file (or later): it may have changed after it was read.
+        let mtime = std::fs::metadata(&cache_file).expect("meta").modified().expect("mtime");
+        std::fs::File::options().write(true).open(&file).and_then(|f| f.set_modified(mtime)).expect("touch");
+        let stamp = Stamp::of(&std::fs::metadata(&file).expect("meta"));
+        let text = std::fs::read_to_string(&cache_file).expect("read");
+        let line = text.lines().next().expect("a line");
+        let json = line.splitn(4, ' ').nth(3).expect("json");
+        let planted = format!("{} {} {} {json}\n", stamp.len, stamp.mtime_ns, stamp.ino);
+        std::fs::write(&cache_file, planted).expect("plant");
+        std::fs::File::options()
+            .write(true)
+            .open(&cache_file)
+            .and_then(|f| f.set_modified(mtime))
+            .expect("keep");
+        assert_eq!(LessonCache::load(&cache_file).get("a.md", stamp), None);
     }
 }

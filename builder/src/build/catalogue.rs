@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::build::cache::{LessonCache, LessonMeta, Stamp};
 use crate::build::diagnostics::Diagnostics;
 use crate::build::frontmatter::{parse_toml_checked, split};
 use crate::build::tree::ContentRoot;
@@ -121,10 +122,15 @@ pub(crate) struct Lesson {
     /// `draft = true` in its front matter: previewed, never published (present only in
     /// builds that include drafts).
     pub draft: bool,
+    /// Its text is empty while `unread` (see [`read_lesson_text`]).
     pub source: SourceFile,
     pub body_offset: usize,
     /// Where the slug comes from: the `slug` value in the front matter, or the file (0).
     pub slug_offset: usize,
+    /// SHA-256 of the file's text.
+    pub digest: String,
+    /// Loaded from the lesson cache: the file is unchanged and was not read.
+    pub unread: bool,
 }
 
 impl Course {
@@ -247,7 +253,12 @@ fn entries(
 
 /// Loads the catalogue; `drafts` says whether draft courses and lessons are part of it
 /// (`course build --drafts`, `course serve`) or left out (`course build`).
-pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Option<Catalogue> {
+pub(crate) fn load(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    drafts: bool,
+    cache: &LessonCache,
+) -> Option<Catalogue> {
     for entry in root.entries(diags, &root.shown) {
         let known = if entry.is_dir {
             matches!(entry.name.as_str(), "courses" | "animations" | "labs" | "theme")
@@ -275,7 +286,7 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
         .par_iter()
         .map(|slug| {
             let mut broken = Broken::default();
-            (load_course(diags, root, slug, &mut broken), broken)
+            (load_course(diags, root, slug, cache, &mut broken), broken)
         })
         .collect();
     let mut broken_lessons = BTreeSet::new();
@@ -284,7 +295,13 @@ pub(crate) fn load(diags: &Diagnostics, root: &ContentRoot, drafts: bool) -> Opt
     let mut unplaced_bodies = Vec::new();
     let mut courses = Vec::with_capacity(loaded.len());
     let mut left_out = LeftOut::default();
-    for (course, broken) in loaded {
+    for (mut course, broken) in loaded {
+        if let Some(course) = course.as_mut().filter(|c| c.draft && !drafts) {
+            // Left out as drafts: their bodies are checked for what they use.
+            for lesson in &mut course.lessons {
+                read_lesson_text(diags, root, cache, lesson);
+            }
+        }
         let course = if drafts { course } else { course.and_then(|c| leave_out_drafts(c, &mut left_out)) };
         courses.extend(course);
         broken_lessons.extend(broken.files);
@@ -369,7 +386,13 @@ struct Broken {
     bodies: Vec<UnplacedBody>,
 }
 
-fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut Broken) -> Option<Course> {
+fn load_course(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    slug: &str,
+    cache: &LessonCache,
+    broken: &mut Broken,
+) -> Option<Course> {
     let dir_rel = format!("courses/{slug}");
     if !is_slug(slug) {
         diags.at(&root.shown.join(&dir_rel), 1, 1, "course folder name is not a slug (a-z, 0-9, -)");
@@ -393,7 +416,7 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
     let mut by_slug: BTreeMap<String, Lesson> = BTreeMap::new();
     for stem in entries(diags, root, &root.shown.join(&dir_rel), false, Some(".md")) {
         let rel = format!("{dir_rel}/{stem}.md");
-        let lesson = match load_lesson(diags, root, &rel, &stem) {
+        let mut lesson = match load_lesson(diags, root, &rel, &stem, cache) {
             Loaded::Lesson(lesson) => lesson,
             Loaded::BodyOnly(source, body_offset) => {
                 broken.files.insert(rel);
@@ -407,6 +430,7 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
         };
         if let Some(first) = by_slug.get(&lesson.slug) {
             broken.files.insert(rel);
+            read_lesson_text(diags, root, cache, &mut lesson);
             let msg = format!(
                 "duplicate lesson slug `{}` (also used by {})",
                 lesson.slug,
@@ -458,7 +482,7 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
     }
     // Lessons in no module are drafts, perhaps: not published (a warning), and links to
     // them are errors (they would not lead anywhere).
-    for lesson in by_slug.into_values() {
+    for mut lesson in by_slug.into_values() {
         if renamed_listed.contains(&lesson.slug) {
             // Links to it are not errors of their own: the module's entry says what to fix.
             broken.files.insert(lesson.source.rel);
@@ -470,6 +494,7 @@ fn load_course(diags: &Diagnostics, root: &ContentRoot, slug: &str, broken: &mut
             lesson.slug
         );
         diags.warn(&lesson.source.shown, msg);
+        read_lesson_text(diags, root, cache, &mut lesson);
         let scope = if lesson.preview { Access::Public } else { scope.clone() };
         broken.orphans.push(UnplacedBody { source: lesson.source, body_offset: lesson.body_offset, scope });
     }
@@ -495,7 +520,70 @@ enum Loaded {
     Nothing,
 }
 
-fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -> Loaded {
+/// Reads the text of a lesson loaded from the cache (its pages must be rendered again, or
+/// its body checked); false, with an error, when the file cannot be read or has changed
+/// since its stamp was taken (the next build reads it afresh).
+pub(crate) fn read_lesson_text(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    cache: &LessonCache,
+    lesson: &mut Lesson,
+) -> bool {
+    if !lesson.unread {
+        return true;
+    }
+    let Some(text) = read_vouched_text(diags, root, cache, lesson) else { return false };
+    lesson.source.text = text;
+    lesson.unread = false;
+    true
+}
+
+/// The text of a lesson loaded from the cache, checked against the digest the cache has.
+pub(crate) fn read_vouched_text(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    cache: &LessonCache,
+    lesson: &Lesson,
+) -> Option<String> {
+    let text = root.read_text(diags, &lesson.source.shown)?;
+    if bundle::hash::sha256_hex(text.as_bytes()) != lesson.digest {
+        cache.distrust(&lesson.source.rel);
+        diags.at(&lesson.source.shown, 1, 1, "the file changed while the build read it: build again");
+        return None;
+    }
+    Some(text)
+}
+
+/// The stamp of a lesson file that may be read (inside the root, a regular file), or
+/// `None` (reported by the read that follows).
+fn lesson_stamp(root: &ContentRoot, path: &Path) -> Option<Stamp> {
+    root.plain_file_inside(path).filter(|m| m.is_file()).map(|m| Stamp::of(&m))
+}
+
+fn load_lesson(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    rel: &str,
+    stem: &str,
+    cache: &LessonCache,
+) -> Loaded {
+    let shown = root.shown.join(rel);
+    let stamp = lesson_stamp(root, &shown);
+    if let Some(meta) = stamp.and_then(|stamp| cache.get(rel, stamp)) {
+        return Loaded::Lesson(Lesson {
+            slug: meta.slug,
+            title: meta.title,
+            summary: meta.summary,
+            duration: meta.duration,
+            preview: meta.preview,
+            draft: false,
+            source: SourceFile { rel: meta.rel, shown, text: String::new() },
+            body_offset: meta.body_offset,
+            slug_offset: meta.slug_offset,
+            digest: meta.digest,
+            unread: true,
+        });
+    }
     let Some(source) = read_source(diags, root, rel) else { return Loaded::Nothing };
     let parts = match split(&source.text) {
         Ok(parts) => parts,
@@ -541,8 +629,22 @@ fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -
             return Loaded::BodyOnly(source, body_offset);
         }
     };
+    let digest = bundle::hash::sha256_hex(source.text.as_bytes());
     if front.title.trim().is_empty() {
         diags.at_offset(&source.shown, &source.text, parts.front_offset, "title must not be empty");
+    } else if let (Some(stamp), false) = (stamp, front.draft) {
+        let meta = LessonMeta {
+            rel: rel.to_owned(),
+            slug: slug.clone(),
+            title: front.title.clone(),
+            summary: front.summary.clone(),
+            duration: front.duration,
+            preview: front.preview,
+            body_offset,
+            slug_offset,
+            digest: digest.clone(),
+        };
+        cache.insert(stamp, meta);
     }
     Loaded::Lesson(Lesson {
         slug,
@@ -554,6 +656,8 @@ fn load_lesson(diags: &Diagnostics, root: &ContentRoot, rel: &str, stem: &str) -
         source,
         body_offset,
         slug_offset,
+        digest,
+        unread: false,
     })
 }
 
@@ -597,6 +701,8 @@ mod tests {
             source: SourceFile { shown: PathBuf::from(&rel), rel, text: String::new() },
             body_offset: 0,
             slug_offset: 0,
+            digest: String::new(),
+            unread: false,
         }
     }
 

@@ -275,7 +275,9 @@ pub fn render(
     let fail =
         |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
     let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
-    let Some(catalogue) = catalogue::load(&diags, &root, drafts) else { return Err(fail(&diags)) };
+    let Some(catalogue) = catalogue::load(&diags, &root, drafts, &cache.lessons) else {
+        return Err(fail(&diags));
+    };
     phases.lap("load catalogue");
     let syntax_css = highlight::stylesheet();
     phases.lap("syntax stylesheet");
@@ -295,7 +297,7 @@ pub fn render(
 
     let shared_inputs = shared_inputs(&catalogue, &theme, &assets, &labs, &links);
     phases.lap("hash shared page inputs");
-    let lessons = render_lessons(&catalogue, &theme, &markdown, cache, &shared_inputs);
+    let lessons = render_lessons(&root, &catalogue, &theme, &markdown, cache, &shared_inputs);
     if lessons.fresh.len() == lessons.pages.len() {
         // Nothing was reused, so the labs may have changed: check every lab's instructions,
         // also those no lesson shows. (When pages are reused, the labs are as last built.)
@@ -497,6 +499,7 @@ struct RenderedPages {
 }
 
 fn render_lessons(
+    root: &ContentRoot,
     catalogue: &Catalogue,
     theme: &Theme,
     markdown: &MarkdownEnv<'_>,
@@ -522,8 +525,7 @@ fn render_lessons(
             let course = &catalogue.courses[c];
             let lesson = &course.lessons[l];
             let access = course.lesson_access(lesson);
-            let inputs =
-                inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.source.text]);
+            let inputs = inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.digest]);
             if let Some(page) = cache.pages.get(&inputs) {
                 let uses = page.0.uses.iter().cloned().collect();
                 let links = page.0.links.clone();
@@ -534,7 +536,16 @@ fn render_lessons(
                     links,
                 ));
             }
-            let body = markdown.render(&lesson.source, lesson.body_offset, &access);
+            // A lesson the cache vouched for is read only now that its page is rendered.
+            let read;
+            let source = if lesson.unread {
+                let text = catalogue::read_vouched_text(markdown.diags, root, &cache.lessons, lesson)?;
+                read = catalogue::SourceFile { text, ..lesson.source.clone() };
+                &read
+            } else {
+                &lesson.source
+            };
+            let body = markdown.render(source, lesson.body_offset, &access);
             let module =
                 course.modules.iter().position(|m| m.lessons.contains(&l)).map(|m| &courses[c].modules[m]);
             let summary = |i: usize| pages::lesson_summary(course, &course.lessons[i]);
