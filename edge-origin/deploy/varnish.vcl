@@ -167,7 +167,7 @@ sub authorise_enrolled {
     } else if (req.url ~ "[?&](Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)=") {
         # A signed URL: the origin answers with the grant as cookies (never cached).
         return (pass);
-    } else if (req.http.Cookie ~ "(^|;)\s*CloudFront-(Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)=") {
+    } else if (req.http.Cookie ~ "(^|;)\s*CloudFront-(Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)\s*=") {
         call load_origin_verify_secret;
         if (req.http.X-Expected-Origin-Verify == "" || req.http.X-Grant-Course !~ "^[a-z0-9][a-z0-9-]*$") {
             # No way to prove the check to the origin, or no course: the origin decides.
