@@ -307,6 +307,14 @@ sub vcl_backend_response {
         }
         return (deliver);
     }
+    # Pages and other small answers (up to 4 MiB) are fetched whole before the client
+    # gets a byte: an origin dying mid-body (kill -9) then fails the fetch before anything
+    # was sent, and Varnish runs vcl_backend_error, which retries on another origin. A
+    # streamed body that breaks can only be cut short at the client. Large media keeps
+    # streaming (its first bytes should not wait for its last).
+    if (beresp.status == 200 && std.integer(beresp.http.Content-Length, 4194305) <= 4194304) {
+        set beresp.do_stream = false;
+    }
     if (bereq.uncacheable) {
         return (deliver);
     }
