@@ -447,4 +447,76 @@ ZiyK2uRqIWPz0EGYRmX2e5SPA0YrH0hPGmYxtr0ehdgDNj5AVsCsSK9h
         assert!(!verify_says(&req, other, now));
         assert!(!admitted(&cached, &req, other, now));
     }
+
+    #[test]
+    fn a_resource_covers_a_course_only_as_one_prefix_and_a_trailing_star() {
+        let root = format!("{BASE}/courses/py1/");
+        for covers in [
+            format!("{BASE}/courses/py1/*"),
+            format!("{BASE}/*"),
+            format!("{BASE}/courses/*"),
+            "HTTPS://Learn.Example.org/courses/py1/*".to_owned(),
+            // Every URL anywhere (as CloudFront reads it), so this course's too.
+            "*".to_owned(),
+        ] {
+            assert!(covers_everything_under(&covers, &root), "{covers}");
+        }
+        for narrower in [
+            format!("{BASE}/courses/py1/intro/*"),
+            format!("{BASE}/courses/py1/*.html"),
+            format!("{BASE}/courses/py?/*"),
+            format!("{BASE}/courses/py10/*"),
+            format!("{BASE}/courses/py1/"),
+            format!("{BASE}/Courses/py1/*"),
+            "https://other.example.org/courses/py1/*".to_owned(),
+        ] {
+            assert!(!covers_everything_under(&narrower, &root), "{narrower}");
+        }
+    }
+
+    fn with_cookies(cookies: &str) -> http::Request<()> {
+        http::Request::builder()
+            .uri("/_origin/grant-check")
+            .header(header::COOKIE, cookies)
+            .header(ORIGIN_VERIFY_HEADER, "cdn-secret")
+            .body(())
+            .expect("request")
+    }
+
+    fn cookies_of(policy: &Policy, signer: &SigningKey) -> String {
+        let issued = sign_custom(policy, signer, KEY_ID, HashAlgorithm::Sha256);
+        issued.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn the_course_verdict_is_yes_only_for_a_grant_for_the_whole_course() {
+        let verifier = Verifier::new(VerifierConfig {
+            origin_verify_secret: Some("cdn-secret".into()),
+            ..verifier().config
+        })
+        .expect("verifier");
+        let now = EXPIRES - 100;
+        let verdict = |policy: &Policy, slug: &str| {
+            verifier.course_verdict_at(
+                &with_cookies(&cookies_of(policy, &key(TRUSTED_PEM))),
+                slug,
+                STUDENT,
+                None,
+                now,
+            )
+        };
+        let course = Policy::new(format!("{BASE}/courses/py1/*"), EXPIRES);
+        assert_eq!(verdict(&course, "py1").ok(), Some(EXPIRES));
+        // Another course, one lesson only, expired, from another address, a bad slug.
+        assert!(verdict(&course, "py10").is_err());
+        assert!(verdict(&Policy::new(format!("{BASE}/courses/py1/intro/*"), EXPIRES), "py1").is_err());
+        assert!(verdict(&Policy::new(format!("{BASE}/courses/py1/*"), now - SKEW - 1), "py1").is_err());
+        let elsewhere = Policy { ip_address: Some("10.0.0.0/8".parse().expect("net")), ..course.clone() };
+        assert!(verdict(&elsewhere, "py1").is_err());
+        assert!(verdict(&course, "../py1").is_err());
+        // The CDN's secret (the request carries it) opens nothing here; nor a stranger's key.
+        assert!(verifier.course_verdict_at(&with_cookies("a=b"), "py1", STUDENT, None, now).is_err());
+        let forged = cookies_of(&course, &key(STRANGER_PEM));
+        assert!(verifier.course_verdict_at(&with_cookies(&forged), "py1", STUDENT, None, now).is_err());
+    }
 }
