@@ -60,7 +60,38 @@ acl purgers {
     "::1";
 }
 
+# Enrolled courses (`/courses/<slug>/...`, the one scope a grant names) are cached here for
+# all their students, and only ever delivered to a request that was let in for the course:
+#   1. A request carrying a signed cookie first looks up a *verdict* (vcl_hash: by course,
+#      Host, the whole Cookie header and the client's address, never shared across grants):
+#      `GET /_origin/grant-check` with `X-Grant-Course: <slug>` asks an origin whether the
+#      grant opens every path of the course, checked as it checks grants for pages. It
+#      answers 200 or 403 and how long that holds (`X-Grant-Verdict-TTL`: at most 30 s,
+#      never past the grant's expiry); verdicts are never served stale.
+#   2. On a 200, vcl_deliver restarts the request with `X-Edge-Grant: <slug>`, a marker only
+#      this VCL sets (a client's copy is dropped on arrival), which puts it under a hash of
+#      its own (" enrolled" + URL) shared by every student of the course, fetched from the
+#      origin with the CDN's origin-verify secret (so the origin lets it be cached).
+#      Anything else (403, a grant narrower than the course, origins failing) passes the
+#      original request to an origin, which decides as it always did.
+#   3. Every enrolled answer names its course (`X-Course-Scope`); vcl_deliver refuses to
+#      deliver a shared one unless the request's marker names that same course, and tells
+#      the browser `private` (`X-Viewer-Cache-Control`) so no cache after this one keeps it.
+# A request without a grant never reaches the enrolled hash: the origin answers it (403).
+# Signed URLs (grants in the query) are passed as before: the origin turns them into cookies.
+# Without an origin-verify secret set below, grant-carrying requests are all passed.
 sub vcl_recv {
+    # This VCL's own state travels in these headers across restarts: none may come from a
+    # client. (A restart keeps them; only a new request starts at restarts == 0.)
+    if (req.restarts == 0) {
+        unset req.http.X-Edge-Grant;
+        unset req.http.X-Edge-Step;
+        unset req.http.X-Edge-Stale;
+        unset req.http.X-Grant-Course;
+        unset req.http.X-Grant-Url;
+        # Several Cookie headers are one list, as the origin reads them (and as hashed).
+        std.collect(req.http.Cookie, "; ");
+    }
     # The director (any origin healthy = healthy); each fetch picks its origin itself.
     set req.backend_hint = origins.backend(resolve=LAZY);
     call drop_forged_origin_verify;
@@ -68,24 +99,32 @@ sub vcl_recv {
         if (client.ip !~ purgers) {
             return (synth(405, "Not allowed"));
         }
-        # Removes every object of the URL: all its Vary variants (encodings).
+        # Removes every object of the URL: all its Vary variants (encodings); vcl_purge
+        # then does the same for the URL's enrolled hash.
         return (purge);
     }
     # The origin only serves GET/HEAD; anything else goes to it uncached (it answers 405).
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
-    # Signed grants (CloudFront-style query or cookies) are per-student and the origin
-    # checks them for enrolled pages: never answer or store such requests here.
-    if (req.url ~ "[?&](Policy|Signature|Key-Pair-Id|Expires)=" ||
-        req.http.Cookie ~ "(^|;)\s*CloudFront-(Policy|Signature|Key-Pair-Id)=") {
+    # A grant the verdict did not confirm for the whole course: the origin decides.
+    if (req.http.X-Edge-Step == "pass") {
         return (pass);
+    }
+    if (req.restarts == 0) {
+        call authorise_enrolled;
     }
     # The site is static: other cookies (analytics etc.) must not split or bypass the cache,
     # and no query string changes an answer (the origin ignores them), so none may make
     # the cache keep one more copy of a page (`?cb=1`, `?cb=2`...).
     unset req.http.Cookie;
     set req.url = regsub(req.url, "\?.*$", "");
+    # Let in for the course: the fetch proves to the origin that this edge checked.
+    if (req.http.X-Edge-Grant) {
+        call load_origin_verify_secret;
+        set req.http.X-Origin-Verify = req.http.X-Expected-Origin-Verify;
+        unset req.http.X-Expected-Origin-Verify;
+    }
 
     call normalise_encoding;
 
@@ -94,7 +133,7 @@ sub vcl_recv {
     # applies, which is its stale-if-error. A restart (vcl_synth: every origin failed the
     # refresh of a stale object) looks the stale object up again with the full grace
     # (req.grace survives a restart: set it back, it cannot be unset).
-    if (req.restarts > 0) {
+    if (req.http.X-Edge-Stale) {
         set req.grace = 24h;
     } else if (std.healthy(req.backend_hint)) {
         set req.grace = 60s;
@@ -102,14 +141,55 @@ sub vcl_recv {
     # Fall through to the builtin vcl_recv (Host lowercasing, Authorization -> pass).
 }
 
+# Deploy: put edge-origin's --origin-verify-secret between these quotes. It is how a CDN
+# in front of this edge proves itself (see drop_forged_origin_verify), and how this edge
+# proves to the origins that it checked a grant (authorise_enrolled). Left empty, the
+# header is always dropped and requests with grants are passed to the origins.
+sub load_origin_verify_secret {
+    set req.http.X-Expected-Origin-Verify = "";
+}
+
+# Which enrolled course, if any, the request is let in for (see the top of vcl_recv).
+sub authorise_enrolled {
+    if (req.url ~ "^/courses/[^/?]+/") {
+        set req.http.X-Grant-Course = regsub(req.url, "^/courses/([^/?]+)/.*$", "\1");
+    }
+    if (!req.http.X-Grant-Course) {
+        # Not a course's URL: nothing enrolled lives here. A signed URL still goes to
+        # the origin (it answers such a URL as it will); cookies are dropped below.
+        if (req.url ~ "[?&](Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)=") {
+            return (pass);
+        }
+    } else if (req.http.X-Origin-Verify) {
+        # The CDN in front of this edge checked the grant (it holds the secret).
+        set req.http.X-Edge-Grant = req.http.X-Grant-Course;
+        unset req.http.X-Grant-Course;
+    } else if (req.url ~ "[?&](Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)=") {
+        # A signed URL: the origin answers with the grant as cookies (never cached).
+        return (pass);
+    } else if (req.http.Cookie ~ "(^|;)\s*CloudFront-(Policy|Signature|Key-Pair-Id|Expires|Hash-Algorithm)\s*=") {
+        call load_origin_verify_secret;
+        if (req.http.X-Expected-Origin-Verify == "" || req.http.X-Grant-Course !~ "^[a-z0-9][a-z0-9-]*$") {
+            # No way to prove the check to the origin, or no course: the origin decides.
+            unset req.http.X-Expected-Origin-Verify;
+            return (pass);
+        }
+        unset req.http.X-Expected-Origin-Verify;
+        set req.http.X-Edge-Step = "verdict";
+        set req.http.X-Grant-Url = req.url;
+        set req.url = "/_origin/grant-check";
+        return (hash);
+    } else {
+        unset req.http.X-Grant-Course;
+    }
+}
+
 # X-Origin-Verify proves a request came through the CDN in front of this edge. Only the
 # CDN's copy, carrying the shared secret, may reach the origin: any other value is dropped,
 # so a client can neither fake it nor make the cache keep one more copy of a page per value
 # it sends (objects vary on this header, see vcl_backend_response).
 sub drop_forged_origin_verify {
-    # Deploy: put edge-origin's --origin-verify-secret between these quotes. Left empty
-    # (no CDN in front of this edge), the header is always dropped.
-    set req.http.X-Expected-Origin-Verify = "";
+    call load_origin_verify_secret;
     if (req.http.X-Expected-Origin-Verify == "" ||
         req.http.X-Origin-Verify != req.http.X-Expected-Origin-Verify) {
         unset req.http.X-Origin-Verify;
@@ -144,14 +224,48 @@ sub normalise_encoding {
 }
 
 # One site per edge: the cache key is the URL alone, so a client cannot multiply cached
-# copies of a page by sending Host values (the origin's answers do not depend on Host, and
-# requests with grants, which it checks against the host, are passed, never cached).
+# copies of a page by sending Host values (the origin's answers do not depend on Host; its
+# verdicts on grants, which it checks against the host, do, and are keyed by it).
+# Enrolled objects (requests let in for their course, X-Edge-Grant) and verdicts have
+# hashes of their own, which start with a space: no request line's URL can hold one, so no
+# URL hashes like them. A verdict is keyed by everything the origin reads to give it: the
+# course, Host, the Cookie header and the client's address (the headers an origin may take
+# it from: add yours if its --real-ip-header is another), each escaped so that no value
+# can shift into the next (hash_data joins them with `#`).
 sub vcl_hash {
+    if (req.http.X-Edge-Step == "verdict") {
+        hash_data(" grant-check");
+        hash_data(req.http.X-Grant-Course);
+        hash_data(regsuball(regsuball(req.http.Host, "%", "%25"), "#", "%23"));
+        hash_data(regsuball(regsuball(req.http.Cookie, "%", "%25"), "#", "%23"));
+        hash_data(client.ip);
+        hash_data(regsuball(regsuball(req.http.X-Forwarded-For, "%", "%25"), "#", "%23"));
+        hash_data(regsuball(regsuball(req.http.CloudFront-Viewer-Address, "%", "%25"), "#", "%23"));
+        hash_data(regsuball(regsuball(req.http.X-Real-IP, "%", "%25"), "#", "%23"));
+        return (lookup);
+    }
+    if (req.http.X-Edge-Grant) {
+        hash_data(" enrolled");
+    }
     hash_data(req.url);
     return (lookup);
 }
 
+sub vcl_purge {
+    # An enrolled object lives under the URL's enrolled hash: purge that too.
+    if (!req.http.X-Edge-Grant) {
+        set req.http.X-Edge-Grant = "purge";
+        return (restart);
+    }
+}
+
 sub vcl_backend_fetch {
+    if (bereq.http.X-Edge-Step == "verdict") {
+        # Verdicts spread over the origins by their own hash (they share one URL).
+        set bereq.backend = origins.backend(by=HASH, alt=bereq.retries, healthy=ALL);
+        unset bereq.http.X-Origin-Verify;
+        return (fetch);
+    }
     # The URL's origin; on a retry the next one in the URL's order of healthy origins.
     set bereq.backend = origins.backend(by=URL, alt=bereq.retries, healthy=ALL);
     # Ask the origin for exactly the client's encoding (Varnish would force gzip).
@@ -179,7 +293,36 @@ sub vcl_backend_response {
             return (abandon);
         }
     }
+    if (bereq.http.X-Edge-Step == "verdict") {
+        # For as long as the origin said (a missing or bad value: not at all), never stale.
+        if (beresp.status == 200 || beresp.status == 403) {
+            set beresp.ttl = std.duration(beresp.http.X-Grant-Verdict-TTL + "s", 0s);
+        } else {
+            set beresp.ttl = 0s;
+        }
+        set beresp.grace = 0s;
+        set beresp.keep = 0s;
+        if (beresp.ttl <= 0s) {
+            set beresp.uncacheable = true;
+        }
+        return (deliver);
+    }
+    # Pages and other small answers (up to 4 MiB) are fetched whole before the client
+    # gets a byte: an origin dying mid-body (kill -9) then fails the fetch before anything
+    # was sent, and Varnish runs vcl_backend_error, which retries on another origin. A
+    # streamed body that breaks can only be cut short at the client. Large media keeps
+    # streaming (its first bytes should not wait for its last).
+    if (beresp.status == 200 && std.integer(beresp.http.Content-Length, 4194305) <= 4194304) {
+        set beresp.do_stream = false;
+    }
     if (bereq.uncacheable) {
+        return (deliver);
+    }
+    # An enrolled answer for another course than the request was let in for: not stored
+    # (and vcl_deliver does not deliver it).
+    if (beresp.http.X-Course-Scope && beresp.http.X-Course-Scope != bereq.http.X-Edge-Grant) {
+        set beresp.ttl = 0s;
+        set beresp.uncacheable = true;
         return (deliver);
     }
     # Private (enrolled pages) and no-store (403s, errors): never stored; remembered as
@@ -227,22 +370,54 @@ sub vcl_backend_error {
 }
 
 sub vcl_miss {
-    # A restart comes from vcl_synth after every origin failed to refresh a stale object,
-    # and looks with the full grace: a miss now means the copy is gone, and fetching
+    # X-Edge-Stale: vcl_synth restarted after every origin failed to refresh a stale object;
+    # this looks with the full grace: a miss now means the copy is gone, and fetching
     # again would only ask the failing origins once more.
-    if (req.restarts > 0) {
+    if (req.http.X-Edge-Stale) {
         return (synth(503, "Origins unavailable"));
     }
 }
 
 sub vcl_synth {
-    # An abandoned foreground fetch (see vcl_backend_response): serve the stale copy.
-    if (resp.status == 503 && req.restarts == 0 && (req.method == "GET" || req.method == "HEAD")) {
+    # An abandoned foreground fetch (see vcl_backend_response): serve the stale copy
+    # (X-Edge-Stale: with the full grace, once).
+    if (resp.status == 503 && !req.http.X-Edge-Stale && req.http.X-Edge-Step != "verdict" &&
+        (req.method == "GET" || req.method == "HEAD")) {
+        set req.http.X-Edge-Stale = "1";
         return (restart);
     }
 }
 
 sub vcl_deliver {
+    if (req.http.X-Edge-Step == "verdict") {
+        # Back to the student's request: let in for the course, or passed to an origin.
+        set req.url = req.http.X-Grant-Url;
+        if (resp.status == 200) {
+            set req.http.X-Edge-Grant = req.http.X-Grant-Course;
+            set req.http.X-Edge-Step = "enrolled";
+        } else {
+            set req.http.X-Edge-Step = "pass";
+        }
+        unset req.http.X-Grant-Url;
+        unset req.http.X-Grant-Course;
+        return (restart);
+    }
+    # An enrolled answer any cache kept (not the private one an origin gave this request
+    # after checking its grant) goes only to a request let in for the same course, and
+    # tells the browser what the origin tells it for the course's pages.
+    if (resp.http.X-Course-Scope) {
+        if (resp.http.Cache-Control !~ "(?i)(^|[,\s])private\b") {
+            if (resp.http.X-Course-Scope != req.http.X-Edge-Grant) {
+                return (synth(403, "Forbidden"));
+            }
+            if (resp.http.X-Viewer-Cache-Control) {
+                set resp.http.Cache-Control = resp.http.X-Viewer-Cache-Control;
+            } else {
+                set resp.http.Cache-Control = "private, no-cache";
+            }
+        }
+        unset resp.http.X-Viewer-Cache-Control;
+    }
     if (resp.http.Vary) {
         set resp.http.Vary = regsuball(resp.http.Vary, "(^|,\s*)(X-Encoding|X-Origin-Verify)\b", "");
         if (resp.http.Vary == "") {

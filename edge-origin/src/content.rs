@@ -66,7 +66,7 @@ pub(crate) async fn serve<B>(
     });
     if let Some((route_path, route)) = found {
         // Enrolled-only content: the grant is checked before the cache is even consulted.
-        let shared = match &route.access {
+        let (shared, course) = match &route.access {
             // A public page of an enrolled course (its syllabus, a preview lesson) opened with a
             // signed URL still hands the grant over as cookies, for the rest of the course.
             Access::Public if route.is_page && req.uri().query().is_some_and(has_grant_params) => {
@@ -79,17 +79,17 @@ pub(crate) async fn serve<B>(
                         }
                     }
                 }
-                true
+                (true, None)
             }
-            Access::Public => true,
-            Access::Course(_) if !state.enforce_grants => false,
+            Access::Public => (true, None),
+            Access::Course(slug) if !state.enforce_grants => (false, Some(slug)),
             Access::Course(slug) => match state.verifier.admit(req, route_path, client_ip, authority) {
-                Ok(Admission::ByCdn) => true,
+                Ok(Admission::ByCdn) => (true, Some(slug)),
                 Ok(Admission::ByGrant) => {
                     if let Some(redirect) = url_grant_redirect(state, req, route, slug, authority) {
                         return redirect;
                     }
-                    false
+                    (false, Some(slug))
                 }
                 Err(refusal) => {
                     tracing::info!(path = route_path, reason = %refusal, "grant refused");
@@ -97,7 +97,11 @@ pub(crate) async fn serve<B>(
                 }
             },
         };
-        return serve_route(state, release, req, route, StatusCode::OK, shared).await;
+        let mut response = serve_route(state, release, req, route, StatusCode::OK, shared).await;
+        if let Some(slug) = course {
+            mark_enrolled(response.headers_mut(), slug, route, shared);
+        }
+        return response;
     }
     // `/dir` redirects to `/dir/` so relative links in the page resolve.
     if !path.ends_with('/') && routes.contains_key(&format!("{path}/")) {
@@ -149,6 +153,20 @@ fn url_grant_redirect<B>(
     Some(response)
 }
 
+/// Names the course an enrolled-only answer belongs to (`X-Course-Scope`), so an edge that
+/// caches it for the course's students can check, at every delivery, that the request was
+/// let in for that course. A shared answer (the CDN vouched) also says what the student's
+/// browser must be told instead of its `Cache-Control` (`X-Viewer-Cache-Control`: private,
+/// as when the origin checks the grant itself); `deploy/varnish.vcl` applies both.
+fn mark_enrolled(headers: &mut HeaderMap, slug: &str, route: &Served, shared: bool) {
+    if let Ok(value) = HeaderValue::from_str(slug) {
+        headers.insert(X_COURSE_SCOPE, value);
+    }
+    if shared {
+        headers.insert(X_VIEWER_CACHE_CONTROL, HeaderValue::from_static(route.cache.private_cache_control()));
+    }
+}
+
 /// Whether a query string carries signed-URL parameters.
 fn has_grant_params(query: &str) -> bool {
     query.split('&').any(|pair| pair.starts_with("Signature=") || pair.starts_with("Key-Pair-Id="))
@@ -178,6 +196,8 @@ fn cache_control(route: &Served, status: StatusCode, shared: bool) -> &'static s
 
 /// Built once (`from_static` hashes nothing at compile time).
 const X_RELEASE: HeaderName = HeaderName::from_static("x-release");
+const X_COURSE_SCOPE: HeaderName = HeaderName::from_static("x-course-scope");
+const X_VIEWER_CACHE_CONTROL: HeaderName = HeaderName::from_static("x-viewer-cache-control");
 
 async fn serve_route<B>(
     state: &State,

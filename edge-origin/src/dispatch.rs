@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::response::{method_not_allowed, plain, strip_body, Body};
 use crate::state::State;
-use crate::{admin, authority, content, live};
+use crate::{admin, authority, content, grants, live};
 
 const GRANTS: &str = "/_origin/grants";
 
@@ -28,6 +28,8 @@ enum HeadEndpoint {
     Metrics,
     Health,
     Ready,
+    /// `GET /_origin/grant-check`: the edge's verdict on a grant (`grants/edge.rs`).
+    GrantCheck,
     /// `course serve`'s live reload client and event stream (other origins: content).
     LiveClient,
     LiveEvents,
@@ -43,6 +45,7 @@ impl Endpoint {
             "/metrics" => Endpoint::Head(HeadEndpoint::Metrics),
             "/_origin/health" => Endpoint::Head(HeadEndpoint::Health),
             "/_origin/ready" => Endpoint::Head(HeadEndpoint::Ready),
+            "/_origin/grant-check" => Endpoint::Head(HeadEndpoint::GrantCheck),
             live::CLIENT_ROUTE => Endpoint::Head(HeadEndpoint::LiveClient),
             live::EVENTS_ROUTE => Endpoint::Head(HeadEndpoint::LiveEvents),
             _ => Endpoint::Head(HeadEndpoint::Content),
@@ -97,6 +100,7 @@ async fn answer_head<B>(
         HeadEndpoint::Metrics => admin::metrics(state),
         HeadEndpoint::Health => admin::health(),
         HeadEndpoint::Ready => admin::ready(state),
+        HeadEndpoint::GrantCheck => grants::edge::grant_check(state, req, client_ip, authority.as_deref()),
         HeadEndpoint::LiveClient if state.live.is_some() => live::client(),
         HeadEndpoint::LiveEvents => match &state.live {
             Some(live) => live::events(live, req.uri().query()),

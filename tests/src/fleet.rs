@@ -20,6 +20,10 @@ pub const PUBLIC_URL: &str = "http://fleet.test";
 pub const API_KEY: &str = "fleet-api-key";
 const ADMIN_TOKEN: &str = "fleet-admin-token";
 const KEY_ID: &str = "KFLEET";
+/// The origin-verify secret the edges prove themselves with (edge-origin's
+/// `--origin-verify-secret`, the VCL's copy): the edges cache enrolled courses behind the
+/// origins' verdicts on grants.
+const EDGE_SECRET: &str = "fleet-edge-secret";
 
 #[derive(Clone, Debug)]
 pub struct FleetOptions {
@@ -128,6 +132,8 @@ impl Fleet {
             &fleet.rosters.display().to_string(),
             "--public-url",
             PUBLIC_URL,
+            "--origin-verify-secret",
+            EDGE_SECRET,
             // The edges are the students' proxies: grants see the student's address.
             "--trusted-proxy",
             "127.0.0.1/32",
@@ -146,7 +152,8 @@ impl Fleet {
         }
         let bases: Vec<String> = fleet.origin_bases();
         let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
-        fleet.edges = (0..options.edges).map(|_| Varnish::start_many(&bases)).collect();
+        let edge = crate::varnish::Options { origin_verify_secret: EDGE_SECRET, ..Default::default() };
+        fleet.edges = (0..options.edges).map(|_| Varnish::start_with(&bases, &edge)).collect();
         fleet
     }
 

@@ -3,7 +3,8 @@
 //! /courses/site/channels/live.json`) for a while and then forward it, also after the
 //! client gave up and hung up (as a slow network or store would), and it can be "down"
 //! (closing every new connection at once). It can also rewrite a text in the server's
-//! answers (say a `Cache-Control` lifetime) for the same number of bytes. Stopped when dropped.
+//! answers (say a `Cache-Control` lifetime) for the same number of bytes, or cut an answer
+//! after its first bytes (a server killed mid-response). Stopped when dropped.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -19,6 +20,10 @@ struct State {
     hold: Mutex<Option<(Vec<u8>, Duration)>>,
     rewrite: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
     down: AtomicBool,
+    /// Requests containing this text get only the first bytes of their answer, then the
+    /// connection is cut; the count says for how many more of them.
+    cut: Mutex<Option<(Vec<u8>, usize)>>,
+    cuts_left: AtomicUsize,
     stopped: AtomicBool,
     held: AtomicUsize,
     released: AtomicUsize,
@@ -70,6 +75,19 @@ impl Proxy {
             Some((from.as_bytes().to_vec(), to.as_bytes().to_vec()));
     }
 
+    /// The next `times` requests containing `text` get only the first `keep` bytes of their
+    /// answer (headers and part of the body), then both connections are closed, as when
+    /// the server is `kill -9`ed mid-response.
+    pub fn cut_answers(&self, text: &str, keep: usize, times: usize) {
+        *self.state.cut.lock().expect("cut") = Some((text.as_bytes().to_vec(), keep));
+        self.state.cuts_left.store(times, Ordering::SeqCst);
+    }
+
+    /// How many answers were cut so far is `times` minus this.
+    pub fn cuts_left(&self) -> usize {
+        self.state.cuts_left.load(Ordering::SeqCst)
+    }
+
     /// While down, every new connection is closed at once.
     pub fn set_down(&self, down: bool) {
         self.state.down.store(down, Ordering::SeqCst);
@@ -110,7 +128,11 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
     let (Ok(mut client_out), Ok(mut server_in)) = (client.try_clone(), server.try_clone()) else { return };
     let client_gone = Arc::new(AtomicBool::new(false));
     let gone = client_gone.clone();
+    // Bytes of the answer still to forward before cutting (usize::MAX: no cut).
+    let cut_after = Arc::new(AtomicUsize::new(usize::MAX));
+    let cut_in_answers = cut_after.clone();
     let answers = std::thread::spawn(move || {
+        let cut_after = cut_in_answers;
         let _ = server_in.set_read_timeout(Some(Duration::from_millis(200)));
         let mut quiet_since = Instant::now();
         let mut buf = [0u8; 16 * 1024];
@@ -127,6 +149,18 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                 Ok(0) => break,
                 Ok(n) => {
                     quiet_since = Instant::now();
+                    let budget = cut_after.load(Ordering::SeqCst);
+                    if budget != usize::MAX {
+                        send(&buf[..n.min(budget)]);
+                        if n >= budget {
+                            // As a killed server: the connection ends mid-answer.
+                            let _ = client_out.shutdown(Shutdown::Both);
+                            let _ = server_in.shutdown(Shutdown::Both);
+                            return;
+                        }
+                        cut_after.store(budget - n, Ordering::SeqCst);
+                        continue;
+                    }
                     match &rewrite {
                         None => send(&buf[..n]),
                         Some((from, to)) => {
@@ -173,6 +207,16 @@ fn relay(mut client: TcpStream, upstream: &str, state: &State) {
                     let keep = window.len().saturating_sub(text.len());
                     tail = window.split_off(keep);
                 }
+            }
+        }
+        if let Some((text, keep)) = state.cut.lock().expect("cut").clone() {
+            if buf[..n].windows(text.len()).any(|w| w == text.as_slice())
+                && state
+                    .cuts_left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1))
+                    .is_ok()
+            {
+                cut_after.store(keep, Ordering::SeqCst);
             }
         }
         if let Some(until) = held_until {

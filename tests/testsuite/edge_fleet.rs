@@ -218,3 +218,33 @@ fn a_purge_reaches_the_object_whatever_origin_served_it() {
     let fetched: usize = f.origins.iter().map(|o| content_requests(o).len()).sum();
     assert_eq!(fetched, 2 * f.public_routes.len(), "each route fetched again once after its purge");
 }
+
+/// An origin dying mid-body (`kill -9` while it streams a page): the student still gets the
+/// whole page, from another origin, never a truncated body or a reset connection.
+#[test]
+fn an_origin_dying_mid_body_is_retried_on_another() {
+    let (store, _) = built_store();
+    let origins: Vec<Origin> = (0..2).map(|_| Origin::start(store.path(), &[])).collect();
+    let proxies: Vec<Proxy> = origins.iter().map(|o| Proxy::start(&o.base)).collect();
+    let bases: Vec<&str> = proxies.iter().map(|p| p.base.as_str()).collect();
+    let varnish = Varnish::start_many(&bases);
+    let page = get(&origins[0].url(LESSON), &[]).bytes().expect("body");
+    assert!(page.len() > 2000, "a page long enough to cut: {}", page.len());
+    // The origin the URL maps to (the one that served it), once it is purged again...
+    assert_eq!(get(&varnish.url(LESSON), &[]).status(), 200);
+    let primary = (0..2)
+        .find(|&i| content_requests(&origins[i]).iter().any(|l| l.contains(LESSON)))
+        .expect("an origin served the page");
+    assert_eq!(varnish.purge(LESSON), 200);
+    // ...stops its next answer 1.5 kB into the page, as if killed.
+    proxies[primary].cut_answers(&format!("GET {LESSON} "), 1500, 1);
+    let response = client().get(varnish.url(LESSON)).send().expect("the request is answered");
+    let status = response.status();
+    let body = response.bytes();
+    assert_eq!(proxies[primary].cuts_left(), 0, "the answer was cut");
+    assert_eq!(status, 200);
+    let body = body.unwrap_or_else(|e| panic!("the body arrives whole, not cut: {e}"));
+    assert_eq!(body, page, "the whole page");
+    drop(varnish);
+    drop(proxies);
+}

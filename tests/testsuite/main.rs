@@ -12,6 +12,7 @@ mod content_errors;
 mod content_trust;
 mod drafts;
 mod edge_fleet;
+mod edge_grants;
 mod external_links;
 mod generate;
 mod history;

@@ -120,6 +120,65 @@ impl Verifier {
                 return Ok(Admission::ByCdn);
             }
         }
+        self.check_grant_at(req, path, client_ip, authority, now).map(|_| Admission::ByGrant)
+    }
+
+    /// Whether the grant `req` carries opens every path of course `slug` (the edge's verdict,
+    /// `GET /_origin/grant-check`, which Varnish caches for all of the course's URLs). The
+    /// grant is checked exactly as [`Verifier::admit`] checks one for the course's own
+    /// `/courses/<slug>/` (key, signature, expiry, host, client address: the origin-verify
+    /// secret opens nothing here), and its resource must be one trailing `*` after a prefix
+    /// of that URL, so it matches every URL under it. Ok: when the grant expires
+    /// (`DateLessThan`).
+    pub(crate) fn course_verdict<B>(
+        &self,
+        req: &http::Request<B>,
+        slug: &str,
+        client_ip: IpAddr,
+        authority: Option<&str>,
+    ) -> Result<u64, Refusal> {
+        self.course_verdict_at(req, slug, client_ip, authority, now_secs())
+    }
+
+    fn course_verdict_at<B>(
+        &self,
+        req: &http::Request<B>,
+        slug: &str,
+        client_ip: IpAddr,
+        authority: Option<&str>,
+        now: u64,
+    ) -> Result<u64, Refusal> {
+        if !bundle::paths::is_slug(slug) {
+            return Err(Refusal::Denied(format!("{slug:?} is not a course slug")));
+        }
+        let course_root = bundle::paths::course_prefix(slug);
+        self.check_grant_at(req, &course_root, client_ip, authority, now)?;
+        // Verified for the course's root: now the policy is authenticated, read it again.
+        let base = self.public_base(authority).ok_or(Refusal::NoHost)?;
+        let root_url = format!("{base}{course_root}");
+        let grant = grant_of(req)?;
+        let grant::GrantPolicy::Custom(json) = &grant.policy else {
+            return Err(Refusal::Denied("a canned grant opens one URL, not a course".into()));
+        };
+        let policy = grant::Policy::from_json(json).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if !covers_everything_under(&policy.resource, &root_url) {
+            return Err(Refusal::Denied(format!(
+                "grant resource {} does not cover all of {root_url}",
+                policy.resource
+            )));
+        }
+        Ok(policy.date_less_than)
+    }
+
+    /// Everything [`Verifier::admit_at`] checks after the origin-verify secret.
+    fn check_grant_at<B>(
+        &self,
+        req: &http::Request<B>,
+        path: &str,
+        client_ip: IpAddr,
+        authority: Option<&str>,
+        now: u64,
+    ) -> Result<(), Refusal> {
         if self.config.trusted.is_empty() {
             return Err(Refusal::NoKeys);
         }
@@ -145,21 +204,9 @@ impl Verifier {
         // A cached verdict holds until the grant expires, by the same rule `verify` applies
         // (`grant::is_expired`); everything else is re-checked.
         if self.verified.get(&raw_key).is_some_and(|expires| !grant::is_expired(expires, now, skew)) {
-            return Ok(Admission::ByGrant);
+            return Ok(());
         }
-        let from_query = match req.uri().query() {
-            Some(query) => Grant::from_query(query).map_err(|e| Refusal::Malformed(e.to_string()))?,
-            None => None,
-        };
-        let grant = match from_query {
-            Some(grant) => grant,
-            None => {
-                let cookies: Vec<&str> = cookies.iter().filter_map(|v| v.to_str().ok()).collect();
-                Grant::from_cookie_header(&cookies.join("; "))
-                    .map_err(|e| Refusal::Malformed(e.to_string()))?
-                    .ok_or(Refusal::Missing)?
-            }
-        };
+        let grant = grant_of(req)?;
         let request = grant::Request { url: &url, now, client_ip };
         grant::verify(&grant, &self.config.trusted, &request, skew).map_err(|denied| match denied {
             grant::Denied::WrongResource => Refusal::Denied(wrong_resource(&grant, &base, path)),
@@ -168,8 +215,38 @@ impl Verifier {
         if let Some(expires) = grant_expiry(&grant) {
             self.verified.insert(raw_key, expires);
         }
-        Ok(Admission::ByGrant)
+        Ok(())
     }
+}
+
+/// The grant a request carries: in its query if there is one there, else in its cookies
+/// (every `Cookie` header, joined).
+fn grant_of<B>(req: &http::Request<B>) -> Result<Grant, Refusal> {
+    let from_query = match req.uri().query() {
+        Some(query) => Grant::from_query(query).map_err(|e| Refusal::Malformed(e.to_string()))?,
+        None => None,
+    };
+    match from_query {
+        Some(grant) => Ok(grant),
+        None => {
+            let cookies: Vec<&str> =
+                req.headers().get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+            Grant::from_cookie_header(&cookies.join("; "))
+                .map_err(|e| Refusal::Malformed(e.to_string()))?
+                .ok_or(Refusal::Missing)
+        }
+    }
+}
+
+/// Whether `resource` (a policy's, `*` and `?` wildcards) matches every URL that starts
+/// with `root`: it is one prefix of `root` (scheme and host compared ignoring case, as
+/// [`grant::resource_matches`] does) followed by a single `*`, with no other wildcard.
+fn covers_everything_under(resource: &str, root: &str) -> bool {
+    let Some(prefix) = resource.strip_suffix('*') else { return false };
+    !prefix.contains(['*', '?'])
+        && prefix.len() <= root.len()
+        && root.is_char_boundary(prefix.len())
+        && grant::resource_matches(prefix, &root[..prefix.len()])
 }
 
 /// When a grant stops being valid (for the verdict cache); `None` when unknown.
@@ -369,5 +446,77 @@ ZiyK2uRqIWPz0EGYRmX2e5SPA0YrH0hPGmYxtr0ehdgDNj5AVsCsSK9h
         let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
         assert!(!verify_says(&req, other, now));
         assert!(!admitted(&cached, &req, other, now));
+    }
+
+    #[test]
+    fn a_resource_covers_a_course_only_as_one_prefix_and_a_trailing_star() {
+        let root = format!("{BASE}/courses/py1/");
+        for covers in [
+            format!("{BASE}/courses/py1/*"),
+            format!("{BASE}/*"),
+            format!("{BASE}/courses/*"),
+            "HTTPS://Learn.Example.org/courses/py1/*".to_owned(),
+            // Every URL anywhere (as CloudFront reads it), so this course's too.
+            "*".to_owned(),
+        ] {
+            assert!(covers_everything_under(&covers, &root), "{covers}");
+        }
+        for narrower in [
+            format!("{BASE}/courses/py1/intro/*"),
+            format!("{BASE}/courses/py1/*.html"),
+            format!("{BASE}/courses/py?/*"),
+            format!("{BASE}/courses/py10/*"),
+            format!("{BASE}/courses/py1/"),
+            format!("{BASE}/Courses/py1/*"),
+            "https://other.example.org/courses/py1/*".to_owned(),
+        ] {
+            assert!(!covers_everything_under(&narrower, &root), "{narrower}");
+        }
+    }
+
+    fn with_cookies(cookies: &str) -> http::Request<()> {
+        http::Request::builder()
+            .uri("/_origin/grant-check")
+            .header(header::COOKIE, cookies)
+            .header(ORIGIN_VERIFY_HEADER, "cdn-secret")
+            .body(())
+            .expect("request")
+    }
+
+    fn cookies_of(policy: &Policy, signer: &SigningKey) -> String {
+        let issued = sign_custom(policy, signer, KEY_ID, HashAlgorithm::Sha256);
+        issued.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn the_course_verdict_is_yes_only_for_a_grant_for_the_whole_course() {
+        let verifier = Verifier::new(VerifierConfig {
+            origin_verify_secret: Some("cdn-secret".into()),
+            ..verifier().config
+        })
+        .expect("verifier");
+        let now = EXPIRES - 100;
+        let verdict = |policy: &Policy, slug: &str| {
+            verifier.course_verdict_at(
+                &with_cookies(&cookies_of(policy, &key(TRUSTED_PEM))),
+                slug,
+                STUDENT,
+                None,
+                now,
+            )
+        };
+        let course = Policy::new(format!("{BASE}/courses/py1/*"), EXPIRES);
+        assert_eq!(verdict(&course, "py1").ok(), Some(EXPIRES));
+        // Another course, one lesson only, expired, from another address, a bad slug.
+        assert!(verdict(&course, "py10").is_err());
+        assert!(verdict(&Policy::new(format!("{BASE}/courses/py1/intro/*"), EXPIRES), "py1").is_err());
+        assert!(verdict(&Policy::new(format!("{BASE}/courses/py1/*"), now - SKEW - 1), "py1").is_err());
+        let elsewhere = Policy { ip_address: Some("10.0.0.0/8".parse().expect("net")), ..course.clone() };
+        assert!(verdict(&elsewhere, "py1").is_err());
+        assert!(verdict(&course, "../py1").is_err());
+        // The CDN's secret (the request carries it) opens nothing here; nor a stranger's key.
+        assert!(verifier.course_verdict_at(&with_cookies("a=b"), "py1", STUDENT, None, now).is_err());
+        let forged = cookies_of(&course, &key(STRANGER_PEM));
+        assert!(verifier.course_verdict_at(&with_cookies(&forged), "py1", STUDENT, None, now).is_err());
     }
 }
