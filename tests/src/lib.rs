@@ -426,6 +426,20 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::blocking::Response {
     request.send().unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
+/// A lesson page of course `prefix` (`/courses/<slug>/`) that only its students may read:
+/// its route and how it is served.
+pub fn enrolled_lesson_route<'m>(
+    manifest: &'m bundle::Manifest,
+    prefix: &str,
+) -> Option<(&'m String, &'m bundle::Route)> {
+    manifest.routes.iter().find(|(r, route)| {
+        r.starts_with(prefix)
+            && r.len() > prefix.len()
+            && r.ends_with('/')
+            && route.access != bundle::Access::Public
+    })
+}
+
 /// The manifest of the release a local store's `live` channel points at.
 pub fn live_manifest(store: &Path) -> (String, bundle::Manifest) {
     let pointer = std::fs::read(store.join("channels/live.json")).expect("channel pointer");

@@ -11,7 +11,6 @@ use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bundle::grant::{decode_cf_base64, encode_cf_base64, sign_custom, HashAlgorithm, Policy, SigningKey};
-use bundle::Access;
 use e2e::{build_ok, client, get, live_manifest, raw_status, require_tool, sample_content, Origin};
 
 const BASE: &str = "http://learn.test";
@@ -57,18 +56,8 @@ fn setup() -> Setup {
     let store = tempfile::tempdir().expect("tempdir");
     build_ok(&sample_content(), store.path());
     let (_, manifest) = live_manifest(store.path());
-    let lesson = manifest
-        .routes
-        .iter()
-        .find(|(r, route)| {
-            r.starts_with(ENROLLED)
-                && r.len() > ENROLLED.len()
-                && r.ends_with('/')
-                && route.access != Access::Public
-        })
-        .map(|(r, _)| r)
-        .expect("an enrolled lesson")
-        .clone();
+    let lesson =
+        e2e::enrolled_lesson_route(&manifest, ENROLLED).map(|(r, _)| r).expect("an enrolled lesson").clone();
     let key = |name: &str| k.join(name).display().to_string();
     let (rsa_trust, ec_trust) =
         (format!("K1RSA={}", key("rsa_pub.pem")), format!("K2EC={}", key("ec_pub.pem")));

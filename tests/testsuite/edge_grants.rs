@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bundle::grant::{sign_custom, HashAlgorithm, Policy, SigningKey};
-use bundle::Access;
 use e2e::varnish::{Options, Varnish};
 use e2e::{build_ok, course, get, live_manifest, sample_content, Origin};
 
@@ -67,16 +66,7 @@ fn start(extra_origin_args: &[&str]) -> Fixture {
 /// An enrolled lesson page of the store's live release, and its identity bytes.
 fn enrolled_lesson(store: &Path) -> (String, Vec<u8>) {
     let (_, manifest) = live_manifest(store);
-    let (lesson, route) = manifest
-        .routes
-        .iter()
-        .find(|(r, route)| {
-            r.starts_with(ENROLLED)
-                && r.len() > ENROLLED.len()
-                && r.ends_with('/')
-                && route.access != Access::Public
-        })
-        .expect("an enrolled lesson");
+    let (lesson, route) = e2e::enrolled_lesson_route(&manifest, ENROLLED).expect("an enrolled lesson");
     let content = std::fs::read(store.join("objects").join(route.object.as_str())).expect("object");
     (lesson.clone(), content)
 }
