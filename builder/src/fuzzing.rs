@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use bundle::Access;
 
 use crate::build::assets;
-use crate::build::cache::FileHashes;
+use crate::build::cache::{FileHashes, ZipCache};
 use crate::build::catalogue::{self, FrontMatter, SourceFile, FRONT_MATTER_KEYS};
 use crate::build::diagnostics::{ContentError, Diagnostics, LineIndex};
 use crate::build::frontmatter::{parse_toml_checked, split};
@@ -102,7 +102,13 @@ impl Site {
         let loaded = (|| {
             let root = ContentRoot::open(diags, content, DEFAULT_MAX_SOURCE_BYTES)?;
             let catalogue = leak(catalogue::load(diags, &root, true, &Default::default())?);
-            let assets = leak(assets::collect(diags, &root, highlight::stylesheet(), &FileHashes::default()));
+            let assets = leak(assets::collect(
+                diags,
+                &root,
+                highlight::stylesheet(),
+                &FileHashes::default(),
+                &ZipCache::default(),
+            ));
             let theme = leak(Theme::load(diags, &root, assets.theme.clone())?);
             let links = leak(link_targets(catalogue, assets));
             let labs: &BTreeMap<String, LabEntry<'static>> = leak(lab_entries(catalogue, assets));

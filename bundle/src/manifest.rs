@@ -31,6 +31,10 @@ pub struct Manifest {
     /// empty, so releases without drafts keep their ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drafts: Vec<String>,
+    /// Built by `course serve` for the author's machine, without the compressed variants
+    /// students are sent: a preview too, which `course publish` refuses. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 /// How one route is served.
@@ -153,6 +157,7 @@ impl Manifest {
             forbidden: None,
             routes: BTreeMap::new(),
             drafts: Vec::new(),
+            preview: false,
         }
     }
 

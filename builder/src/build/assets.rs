@@ -15,10 +15,11 @@ use std::path::{Path, PathBuf};
 use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 pub(crate) use crate::build::uses::{AssetId, Uses};
 
-use crate::build::cache::FileHashes;
+use crate::build::cache::{FileHashes, ZipCache};
 use crate::build::diagnostics::Diagnostics;
 use crate::build::output::{content_type_for, Body, Output};
 use crate::build::relpath;
@@ -69,8 +70,10 @@ struct Animation {
 #[derive(Debug)]
 struct Starter {
     name: String,
-    bytes: Vec<u8>,
     key: ObjectKey,
+    size: u64,
+    /// Made now, or the zip a build made of the same files (in the store).
+    body: Body,
 }
 
 #[derive(Debug)]
@@ -225,12 +228,15 @@ impl Assets {
                     push_bundle(&mut outputs, &bundle_prefix(scope, "labs", &lab.tree), &lab.app, scope);
                     if let Some(starter) = &lab.starter {
                         let url = fingerprinted_url(scope, &starter.name, &starter.key);
-                        outputs.push(Output::immutable(
-                            url,
-                            &starter.name,
-                            starter.bytes.clone(),
-                            scope.clone(),
-                        ));
+                        outputs.push(Output {
+                            route: url,
+                            key: starter.key.clone(),
+                            size: starter.size,
+                            body: starter.body.clone(),
+                            content_type: content_type_for(&starter.name),
+                            cache: CacheClass::Immutable,
+                            access: scope.clone(),
+                        });
                     }
                 }
             }
@@ -332,18 +338,19 @@ fn bundle_of(
 }
 
 /// Collects all assets of the content tree at `root`; `hashes` spares re-reading
-/// unchanged files.
+/// unchanged files, `zips` re-making unchanged starter zips.
 pub(crate) fn collect(
     diags: &Diagnostics,
     root: &ContentRoot,
     syntax_css: String,
     hashes: &FileHashes,
+    zips: &ZipCache,
 ) -> Assets {
     let mut assets = Assets::default();
     collect_theme(diags, root, syntax_css, &mut assets);
     collect_media(diags, root, hashes, &mut assets);
     collect_animations(diags, root, hashes, &mut assets);
-    collect_labs(diags, root, hashes, &mut assets);
+    collect_labs(diags, root, hashes, zips, &mut assets);
     assets
 }
 
@@ -553,7 +560,13 @@ fn collect_animations(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHash
     }
 }
 
-fn collect_labs(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, assets: &mut Assets) {
+fn collect_labs(
+    diags: &Diagnostics,
+    root: &ContentRoot,
+    hashes: &FileHashes,
+    zips: &ZipCache,
+    assets: &mut Assets,
+) {
     let labs = root.shown.join("labs");
     for entry in root.entries(diags, &labs).into_iter().filter(|e| e.is_dir) {
         let slug = entry.name;
@@ -572,30 +585,80 @@ fn collect_labs(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHashes, as
         };
         if !starter_listing.is_empty() {
             let name = format!("{slug}-starter.zip");
-            match zip_files(&starter_listing) {
-                Ok(bytes) => lab.starter = Some(Starter { name, key: ObjectKey::of(&bytes), bytes }),
-                Err(err) => diags.at(&starter_dir, 1, 1, format!("cannot zip starter files: {err}")),
-            }
+            lab.starter = starter_zip(diags, hashes, zips, &starter_dir, starter_listing)
+                .map(|(key, size, body)| Starter { name, key, size, body });
         }
         assets.labs.insert(slug, lab);
     }
 }
 
+/// The zip of a lab's starter files: the one a build made of the same files if the store
+/// still has it, else made now (and remembered). `None` when a file is unreadable or
+/// changed while it was zipped (reported).
+fn starter_zip(
+    diags: &Diagnostics,
+    hashes: &FileHashes,
+    zips: &ZipCache,
+    starter_dir: &Path,
+    listing: Vec<(String, PathBuf)>,
+) -> Option<(ObjectKey, u64, Body)> {
+    let wanted = listing.len();
+    let files = keys_of(diags, hashes, listing);
+    if files.len() != wanted {
+        return None; // an unreadable file, already reported
+    }
+    let tree = tree_hash(&files);
+    if let Some((key, size, path)) = zips.get(&tree) {
+        return Some((key, size, Body::File(path)));
+    }
+    match zip_files(&files) {
+        Ok(bytes) => {
+            let key = ObjectKey::of(&bytes);
+            zips.insert(tree, key.clone(), bytes.len() as u64);
+            Some((key, bytes.len() as u64, Body::Bytes(bytes)))
+        }
+        Err(err) => {
+            diags.at(starter_dir, 1, 1, format!("cannot zip starter files: {err}"));
+            None
+        }
+    }
+}
+
 /// A zip whose bytes depend only on the names and contents of the files (fixed
-/// timestamps and permissions), so rebuilding gives the same object.
-fn zip_files(files: &[(String, PathBuf)]) -> std::io::Result<Vec<u8>> {
+/// timestamps and permissions), so rebuilding gives the same object. Each file's bytes are
+/// checked against the key they were hashed to, so the zip is the one its tree hash names.
+fn zip_files(files: &[(String, SourceKey)]) -> std::io::Result<Vec<u8>> {
     use zip::write::SimpleFileOptions;
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
-    for (rel, path) in files {
+    for (rel, file) in files {
         writer.start_file(rel.as_str(), options).map_err(std::io::Error::other)?;
         // Streamed: a large starter file is never held in memory twice.
-        std::io::copy(&mut std::fs::File::open(path)?, &mut writer)?;
+        let mut hashing = HashingReader { inner: std::fs::File::open(&file.path)?, hasher: Sha256::new() };
+        std::io::copy(&mut hashing, &mut writer)?;
+        if hex::encode(hashing.hasher.finalize()) != file.key.as_str() {
+            let msg = format!("{} changed while the build read it: build again", file.path.display());
+            return Err(std::io::Error::other(msg));
+        }
     }
     Ok(writer.finish().map_err(std::io::Error::other)?.into_inner())
+}
+
+/// Hashes what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -620,14 +683,64 @@ mod tests {
         );
     }
 
+    fn source(path: PathBuf) -> SourceKey {
+        let bytes = std::fs::read(&path).expect("read");
+        SourceKey { key: ObjectKey::of(&bytes), size: bytes.len() as u64, path }
+    }
+
     #[test]
     fn zips_are_deterministic() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.txt"), "hello").expect("write");
-        let files = vec![("a.txt".to_owned(), dir.path().join("a.txt"))];
+        let files = vec![("a.txt".to_owned(), source(dir.path().join("a.txt")))];
         let first = zip_files(&files).expect("zip");
         std::thread::sleep(std::time::Duration::from_millis(1100));
         std::fs::write(dir.path().join("a.txt"), "hello").expect("rewrite changes mtime");
         assert_eq!(first, zip_files(&files).expect("zip"));
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_hashed_is_not_zipped_under_the_old_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.txt"), "hello").expect("write");
+        let files = vec![("a.txt".to_owned(), source(dir.path().join("a.txt")))];
+        std::fs::write(dir.path().join("a.txt"), "HELLO").expect("rewrite");
+        let err = zip_files(&files).expect_err("the zip would not be the one its tree names");
+        assert!(err.to_string().contains("changed while the build read it"), "{err}");
+    }
+
+    #[test]
+    fn an_unchanged_starter_reuses_its_zip_from_the_store_and_a_changed_one_is_zipped_again() {
+        let content = tempfile::tempdir().expect("tempdir");
+        let store = tempfile::tempdir().expect("tempdir");
+        let starter = content.path().join("starter");
+        std::fs::create_dir(&starter).expect("mkdir");
+        std::fs::write(starter.join("main.py"), "print(1)\n").expect("write");
+        let listing = || vec![("main.py".to_owned(), starter.join("main.py"))];
+        let diags = Diagnostics::default();
+        let hashes = FileHashes::default();
+        let cache = crate::build::cache::BuildCache::open(store.path());
+
+        let (key, size, body) = starter_zip(&diags, &hashes, &cache.zips, &starter, listing()).expect("zip");
+        assert!(matches!(body, Body::Bytes(_)), "the first build makes the zip");
+        let Body::Bytes(bytes) = body else { unreachable!() };
+        // Not in the store yet (no build wrote it): made again.
+        let (_, _, again) = starter_zip(&diags, &hashes, &cache.zips, &starter, listing()).expect("zip");
+        assert!(matches!(again, Body::Bytes(_)));
+        let object = store.path().join(bundle::paths::object_path(&key));
+        std::fs::create_dir_all(object.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&object, &bytes).expect("store the zip");
+        cache.save().expect("the build that stored it saves its cache");
+        let cache = crate::build::cache::BuildCache::open(store.path());
+        let (same, same_size, reused) =
+            starter_zip(&diags, &hashes, &cache.zips, &starter, listing()).expect("zip");
+        assert_eq!((same, same_size), (key.clone(), size));
+        assert!(matches!(reused, Body::File(ref p) if *p == object), "{reused:?}");
+
+        std::fs::write(starter.join("main.py"), "print(2)\n").expect("edit");
+        let (changed, _, body) = starter_zip(&diags, &hashes, &cache.zips, &starter, listing()).expect("zip");
+        assert_ne!(changed, key);
+        assert!(matches!(body, Body::Bytes(_)));
+        assert!(diags.is_empty());
     }
 }

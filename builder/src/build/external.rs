@@ -53,7 +53,7 @@ enum Outcome {
 pub(crate) fn check(
     check: &ExternalCheck,
     root: &Path,
-    pages: &[PageLinks],
+    pages: &[std::sync::Arc<PageLinks>],
 ) -> (Vec<ContentError>, Vec<ContentError>) {
     let mut by_url: BTreeMap<&str, Vec<&LinkRef>> = BTreeMap::new();
     for link in pages.iter().flat_map(|p| &p.out).filter(|l| l.to == LinkTo::External) {

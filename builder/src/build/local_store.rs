@@ -206,7 +206,7 @@ struct Stored {
     bytes_total: u64,
 }
 
-fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, Stored)> {
+fn store_output(out: &Path, live: &Live, precompress: bool, output: Output) -> io::Result<(String, Stored)> {
     let size = output.size;
     // Outputs made in memory (pages rendered now) are always checked; see `Live`.
     let trusted = matches!(output.body, Body::File(_)) && live.contains(&output.key);
@@ -232,7 +232,7 @@ fn store_output(out: &Path, live: &Live, output: Output) -> io::Result<(String, 
         bytes_total: size,
     };
     let essence = stored.route.content_type.split(';').next().unwrap_or_default();
-    if size < MIN_SIZE as u64 || !is_text(essence) {
+    if !precompress || size < MIN_SIZE as u64 || !is_text(essence) {
         return Ok((output.route, stored));
     }
     let cache_path = variants_cache_path(out, &output.key);
@@ -281,25 +281,30 @@ fn object_count(manifest: &Manifest) -> usize {
     objects.collect::<HashSet<&ObjectKey>>().len()
 }
 
-/// Writes all outputs as objects, the manifest (naming the routes of `drafts`, the draft
-/// pages among them) as a release, and points `channel` at it.
+/// Writes all outputs as objects (with their compressed variants if `precompress`), the
+/// manifest (naming the routes of `drafts`, the draft pages among them) as a release, and
+/// points `channel` at it.
 pub(crate) fn write_release(
     out: &Path,
     outputs: Vec<Output>,
     drafts: Vec<String>,
     channel: &str,
     now: std::time::SystemTime,
+    precompress: bool,
 ) -> io::Result<Written> {
     let channel_file = channel_path(channel).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("bad channel name {channel:?}"))
     })?;
     let live = Live::read(out, Path::new(&channel_file));
-    let stored: Vec<(String, Stored)> =
-        outputs.into_par_iter().map(|o| store_output(out, &live, o)).collect::<io::Result<_>>()?;
+    let stored: Vec<(String, Stored)> = outputs
+        .into_par_iter()
+        .map(|o| store_output(out, &live, precompress, o))
+        .collect::<io::Result<_>>()?;
 
     let mut manifest = Manifest::new(bundle::paths::NOT_FOUND_ROUTE.to_owned());
     manifest.forbidden = Some(bundle::paths::FORBIDDEN_ROUTE.to_owned());
     manifest.drafts = drafts;
+    manifest.preview = !precompress;
     let (mut objects_written, mut bytes_written, mut bytes_total) = (0, 0, 0);
     for (route, s) in stored {
         objects_written += s.written;

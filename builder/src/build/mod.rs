@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use std::collections::BTreeSet;
@@ -69,6 +70,10 @@ pub struct BuildOptions {
     pub deny_warnings: bool,
     /// Check external (`http:`/`https:`) links too: broken ones are errors.
     pub check_external: Option<ExternalCheck>,
+    /// Store brotli and gzip variants of text objects (what students are sent). `course
+    /// serve` turns it off: a preview on the author's machine gains nothing from them, and
+    /// compressing every page again was most of a theme edit's rebuild there.
+    pub precompress: bool,
 }
 
 impl BuildOptions {
@@ -82,6 +87,7 @@ impl BuildOptions {
             drafts: false,
             deny_warnings: false,
             check_external: None,
+            precompress: true,
         }
     }
 }
@@ -212,6 +218,7 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
         drafts,
         &options.channel,
         SystemTime::now(),
+        options.precompress,
     )
     .map_err(io_error)?;
     phases.lap("store objects, compress, write manifest");
@@ -249,9 +256,9 @@ pub struct Rendered {
     pub pages: usize,
     pub pages_rendered: usize,
     /// (inputs hash, route, uses, links) of each page rendered now, for the page cache.
-    pub(crate) fresh_pages: Vec<(String, String, Uses, PageLinks)>,
+    pub(crate) fresh_pages: Vec<(String, String, Uses, Arc<PageLinks>)>,
     /// The links of every page (rendered now or reused), for `--check-external`.
-    pub(crate) links: Vec<PageLinks>,
+    pub(crate) links: Vec<Arc<PageLinks>>,
     pub phases: Vec<(&'static str, Duration)>,
     /// Sources of assets no page uses (not published).
     pub unpublished: Vec<PathBuf>,
@@ -281,7 +288,7 @@ pub fn render(
     phases.lap("load catalogue");
     let syntax_css = highlight::stylesheet();
     phases.lap("syntax stylesheet");
-    let assets = assets::collect(&diags, &root, syntax_css, &cache.files);
+    let assets = assets::collect(&diags, &root, syntax_css, &cache.files, &cache.zips);
     phases.lap("collect and hash assets");
     let Some(theme) = Theme::load(&diags, &root, assets.theme.clone()) else { return Err(fail(&diags)) };
     phases.lap("load theme");
@@ -440,10 +447,10 @@ fn inputs_hash(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-fn reused_page((page, path): (CachedPage, PathBuf), route: String, access: Access) -> Output {
+fn reused_page((page, path): (Arc<CachedPage>, PathBuf), route: String, access: Access) -> Output {
     Output {
         route,
-        key: page.object,
+        key: page.object.clone(),
         size: page.size,
         body: Body::File(path),
         content_type: "text/html; charset=utf-8".into(),
@@ -491,9 +498,9 @@ pub(crate) fn lab_entries<'a>(
 struct RenderedPages {
     pages: Vec<Output>,
     /// (inputs hash, route, uses, links) of the pages rendered now (not reused).
-    fresh: Vec<(String, String, Uses, PageLinks)>,
+    fresh: Vec<(String, String, Uses, Arc<PageLinks>)>,
     /// (route, lesson file, links) of every page, rendered now or reused.
-    links: Vec<(String, Option<String>, PageLinks)>,
+    links: Vec<(String, Option<String>, Arc<PageLinks>)>,
     /// Every (scope, asset) the pages use, rendered now or reused.
     used: BTreeSet<(Access, AssetId)>,
 }
@@ -519,7 +526,7 @@ fn render_lessons(
         .flat_map(|(c, course)| (0..course.lessons.len()).map(move |l| (c, l)))
         .collect();
     // (page, Some(inputs) when rendered now, what it uses, its links)
-    let rendered: Vec<(Output, Option<String>, Uses, PageLinks)> = jobs
+    let rendered: Vec<(Output, Option<String>, Uses, Arc<PageLinks>)> = jobs
         .par_iter()
         .filter_map(|&(c, l)| {
             let course = &catalogue.courses[c];
@@ -528,7 +535,7 @@ fn render_lessons(
             let inputs = inputs_hash(&[shared_inputs, &c.to_string(), &lesson.source.rel, &lesson.digest]);
             if let Some(page) = cache.pages.get(&inputs) {
                 let uses = page.0.uses.iter().cloned().collect();
-                let links = page.0.links.clone();
+                let links = Arc::clone(&page.0.links);
                 return Some((
                     reused_page(page, pages::lesson_url(course, lesson), access),
                     None,
@@ -561,11 +568,11 @@ fn render_lessons(
             };
             match theme.render("lesson.html", ctx) {
                 Ok(html) => {
-                    let links = PageLinks {
+                    let links = Arc::new(PageLinks {
                         ids: links::ids_in(&html),
                         out: body.links,
                         ids_complete: body.ids_complete,
-                    };
+                    });
                     let page = page(pages::lesson_url(course, lesson), html, access);
                     Some((page, Some(inputs), body.uses, links))
                 }
@@ -592,7 +599,7 @@ fn render_lessons(
             lesson_pages.used.insert((page.access.clone(), id.clone()));
         }
         let source = sources.get(&page.route).map(|s| s.to_string());
-        lesson_pages.links.push((page.route.clone(), source, links.clone()));
+        lesson_pages.links.push((page.route.clone(), source, Arc::clone(&links)));
         if let Some(inputs) = inputs {
             lesson_pages.fresh.push((inputs, page.route.clone(), uses, links));
         }
@@ -647,14 +654,15 @@ fn render_site_pages(
     for (route, template, ctx, access) in jobs {
         let inputs = inputs_hash(&[shared_inputs, template, &route]);
         if let Some(cached) = cache.pages.get(&inputs) {
-            rendered.links.push((route.clone(), None, cached.0.links.clone()));
+            rendered.links.push((route.clone(), None, Arc::clone(&cached.0.links)));
             rendered.pages.push(reused_page(cached, route, access));
             continue;
         }
         match theme.render(template, ctx) {
             Ok(html) => {
-                let links = PageLinks { ids: links::ids_in(&html), out: Vec::new(), ids_complete: true };
-                rendered.links.push((route.clone(), None, links.clone()));
+                let links =
+                    Arc::new(PageLinks { ids: links::ids_in(&html), out: Vec::new(), ids_complete: true });
+                rendered.links.push((route.clone(), None, Arc::clone(&links)));
                 rendered.fresh.push((inputs, route.clone(), Uses::new(), links));
                 rendered.pages.push(page(route, html, access));
             }

@@ -208,6 +208,13 @@ fn read_local(from: &Path, channel: &str) -> anyhow::Result<(ReleaseId, Vec<u8>,
 /// A release holding drafts is a preview: it is never uploaded (checked before the store
 /// is touched at all, dry runs too).
 fn refuse_drafts(from: &Path, release: &ReleaseId, manifest: &Manifest) -> anyhow::Result<()> {
+    if manifest.preview && manifest.drafts.is_empty() {
+        bail!(
+            "release {release} in {} is a preview built by `course serve` (it has no compressed \
+             variants for students): run `course build`, then publish again; nothing was uploaded",
+            from.display()
+        );
+    }
     let Some(first) = manifest.drafts.first() else { return Ok(()) };
     bail!(
         "release {release} in {} holds {} draft page(s) (first: {first}): it was built with \
