@@ -85,7 +85,7 @@ fn variants_cache_path(out: &Path, key: &ObjectKey) -> PathBuf {
 /// build). An object deleted from the store by hand is not noticed for files; pages and
 /// other generated outputs are always checked.
 #[derive(Default)]
-struct Live {
+pub(crate) struct Live {
     /// Set when read from the index written for this release.
     indexed: Option<ReleaseId>,
     /// Objects by the first 128 bits of their SHA-256 (as unlikely to collide as the keys
@@ -104,6 +104,12 @@ fn short_key(key: &str) -> Option<u128> {
 
 fn live_index_path(out: &Path) -> PathBuf {
     out.join(".build-cache/live-index")
+}
+
+/// What the store's `channel` serves now (empty for a bad channel name, which
+/// [`write_release`] reports).
+pub(crate) fn live_release(out: &Path, channel: &str) -> Live {
+    channel_path(channel).map(|file| Live::read(out, Path::new(&file))).unwrap_or_default()
 }
 
 impl Live {
@@ -283,9 +289,12 @@ fn object_count(manifest: &Manifest) -> usize {
 
 /// Writes all outputs as objects (with their compressed variants if `precompress`), the
 /// manifest (naming the routes of `drafts`, the draft pages among them) as a release, and
-/// points `channel` at it.
+/// points `channel` at it; `live` is [`live_release`] of `channel`, read as the pages
+/// rendered.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_release(
     out: &Path,
+    live: Live,
     outputs: Vec<Output>,
     drafts: Vec<String>,
     channel: &str,
@@ -295,7 +304,6 @@ pub(crate) fn write_release(
     let channel_file = channel_path(channel).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, format!("bad channel name {channel:?}"))
     })?;
-    let live = Live::read(out, Path::new(&channel_file));
     let stored: Vec<(String, Stored)> = outputs
         .into_par_iter()
         .map(|o| store_output(out, &live, precompress, o))

@@ -181,13 +181,28 @@ pub enum BuildError {
 /// Renders `content` into a release under `out` and points the channel at it.
 /// Any content error means nothing is written.
 pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
-    build_with(options, &BuildCache::open(&options.out))
+    let cache = BuildCache::open(&options.out);
+    let result = build_with(options, &cache);
+    drop_aside(cache);
+    result
+}
+
+/// Drops `value` on another thread: freeing a big catalogue's caches and manifest entry by
+/// entry is time a one-shot build's author would wait for, just before the process ends.
+fn drop_aside<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
 }
 
 /// [`build`] with the cache of file hashes and rendered pages kept by the caller across
 /// builds (`course serve`), instead of read from `out` each time.
 pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
+    // Read while the pages render: what the store's channel serves now, which spares
+    // storing a check of each of its objects.
+    let live = {
+        let (out, channel) = (options.out.clone(), options.channel.clone());
+        std::thread::spawn(move || local_store::live_release(&out, &channel))
+    };
     let mut rendered = render(&options.content, options.max_source_bytes, options.drafts, cache)?;
     let mut phases = Phases::start();
     if let Some(check) = &options.check_external {
@@ -212,8 +227,10 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
     let assets = rendered.outputs.len() - pages;
     let io_error = |source| BuildError::Io { path: options.out.clone(), source };
     let drafts = std::mem::take(&mut rendered.draft_routes);
+    let live = live.join().unwrap_or_default();
     let written = local_store::write_release(
         &options.out,
+        live,
         rendered.outputs,
         drafts,
         &options.channel,
@@ -229,6 +246,7 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
             cache.pages.insert(inputs, page);
         }
     }
+    drop_aside(written.manifest);
     cache.save().map_err(io_error)?;
     phases.lap("save build cache");
     rendered.phases.extend(phases.done);
