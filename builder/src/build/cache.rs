@@ -33,6 +33,8 @@ const FILES: &str = "files";
 const PAGES: &str = "pages-v3";
 /// Lines `<len> <mtime ns> <ino> <lesson as JSON>`.
 const LESSONS: &str = "lessons-v1";
+/// The search indexes built, by the pages they were built from.
+const SEARCH: &str = "search-v1";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -420,6 +422,7 @@ pub struct BuildCache {
     pub files: FileHashes,
     pub lessons: LessonCache,
     pub pages: PageCache,
+    pub search: crate::build::search::IndexCache,
 }
 
 impl BuildCache {
@@ -430,6 +433,7 @@ impl BuildCache {
             files: FileHashes::load(&dir.join(FILES)),
             lessons: LessonCache::load(&dir.join(LESSONS)),
             pages: PageCache::load(out, &dir.join(PAGES)),
+            search: crate::build::search::IndexCache::load(out, &dir.join(SEARCH)),
             dir: Some(dir),
         }
     }
@@ -441,6 +445,7 @@ impl BuildCache {
             files: FileHashes::default(),
             lessons: LessonCache::default(),
             pages: PageCache::default(),
+            search: Default::default(),
         }
     }
 
@@ -453,6 +458,7 @@ impl BuildCache {
         self.files.advance(complete, started_ns);
         self.lessons.advance(complete, started_ns);
         self.pages.advance(complete);
+        self.search.advance();
     }
 
     /// Keeps what this build saw, for the next one. Call only after a successful build:
@@ -460,6 +466,7 @@ impl BuildCache {
     pub fn save(&self) -> io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
         self.pages.save(&dir.join(PAGES))?;
+        self.search.save(&dir.join(SEARCH))?;
         self.lessons.save(&dir.join(LESSONS))?;
         self.files.save(&dir.join(FILES))
     }
