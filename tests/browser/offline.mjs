@@ -140,6 +140,19 @@ try {
   out.blocked = { status: seen.status, lesson: seen.lesson, styled: seen.styled, notice: seen.notice,
                   images: seen.images };
   await context.close();
+
+  // 4. A worker that fails to install (it throws) leaves the site as it was too.
+  context = await browser.newContext();
+  await context.route('**/sw.js', (route) => route.fulfill({
+    status: 200, contentType: 'text/javascript', body: 'throw new Error("a broken worker");' }));
+  page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`page error (broken worker): ${err.message}`));
+  const res2 = await page.goto(url(spec.blocked), { waitUntil: 'networkidle' });
+  await page.waitForTimeout(500);
+  const seen2 = await look(page, res2);
+  out.broken = { status: seen2.status, lesson: seen2.lesson, styled: seen2.styled, notice: seen2.notice,
+                 controlled: await page.evaluate(() => Boolean(navigator.serviceWorker.controller)) };
+  await context.close();
 } finally {
   await browser.close();
 }

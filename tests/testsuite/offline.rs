@@ -230,6 +230,12 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
         "{blocked}"
     );
     assert_eq!(blocked["notice"], false, "{blocked}");
+    let broken = &out["broken"];
+    assert_eq!(
+        (broken["status"].as_u64(), &broken["lesson"], &broken["styled"], &broken["controlled"]),
+        (Some(200), &json!(true), &json!(true), &json!(false)),
+        "a worker that throws: {broken}"
+    );
 
     let serious: Vec<&Value> = out["axe"]
         .as_array()

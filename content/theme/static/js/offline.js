@@ -50,10 +50,18 @@
 
   function listUrl(slug) { return '/courses/' + encodeURIComponent(slug) + '/_offline.json'; }
 
+  // Only this site's own paths are ever fetched or kept, whatever a list says.
+  function sitePath(url) { return typeof url === 'string' && url.charAt(0) === '/' && url.charAt(1) !== '/'; }
+
   function fetchList(slug) {
     return fetch(listUrl(slug), { credentials: 'same-origin', cache: 'no-cache' }).then(function (res) {
       if (!res.ok) { var e = new Error('list ' + res.status); e.status = res.status; throw e; }
       return res.json();
+    }).then(function (list) {
+      if (!list || !Array.isArray(list.files) || !list.files.every(function (f) { return sitePath(f.url); })) {
+        throw new Error('not a save list');
+      }
+      return list;
     });
   }
 

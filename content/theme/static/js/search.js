@@ -67,6 +67,9 @@
 
   function show(results, query) {
     list.textContent = '';
+    results = results.filter(function (r) {
+      return typeof r.url === 'string' && r.url.charAt(0) === '/' && r.url.charAt(1) !== '/';
+    });
     results.forEach(function (r) {
       var li = document.createElement('li');
       li.className = 'site-search-result';

@@ -98,5 +98,7 @@ self.addEventListener('fetch', function (event) {
   // Other sites, the origin's own API and ranges (video) go straight to the network.
   if (url.origin !== self.location.origin || /^\/_(origin|live)\//.test(url.pathname) ||
       request.headers.has('range') || url.pathname === '/sw.js') return;
-  event.respondWith(isPage(request) ? page(event) : file(event));
+  // Whatever goes wrong in here, the answer is the network's, as without a worker.
+  var answer = isPage(request) ? page(event) : file(event);
+  event.respondWith(answer.catch(function () { return fetch(request); }));
 });
