@@ -206,7 +206,8 @@ fn rewrite_css(css: &str, from: &str, packed: &BTreeSet<String>) -> String {
 pub fn zip_course(outputs: &[Output], slug: &str) -> anyhow::Result<Option<Packed>> {
     use std::io::Write;
     use zip::write::SimpleFileOptions;
-    let Some(files) = course_files(outputs, slug).context("reading the course's pages")? else {
+    let refs = crate::build::course_files::ReferenceCache::default();
+    let Some(files) = course_files(outputs, slug, &refs).context("reading the course's pages")? else {
         return Ok(None);
     };
     let by_route: std::collections::BTreeMap<&str, &Output> =

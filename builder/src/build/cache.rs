@@ -35,6 +35,8 @@ const PAGES: &str = "pages-v3";
 const LESSONS: &str = "lessons-v1";
 /// The search indexes built, by the pages they were built from.
 const SEARCH: &str = "search-v1";
+/// What each page and stylesheet references, by object key (the offline lists).
+const REFS: &str = "refs-v1";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -423,6 +425,7 @@ pub struct BuildCache {
     pub lessons: LessonCache,
     pub pages: PageCache,
     pub search: crate::build::search::IndexCache,
+    pub refs: crate::build::course_files::ReferenceCache,
 }
 
 impl BuildCache {
@@ -434,6 +437,7 @@ impl BuildCache {
             lessons: LessonCache::load(&dir.join(LESSONS)),
             pages: PageCache::load(out, &dir.join(PAGES)),
             search: crate::build::search::IndexCache::load(out, &dir.join(SEARCH)),
+            refs: crate::build::course_files::ReferenceCache::load(&dir.join(REFS)),
             dir: Some(dir),
         }
     }
@@ -446,6 +450,7 @@ impl BuildCache {
             lessons: LessonCache::default(),
             pages: PageCache::default(),
             search: Default::default(),
+            refs: Default::default(),
         }
     }
 
@@ -459,6 +464,7 @@ impl BuildCache {
         self.lessons.advance(complete, started_ns);
         self.pages.advance(complete);
         self.search.advance();
+        self.refs.advance();
     }
 
     /// Keeps what this build saw, for the next one. Call only after a successful build:
@@ -467,6 +473,7 @@ impl BuildCache {
         let Some(dir) = &self.dir else { return Ok(()) };
         self.pages.save(&dir.join(PAGES))?;
         self.search.save(&dir.join(SEARCH))?;
+        self.refs.save(&dir.join(REFS))?;
         self.lessons.save(&dir.join(LESSONS))?;
         self.files.save(&dir.join(FILES))
     }

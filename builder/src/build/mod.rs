@@ -71,6 +71,9 @@ pub struct BuildOptions {
     pub deny_warnings: bool,
     /// Check external (`http:`/`https:`) links too: broken ones are errors.
     pub check_external: Option<ExternalCheck>,
+    /// Build the search index (`build::search`). `course serve` goes without: Pagefind
+    /// rebuilds a scope's index whole, seconds on a big catalogue for each edit.
+    pub search: bool,
 }
 
 impl BuildOptions {
@@ -84,6 +87,7 @@ impl BuildOptions {
             drafts: false,
             deny_warnings: false,
             check_external: None,
+            search: true,
         }
     }
 }
@@ -190,7 +194,8 @@ pub fn build(options: &BuildOptions) -> Result<BuildReport, BuildError> {
 /// builds (`course serve`), instead of read from `out` each time.
 pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
-    let mut rendered = render(&options.content, options.max_source_bytes, options.drafts, cache)?;
+    let mut rendered =
+        render(&options.content, options.max_source_bytes, options.drafts, options.search, cache)?;
     let mut phases = Phases::start();
     if let Some(check) = &options.check_external {
         let (errors, warnings) = external::check(check, &options.content, &rendered.links);
@@ -275,6 +280,7 @@ pub fn render(
     content: &Path,
     max_source_bytes: u64,
     drafts: bool,
+    search: bool,
     cache: &BuildCache,
 ) -> Result<Rendered, BuildError> {
     highlight::preload();
@@ -337,7 +343,11 @@ pub fn render(
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
-    let search_index = search::index(&pages[..lesson_pages], &cache.search).map_err(BuildError::Search)?;
+    let search_index = if search {
+        search::index(&pages[..lesson_pages], &cache.search).map_err(BuildError::Search)?
+    } else {
+        Vec::new()
+    };
     phases.lap("search index");
     let page_count = pages.len();
     let mut outputs = pages;
@@ -347,7 +357,7 @@ pub fn render(
         outputs.push(worker);
     }
     let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
-    let lists = course_files::save_lists(&outputs, &slugs).map_err(BuildError::Offline)?;
+    let lists = course_files::save_lists(&outputs, &slugs, &cache.refs).map_err(BuildError::Offline)?;
     outputs.extend(lists);
     phases.lap("offline lists");
     let (mut unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);

@@ -64,6 +64,7 @@ impl BuildArgs {
             drafts: false,
             deny_warnings: false,
             check_external: None,
+            search: true,
         }
     }
 }

@@ -32,7 +32,8 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     // The preview shows drafts (marked); `course publish` refuses a release that has them.
-    let options = BuildOptions { drafts: true, ..args.build.options() };
+    // No search index in the live preview: each edit would rebuild it (docs/theme.md).
+    let options = BuildOptions { drafts: true, search: false, ..args.build.options() };
     let mut config = edge_origin::Config::local(options.out.clone(), options.channel.clone(), args.listen);
     config.live_reload = true;
     let key = if args.enforce_grants {
