@@ -65,6 +65,20 @@
     });
   }
 
+  /* A release published while saving: a file is not the one listed (an object's key is
+     the SHA-256 of its bytes), so the save stops rather than keep pages of two releases. */
+  function matches(res, f) {
+    if (!(window.crypto && crypto.subtle)) return Promise.resolve();
+    return res.clone().arrayBuffer().then(function (bytes) {
+      return crypto.subtle.digest('SHA-256', bytes);
+    }).then(function (hash) {
+      var hex = Array.prototype.map.call(new Uint8Array(hash), function (b) {
+        return (b < 16 ? '0' : '') + b.toString(16);
+      }).join('');
+      if (hex !== f.object) throw new Error(f.url + ' changed while saving');
+    });
+  }
+
   /* Brings the course's cache to `list`: fetches the files it lacks or whose object
      changed, immutable files first and pages last, and puts the pages in only once every
      file is in, so no page is ever kept without what it shows. Calls progress(done, total,
@@ -87,6 +101,8 @@
           chain = chain.then(function () {
             return fetch(f.url, { credentials: 'same-origin', cache: 'no-cache' }).then(function (res) {
               if (!res.ok) throw new Error(f.url + ': ' + res.status);
+              return matches(res, f).then(function () { return res; });
+            }).then(function (res) {
               var html = (res.headers.get('content-type') || '').indexOf('text/html') === 0;
               done++;
               bytes += f.size;
@@ -165,7 +181,12 @@
         fetched(urls);
         state('saved', 'Saved for offline: ' + human(list.bytes) + ' on this device.');
       }, function () {
-        state('error', 'Saving stopped (the connection dropped?). Try again to finish.');
+        // The list is fetched again: a retry saves the release that is live then.
+        offerSave().then(function () {
+          if (section.getAttribute('data-offline-state') === 'unsaved') {
+            state('error', 'Saving stopped (the connection dropped, or a new version came out). Try again to finish.');
+          }
+        });
       });
     });
 
