@@ -153,6 +153,31 @@ try {
   out.broken = { status: seen2.status, lesson: seen2.lesson, styled: seen2.styled, notice: seen2.notice,
                  controlled: await page.evaluate(() => Boolean(navigator.serviceWorker.controller)) };
   await context.close();
+
+  // 5. A list that names another object for a page than the origin serves (a release
+  //    published mid-save): the save stops and keeps no page.
+  context = await browser.newContext();
+  await context.route('**/_offline.json', async (route) => {
+    const res = await route.fetch();
+    const list = await res.json();
+    const page1 = list.files.find((f) => f.url.endsWith('/'));
+    page1.object = '0'.repeat(64);
+    await route.fulfill({ response: res, body: JSON.stringify(list) });
+  });
+  page = await context.newPage();
+  await page.goto(url(spec.course), { waitUntil: 'networkidle' });
+  await controlled(page);
+  await page.waitForSelector('[data-offline-state="unsaved"]', { timeout: 20000 });
+  await page.locator('[data-offline-action="save"]').click();
+  await page.waitForSelector('[data-offline-state="error"]', { timeout: 60000 });
+  out.tampered = {
+    state: await page.locator('[data-offline-course]').getAttribute('data-offline-state'),
+    pages_kept: await page.evaluate(async (c) => {
+      const cache = await caches.open('course:' + c.split('/')[2]);
+      return (await cache.keys()).filter((r) => new URL(r.url).pathname.endsWith('/')).length;
+    }, spec.course),
+  };
+  await context.close();
 } finally {
   await browser.close();
 }

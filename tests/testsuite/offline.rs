@@ -237,6 +237,10 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
         "a worker that throws: {broken}"
     );
 
+    // A page that is not the listed object (a release published mid-save) stops the save.
+    let tampered = &out["tampered"];
+    assert_eq!((&tampered["state"], &tampered["pages_kept"]), (&json!("error"), &json!(0)), "{tampered}");
+
     let serious: Vec<&Value> = out["axe"]
         .as_array()
         .expect("axe")
