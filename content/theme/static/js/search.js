@@ -129,6 +129,9 @@
   input.addEventListener('input', run);
   input.addEventListener('focus', function () { load().catch(function () {}); }, { once: true });
   if (scope) scope.addEventListener('change', run);
+  // A click elsewhere folds the results away; back in the box, they show again.
+  document.addEventListener('click', function (e) { if (!form.contains(e.target)) list.hidden = true; });
+  input.addEventListener('focus', function () { if (list.children.length) list.hidden = false; });
   // Arrow keys move between the box and the results; Escape clears and returns.
   form.addEventListener('keydown', function (e) {
     var links = results();
