@@ -4,6 +4,7 @@ pub mod build;
 pub mod fuzzing;
 pub mod keys;
 pub mod live;
+pub mod pack;
 pub mod preview;
 pub mod release;
 pub mod scaffold;

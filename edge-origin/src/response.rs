@@ -22,7 +22,8 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
 
 pub(crate) const NO_STORE: &str = "no-store";
 /// The theme keeps to this: no inline scripts or styles, nothing from elsewhere.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+const CSP: &str =
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
                    media-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; \
                    base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
 

@@ -3,6 +3,7 @@
 
 pub mod fleet;
 pub mod garage;
+pub mod granting;
 pub mod live;
 pub mod moto;
 pub mod proxy;
@@ -446,4 +447,11 @@ pub fn live_manifest(store: &Path) -> (String, bundle::Manifest) {
     let channel = bundle::Channel::from_bytes(&pointer).expect("channel parses");
     let bytes = std::fs::read(store.join(format!("releases/{}.json", channel.release))).expect("manifest");
     (channel.release.to_string(), bundle::Manifest::from_bytes(&bytes).expect("manifest parses"))
+}
+
+/// A route built from the pages rather than from content: a search index file
+/// (`/_search/...`, `/courses/<slug>/_search/...`) or a course's save list
+/// (`/courses/<slug>/_offline.json`). These change when the pages they index change.
+pub fn is_derived_index(route: &str) -> bool {
+    route.starts_with("/_search/") || route.contains("/_search/") || route.ends_with("/_offline.json")
 }

@@ -45,6 +45,28 @@ fn append(path: &Path, text: &str) {
     fs::write(path, body).expect("write");
 }
 
+/// (route, object) of every object of release `new` that release `old` did not have.
+fn new_objects(out: &Path, old: &bundle::ReleaseId, new: &bundle::ReleaseId) -> Vec<(String, String)> {
+    let read = |id: &bundle::ReleaseId| {
+        let bytes = fs::read(out.join(bundle::paths::release_path(id))).expect("manifest");
+        bundle::Manifest::from_bytes(&bytes).expect("manifest json")
+    };
+    let objects = |m: &bundle::Manifest| -> Vec<(String, String)> {
+        m.routes
+            .iter()
+            .flat_map(|(route, r)| {
+                std::iter::once(r.object.to_string())
+                    .chain(r.encodings.values().map(|v| v.object.to_string()))
+                    .map(move |o| (route.clone(), o))
+            })
+            .collect()
+    };
+    let before: std::collections::BTreeSet<String> =
+        objects(&read(old)).into_iter().map(|(_, o)| o).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    objects(&read(new)).into_iter().filter(|(_, o)| !before.contains(o) && seen.insert(o.clone())).collect()
+}
+
 fn page_html(out: &Path, route: &str) -> String {
     let channel = fs::read(out.join("channels/live.json")).expect("channel");
     let channel = bundle::Channel::from_bytes(&channel).expect("channel json");
@@ -65,7 +87,21 @@ fn a_one_lesson_edit_renders_one_lesson_and_matches_a_clean_build() {
     append(&site.content.join("courses/python-foundations/loops.md"), "\nOne more sentence about loops.\n");
     let edited = build_into(&site.content, &site.out);
     assert_eq!(edited.pages_rendered, 1, "only the edited lesson");
-    assert_eq!(edited.objects_written, 3, "the page and its br and gzip variants");
+    // The page and its br and gzip variants, and what indexes it: the public search
+    // index's new entry, meta, fragment and chunk, the course's save list (and variants).
+    let written = new_objects(&site.out, &first.release, &edited.release);
+    assert_eq!(edited.objects_written, written.len(), "{written:?}");
+    let page_objects =
+        written.iter().filter(|(route, _)| route == "/courses/python-foundations/loops/").count();
+    assert_eq!(page_objects, 3, "the page and its br and gzip variants: {written:?}");
+    for (route, _) in &written {
+        assert!(
+            route == "/courses/python-foundations/loops/"
+                || route.starts_with("/_search/")
+                || route == "/courses/python-foundations/_offline.json",
+            "{route} was written for a one-lesson edit"
+        );
+    }
     assert_eq!(edited.release.to_string(), clean_release(&site.content));
     assert!(
         page_html(&site.out, "/courses/python-foundations/loops/").contains("One more sentence about loops.")

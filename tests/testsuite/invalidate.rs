@@ -36,11 +36,22 @@ fn one_edited_lesson_invalidates_its_three_forms() {
     let (old, new, _, _content) = edited_lesson(store.path());
     let plan = invalidate::plan(Some(&old), &new, 100);
     println!("one edited lesson: {} paths: {:?}", plan.paths.len(), plan.paths);
-    assert_eq!(plan.changed_routes, vec![LESSON.to_owned()]);
-    assert_eq!(
-        plan.paths,
-        vec![LESSON.trim_end_matches('/').to_owned(), LESSON.to_owned(), format!("{LESSON}index.html")]
-    );
+    // Besides the page: the public search index's entry (it names the new meta file) and
+    // the course's save list (the page's new object key); both stable, one form each.
+    let (entry, list) =
+        ("/_search/pagefind-entry.json".to_owned(), "/courses/python-foundations/_offline.json".to_owned());
+    assert_eq!(plan.changed_routes, vec![entry.clone(), list.clone(), LESSON.to_owned()]);
+    let mut expected = vec![
+        LESSON.trim_end_matches('/').to_owned(),
+        LESSON.to_owned(),
+        format!("{LESSON}index.html"),
+        entry,
+        list,
+    ];
+    expected.sort();
+    let mut paths = plan.paths.clone();
+    paths.sort();
+    assert_eq!(paths, expected);
     assert_eq!(invalidate::cost_usd(plan.paths.len()), 0.0);
 }
 
@@ -64,7 +75,7 @@ fn cloudfront_gets_the_planned_paths_once_per_release() {
     let (old, new, release, _content) = edited_lesson(store.path());
     let release: bundle::ReleaseId = release.parse().expect("release id");
     let plan = invalidate::plan(Some(&old), &new, 100);
-    assert_eq!(plan.paths.len(), 3);
+    assert_eq!(plan.paths.len(), 5, "the lesson's three forms, the search entry, the save list");
 
     runtime().block_on(async {
         let client = invalidate::cloudfront_client().await;
@@ -74,7 +85,7 @@ fn cloudfront_gets_the_planned_paths_once_per_release() {
         let reports = invalidate::invalidate(&plan, &release, &targets, true).await.expect("invalidate");
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].target, format!("cloudfront:{distribution}"));
-        assert_eq!((reports[0].requests, reports[0].paths, reports[0].ids.len()), (1, 3, 1));
+        assert_eq!((reports[0].requests, reports[0].paths, reports[0].ids.len()), (1, 5, 1));
         let first = invalidations(&client, &distribution).await;
         assert_eq!(first.len(), 1, "{first:?}");
         let (id, reference, paths) = &first[0];
@@ -128,7 +139,7 @@ fn varnish_purge_drops_exactly_the_planned_pages() {
     let release: bundle::ReleaseId = release.parse().expect("release id");
     let reports =
         runtime().block_on(invalidate::invalidate(&plan, &release, &targets, false)).expect("purge");
-    assert_eq!((reports[0].requests, reports[0].paths), (3, 3), "{reports:?}");
+    assert_eq!((reports[0].requests, reports[0].paths), (5, 5), "{reports:?}");
 
     assert_eq!(x_cache(LESSON, &varnish), "MISS", "the purged lesson is fetched again");
     assert_eq!(x_cache(OTHER, &varnish), "HIT", "another page stays cached");
@@ -139,7 +150,7 @@ fn varnish_purge_drops_exactly_the_planned_pages() {
     assert_eq!(x_cache(LESSON, &varnish), "HIT");
     let reports =
         runtime().block_on(invalidate::invalidate(&collapsed, &release, &targets, false)).expect("purge");
-    assert_eq!(reports[0].paths, 3);
+    assert_eq!(reports[0].paths, 5);
     assert_eq!(x_cache(LESSON, &varnish), "MISS");
     assert_eq!(x_cache(OTHER, &varnish), "HIT");
 }

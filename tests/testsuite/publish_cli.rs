@@ -63,6 +63,10 @@ fn forms(lesson: &str) -> [String; 3] {
     [page.trim_end_matches('/').to_owned(), page.clone(), format!("{page}index.html")]
 }
 
+/// What else a fix of a public lesson of python-foundations changes: the public search
+/// index's entry (it names the new meta file) and the course's save list.
+const DERIVED: [&str; 2] = ["/_search/pagefind-entry.json", "/courses/python-foundations/_offline.json"];
+
 fn x_cache(url: &str) -> String {
     get(url, &[]).headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
@@ -96,7 +100,7 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
     std::fs::write(&loops, format!("{text}\nA sentence added by the one-lesson fix.\n")).expect("edit");
     let second = build_ok(&content, &dist);
     let dry = publish(&garage, &dist, &["--dry-run"]);
-    assert!(dry.contains("dry run: nothing changed") && dry.contains("invalidation: 3 paths"), "{dry}");
+    assert!(dry.contains("dry run: nothing changed") && dry.contains("invalidation: 5 paths"), "{dry}");
     assert_eq!(
         get(&origin.url("/_origin/ready"), &[]).text().expect("ready").trim(),
         format!("ready {first}")
@@ -117,15 +121,21 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("upload count in {out}"));
     assert!(
-        (1..=5).contains(&uploaded),
-        "a one-lesson fix uploads a handful of objects, not {uploaded}: {out}"
+        (1..=12).contains(&uploaded),
+        "a one-lesson fix uploads its page, its search scope's changed index files and its course's save list (with variants), not {uploaded}: {out}"
     );
-    assert!(out.contains("invalidation: 3 paths"), "exactly the lesson's three forms: {out}");
+    assert!(
+        out.contains("invalidation: 5 paths"),
+        "exactly the lesson's three forms and its two derived routes: {out}"
+    );
     for form in [
         "/courses/python-foundations/loops",
         "/courses/python-foundations/loops/",
         "/courses/python-foundations/loops/index.html",
-    ] {
+    ]
+    .into_iter()
+    .chain(DERIVED)
+    {
         assert!(out.contains(&format!(" {form}")), "{form} in {out}");
     }
 
@@ -316,7 +326,7 @@ fn a_failed_invalidation_is_finished_by_a_rerun() {
     let out = publish(&garage, &dist, &targets("admin-t")[2..]);
     eprintln!("re-run:\n{out}");
     assert!(out.contains(&format!("release {second} (was {second}): already live")), "{out}");
-    assert!(out.contains("invalidation: 3 paths"), "the re-run invalidates the missed paths: {out}");
+    assert!(out.contains("invalidation: 5 paths"), "the re-run invalidates the missed paths: {out}");
     for form in forms("loops") {
         assert!(out.contains(&format!(" {form}")), "{form} in {out}");
     }
@@ -382,7 +392,7 @@ fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
     let sent = listed();
     assert_eq!(sent.len(), 1, "{sent:?}");
     let expected: std::collections::BTreeSet<String> =
-        forms("loops").into_iter().chain(forms("conditions")).collect();
+        forms("loops").into_iter().chain(forms("conditions")).chain(DERIVED.map(str::to_owned)).collect();
     assert_eq!(sent[0].1, format!("{third}-0"));
     assert_eq!(sent[0].2, expected, "what the failed invalidation missed, and what this fix changed");
 
@@ -403,7 +413,9 @@ fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     let rollback =
         sent.iter().find(|(_, reference, _)| reference.starts_with(second.as_str())).expect("rollback's");
-    assert_eq!(rollback.2, forms("conditions").into_iter().collect(), "the rollback's diff");
+    let diff: std::collections::BTreeSet<String> =
+        forms("conditions").into_iter().chain(DERIVED.map(str::to_owned)).collect();
+    assert_eq!(rollback.2, diff, "the rollback's diff");
     let (ok, stdout, stderr) =
         course_with(&garage, "rollback", &["--cdn", cdn.as_str(), "--to", second.as_str()], &up_env);
     assert!(ok, "{stdout}{stderr}");
@@ -526,7 +538,7 @@ fn a_failed_rollback_invalidation_names_a_command_that_does_not_flip_again() {
     eprintln!("finished:\n{out}");
     assert_eq!(pointer_json(&site.garage)["release"], site.first.as_str(), "not flipped back to {second}");
     assert_eq!(pointer_json(&site.garage)["sequence"], sequence, "no flip at all");
-    assert!(out.contains("invalidation: 3 paths"), "the rollback's paths are purged: {out}");
+    assert!(out.contains("invalidation: 5 paths"), "the rollback's paths are purged: {out}");
     assert!(
         out.contains(&format!("channel live: already serves {} (this run flipped nothing)", site.first)),
         "a run that flipped nothing does not report a flip: {out}"
@@ -537,7 +549,7 @@ fn a_failed_rollback_invalidation_names_a_command_that_does_not_flip_again() {
 /// F7 (a): `publish --purge <down>` fails; a later `publish` with no targets printed
 /// "finishing the invalidation... 3 paths", sent nothing and deleted the record, so
 /// `publish --purge <edge>` then invalidated 0 paths. Now a run without targets keeps
-/// the record and says what is still owed; the run with the edge purges the 3 paths.
+/// the record and says what is still owed; the run with the edge purges the 5 paths.
 #[test]
 fn a_run_without_targets_never_drops_an_owed_invalidation() {
     let site = Site::start();
@@ -566,7 +578,7 @@ fn a_run_without_targets_never_drops_an_owed_invalidation() {
     let edge = site.edge();
     let out = publish(&site.garage, &site.dist, &["--purge", &edge]);
     eprintln!("with the edge:\n{out}");
-    assert!(out.contains("invalidation: 3 paths"), "the owed paths are sent: {out}");
+    assert!(out.contains("invalidation: 5 paths"), "the owed paths are sent: {out}");
     let page = get(&site.varnish.url(lesson), &[]);
     assert_eq!(page.headers()["x-cache"], "MISS", "purged");
     assert!(out.contains(&format!("purge:{down}")), "the down edge still owes it: {out}");

@@ -37,6 +37,10 @@ const PAGES: &str = "pages-v3";
 const LESSONS: &str = "lessons-v1";
 /// Lines `<tree hash of the starter files> <zip object> <size>`.
 const ZIPS: &str = "zips-v1";
+/// The search indexes built, by the pages they were built from.
+const SEARCH: &str = "search-v1";
+/// What each page and stylesheet references, by object key (the offline lists).
+const REFS: &str = "refs-v1";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -491,6 +495,8 @@ pub struct BuildCache {
     pub lessons: LessonCache,
     pub pages: PageCache,
     pub zips: ZipCache,
+    pub search: crate::build::search::IndexCache,
+    pub refs: crate::build::course_files::ReferenceCache,
 }
 
 impl BuildCache {
@@ -503,7 +509,15 @@ impl BuildCache {
             || rayon::join(|| FileHashes::load(&dir.join(FILES)), || LessonCache::load(&dir.join(LESSONS))),
             || PageCache::load(out, &dir.join(PAGES)),
         );
-        BuildCache { files, lessons, pages, zips: ZipCache::load(out, &dir.join(ZIPS)), dir: Some(dir) }
+        BuildCache {
+            files,
+            lessons,
+            pages,
+            zips: ZipCache::load(out, &dir.join(ZIPS)),
+            search: crate::build::search::IndexCache::load(out, &dir.join(SEARCH)),
+            refs: crate::build::course_files::ReferenceCache::load(&dir.join(REFS)),
+            dir: Some(dir),
+        }
     }
 
     /// No cache: everything is hashed and rendered.
@@ -514,6 +528,8 @@ impl BuildCache {
             lessons: LessonCache::default(),
             pages: PageCache::default(),
             zips: ZipCache::default(),
+            search: Default::default(),
+            refs: Default::default(),
         }
     }
 
@@ -527,6 +543,8 @@ impl BuildCache {
         self.lessons.advance(complete, started_ns);
         self.pages.advance(complete);
         self.zips.advance(complete);
+        self.search.advance();
+        self.refs.advance();
     }
 
     /// Keeps what this build saw, for the next one. Call only after a successful build:
@@ -535,6 +553,8 @@ impl BuildCache {
         let Some(dir) = &self.dir else { return Ok(()) };
         self.pages.save(&dir.join(PAGES))?;
         self.zips.save(&dir.join(ZIPS))?;
+        self.search.save(&dir.join(SEARCH))?;
+        self.refs.save(&dir.join(REFS))?;
         self.lessons.save(&dir.join(LESSONS))?;
         self.files.save(&dir.join(FILES))
     }

@@ -7,6 +7,7 @@ pub(crate) mod assets;
 pub(crate) mod cache;
 pub(crate) mod catalogue;
 pub(crate) mod compress;
+pub mod course_files;
 pub(crate) mod diagnostics;
 pub mod drafts;
 pub(crate) mod external;
@@ -19,6 +20,7 @@ pub(crate) mod output;
 pub(crate) mod pages;
 pub(crate) mod relpath;
 pub(crate) mod sanitize;
+pub mod search;
 pub(crate) mod theme;
 pub(crate) mod tree;
 pub(crate) mod uses;
@@ -74,6 +76,9 @@ pub struct BuildOptions {
     /// serve` turns it off: a preview on the author's machine gains nothing from them, and
     /// compressing every page again was most of a theme edit's rebuild there.
     pub precompress: bool,
+    /// Build the search index (`build::search`). `course serve` goes without: Pagefind
+    /// rebuilds a scope's index whole, seconds on a big catalogue for each edit.
+    pub search: bool,
 }
 
 impl BuildOptions {
@@ -88,6 +93,7 @@ impl BuildOptions {
             deny_warnings: false,
             check_external: None,
             precompress: true,
+            search: true,
         }
     }
 }
@@ -174,6 +180,12 @@ pub enum BuildError {
     /// A build with warnings and `deny_warnings`.
     #[error("{} warning(s), denied; no release written", .0.len())]
     Warnings(Vec<ContentError>),
+    /// Reading the rendered pages for the courses' offline lists.
+    #[error("listing the courses' offline files: {0}")]
+    Offline(std::io::Error),
+    /// Pagefind failed on the rendered pages (not a content error: a bug to report).
+    #[error("building the search index: {0}")]
+    Search(String),
     #[error("writing the release to {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -203,7 +215,8 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
         let (out, channel) = (options.out.clone(), options.channel.clone());
         std::thread::spawn(move || local_store::live_release(&out, &channel))
     };
-    let mut rendered = render(&options.content, options.max_source_bytes, options.drafts, cache)?;
+    let mut rendered =
+        render(&options.content, options.max_source_bytes, options.drafts, options.search, cache)?;
     let mut phases = Phases::start();
     if let Some(check) = &options.check_external {
         let (errors, warnings) = external::check(check, &options.content, &rendered.links);
@@ -292,6 +305,7 @@ pub fn render(
     content: &Path,
     max_source_bytes: u64,
     drafts: bool,
+    search: bool,
     cache: &BuildCache,
 ) -> Result<Rendered, BuildError> {
     highlight::preload();
@@ -336,6 +350,7 @@ pub fn render(
     }
     phases.lap("render lessons");
     let mut pages = lessons.pages;
+    let lesson_pages = pages.len();
     let site_pages = render_site_pages(&catalogue, &theme, &diags, cache, &shared_inputs);
     phases.lap("render site pages");
     let pages_rendered = lessons.fresh.len() + site_pages.fresh.len();
@@ -353,9 +368,23 @@ pub fn render(
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
+    let search_index = if search {
+        search::index(&pages[..lesson_pages], &cache.search).map_err(BuildError::Search)?
+    } else {
+        Vec::new()
+    };
+    phases.lap("search index");
     let page_count = pages.len();
     let mut outputs = pages;
     outputs.extend(assets.outputs(&lessons.used));
+    outputs.extend(search_index);
+    if let Some(worker) = service_worker(&assets, &outputs) {
+        outputs.push(worker);
+    }
+    let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
+    let lists = course_files::save_lists(&outputs, &slugs, &cache.refs).map_err(BuildError::Offline)?;
+    outputs.extend(lists);
+    phases.lap("offline lists");
     let (mut unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);
     if !catalogue.orphan_bodies.is_empty() {
         // What only lessons in no module use is left out with them (their warning says so).
@@ -383,6 +412,23 @@ pub fn render(
         phases: phases.done,
         unpublished,
         warnings,
+    })
+}
+
+/// Route of the service worker (the theme's `static/js/sw.js`): stable and short-cached, at
+/// the root so its scope is the whole site.
+pub const SERVICE_WORKER_ROUTE: &str = "/sw.js";
+
+/// The theme's service worker, also served at [`SERVICE_WORKER_ROUTE`] (a worker's URL
+/// cannot change from release to release), if the theme has one.
+fn service_worker(assets: &assets::Assets, outputs: &[Output]) -> Option<Output> {
+    let url = assets.theme.get("js/sw.js")?;
+    let fingerprinted = outputs.iter().find(|o| &o.route == url)?;
+    Some(Output {
+        route: SERVICE_WORKER_ROUTE.to_owned(),
+        cache: CacheClass::Stable,
+        access: Access::Public,
+        ..fingerprinted.clone()
     })
 }
 

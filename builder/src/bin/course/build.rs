@@ -65,6 +65,7 @@ impl BuildArgs {
             deny_warnings: false,
             check_external: None,
             precompress: true,
+            search: true,
         }
     }
 }

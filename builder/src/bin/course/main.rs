@@ -14,6 +14,7 @@ mod keys;
 mod logging;
 mod new;
 mod out;
+mod pack;
 mod publish;
 mod releases;
 mod remote;
@@ -60,6 +61,8 @@ enum Command {
     Generate(generate::Args),
     /// Issue a signed URL and cookies for an enrolled-only course (CloudFront format).
     Sign(sign::Args),
+    /// Write one course of the built release as a zip that opens from disk.
+    Pack(pack::Args),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => gc::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Sign(args) => sign::run(args),
+        Command::Pack(args) => pack::run(args),
     };
     result.map_or_else(failure::Failure::report, |()| ExitCode::SUCCESS)
 }

@@ -32,8 +32,9 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     // The preview shows drafts (marked); `course publish` refuses a release that has them.
-    // No compressed variants: see `BuildOptions::precompress`.
-    let options = BuildOptions { drafts: true, precompress: false, ..args.build.options() };
+    // No compressed variants (see `BuildOptions::precompress`) and no search index in the
+    // live preview: each edit would rebuild it (docs/theme.md).
+    let options = BuildOptions { drafts: true, precompress: false, search: false, ..args.build.options() };
     let mut config = edge_origin::Config::local(options.out.clone(), options.channel.clone(), args.listen);
     config.live_reload = true;
     let key = if args.enforce_grants {

@@ -1,0 +1,366 @@
+//! What one course's offline copy holds: its page, its lessons, and everything they
+//! reference in the release (stylesheets and what they reference, scripts, images,
+//! animations and lab apps whole, starter zips), found by reading the rendered pages. The
+//! service worker's save list (`/courses/<slug>/_offline.json`) and `course pack` both
+//! take their files from here.
+//!
+//! Only routes the course's readers may read are taken: a public course's copy holds only
+//! public routes, an enrolled course's its own and public ones, never another course's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+use bundle::{Access, ObjectKey};
+use lol_html::{element, text, HtmlRewriter, Settings};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::build::output::Output;
+
+/// The save list's route for course `slug`.
+pub fn list_route(slug: &str) -> String {
+    format!("{}_offline.json", bundle::paths::course_prefix(slug))
+}
+
+/// The course's page and lessons: routes `/courses/<slug>/` and `/courses/<slug>/<x>/`
+/// that are HTML.
+fn course_pages(routes: &BTreeMap<&str, &Output>, slug: &str) -> Vec<String> {
+    let prefix = bundle::paths::course_prefix(slug);
+    routes
+        .range(prefix.as_str()..)
+        .take_while(|(r, _)| r.starts_with(&prefix))
+        .filter(|(r, o)| {
+            let rest = &r[prefix.len()..];
+            let is_page = rest.is_empty() || (rest.ends_with('/') && rest.matches('/').count() == 1);
+            is_page && !rest.starts_with('_') && o.content_type.starts_with("text/html")
+        })
+        .map(|(r, _)| (*r).to_owned())
+        .collect()
+}
+
+/// Who may read the copy of a course whose page has `page_access`: its readers.
+fn readable(copy: &Access, route: &Access) -> bool {
+    route == &Access::Public || route == copy
+}
+
+/// The references of pages and stylesheets by their object key (they follow from the
+/// bytes), so a rebuild parses only the pages rendered anew: without it, listing every
+/// course read and parsed all 2,000 pages of a catalogue on each build (5 s).
+#[derive(Default)]
+pub struct ReferenceCache {
+    known: HashMap<ObjectKey, Vec<String>>,
+    current: Mutex<HashMap<ObjectKey, Vec<String>>>,
+}
+
+impl ReferenceCache {
+    /// Lines of `<object> <route> <route>...`.
+    pub(crate) fn load(path: &Path) -> ReferenceCache {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let known = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split(' ');
+                let key: ObjectKey = fields.next()?.parse().ok()?;
+                Some((key, fields.filter(|r| bundle::paths::is_route(r)).map(str::to_owned).collect()))
+            })
+            .collect();
+        ReferenceCache { known, current: Mutex::default() }
+    }
+
+    fn of(&self, output: &Output) -> std::io::Result<Vec<String>> {
+        let refs = match self.known.get(&output.key) {
+            Some(refs) => refs.clone(),
+            None => references(output)?.into_iter().filter(|r| bundle::paths::is_route(r)).collect(),
+        };
+        self.current.lock().expect("reference cache lock").insert(output.key.clone(), refs.clone());
+        Ok(refs)
+    }
+
+    /// What this build used becomes what the next one may reuse.
+    pub(crate) fn advance(&mut self) {
+        let current = std::mem::take(self.current.get_mut().expect("reference cache lock"));
+        self.known.extend(current);
+    }
+
+    pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
+        let current = self.current.lock().expect("reference cache lock");
+        let mut lines: Vec<String> = current
+            .iter()
+            .map(|(key, refs)| {
+                std::iter::once(key.to_string()).chain(refs.iter().cloned()).collect::<Vec<_>>().join(" ")
+            })
+            .collect();
+        lines.sort();
+        let mut text = lines.join("\n");
+        text.push('\n');
+        crate::build::local_store::write_atomic(path, text.as_bytes())
+    }
+}
+
+/// The references in an HTML page or stylesheet to other routes of the site (absolute
+/// paths, without their query or fragment).
+pub(crate) fn references(output: &Output) -> std::io::Result<Vec<String>> {
+    let bytes = output.bytes()?;
+    let found = std::cell::RefCell::new(Vec::new());
+    if output.content_type.starts_with("text/html") {
+        let mut rewriter = HtmlRewriter::new(
+            Settings::new()
+                .append_element_content_handler(element!("*", |el| {
+                    for attr in el.attributes() {
+                        let name = attr.name();
+                        if matches!(name.as_str(), "href" | "src" | "poster" | "data" | "action")
+                            || name.starts_with("data-")
+                        {
+                            found
+                                .borrow_mut()
+                                .push(html_escape::decode_html_entities(&attr.value()).into_owned());
+                        }
+                    }
+                    Ok(())
+                }))
+                // A <noscript>'s markup (the theme's noscript.css) is text to the parser.
+                .append_element_content_handler(text!("noscript", |t| {
+                    found.borrow_mut().extend(quoted_links(t.as_str()).into_iter().map(|(_, v)| v));
+                    Ok(())
+                })),
+            |_: &[u8]| {},
+        );
+        rewriter.write(&bytes).map_err(std::io::Error::other)?;
+        rewriter.end().map_err(std::io::Error::other)?;
+    } else if output.content_type.starts_with("text/css") {
+        found.borrow_mut().extend(css_urls(&String::from_utf8_lossy(&bytes)));
+    }
+    Ok(found.into_inner().into_iter().filter_map(|v| site_path(&v)).collect())
+}
+
+/// The `href="..."` and `src="..."` values in markup held as text (a <noscript>'s): each
+/// value's byte range in `text` and its decoded value.
+pub(crate) fn quoted_links(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = [text[at..].find("href=\""), text[at..].find("src=\"")].into_iter().flatten().min()
+    {
+        let start = at + pos + text[at + pos..].find('"').map_or(0, |q| q + 1);
+        let Some(len) = text[start..].find('"') else { break };
+        let value = html_escape::decode_html_entities(&text[start..start + len]).into_owned();
+        found.push((start..start + len, value));
+        at = start + len;
+    }
+    found
+}
+
+/// `url(...)` and `@import "..."` references of a stylesheet.
+pub(crate) fn css_urls(text: &str) -> Vec<String> {
+    let mut urls = Vec::new();
+    let mut rest = text;
+    while let Some(at) = [rest.find("url("), rest.find("@import")].into_iter().flatten().min() {
+        let after = &rest[at..];
+        let skip = if after.starts_with("url(") { 4 } else { 7 };
+        let body = after[skip..].trim_start();
+        if skip == 7 && body.starts_with("url(") {
+            rest = &rest[at + skip..]; // `@import url(...)`: the url( is next
+            continue;
+        }
+        let (value, len) = match body.chars().next() {
+            Some(q @ ('"' | '\'')) => match body[1..].find(q) {
+                Some(end) => (&body[1..1 + end], end + 2),
+                None => break,
+            },
+            _ => match body.find(')') {
+                Some(end) => (body[..end].trim(), end),
+                None => break,
+            },
+        };
+        urls.push(value.to_owned());
+        let consumed = at + skip + (after[skip..].len() - body.len()) + len;
+        rest = &rest[consumed.min(rest.len())..];
+    }
+    urls
+}
+
+/// `/path?query#fragment` -> `/path`, for same-site absolute paths only.
+pub(crate) fn site_path(value: &str) -> Option<String> {
+    let value = value.trim();
+    if !value.starts_with('/') || value.starts_with("//") {
+        return None;
+    }
+    let end = value.find(['?', '#']).unwrap_or(value.len());
+    Some(value[..end].to_owned())
+}
+
+/// Routes of a tree-hash bundle (`.../labs/<hash>/`, `.../animations/<hash>/`) a route is in:
+/// a lab's or Lottie's files refer to each other relatively, so the bundle goes whole.
+fn bundle_dir(route: &str) -> Option<&str> {
+    for marker in ["/labs/", "/animations/"] {
+        if let Some(at) = route.find(marker) {
+            let start = at + marker.len();
+            let end = start + route[start..].find('/')?;
+            return Some(&route[..=end]);
+        }
+    }
+    None
+}
+
+/// The routes of course `slug`'s offline copy (page, lessons, what they use), sorted;
+/// `None` if the release has no such course page.
+pub fn course_files(
+    outputs: &[Output],
+    slug: &str,
+    refs: &ReferenceCache,
+) -> std::io::Result<Option<BTreeSet<String>>> {
+    let routes: BTreeMap<&str, &Output> = outputs.iter().map(|o| (o.route.as_str(), o)).collect();
+    let enrolled = enrolled_slugs(outputs);
+    files_of(&routes, &enrolled, slug, refs)
+}
+
+/// The slugs of the courses that have routes only their students read.
+fn enrolled_slugs(outputs: &[Output]) -> BTreeSet<&str> {
+    outputs
+        .iter()
+        .filter_map(|o| match &o.access {
+            Access::Course(slug) => Some(slug.as_str()),
+            Access::Public => None,
+        })
+        .collect()
+}
+
+fn files_of(
+    routes: &BTreeMap<&str, &Output>,
+    enrolled: &BTreeSet<&str>,
+    slug: &str,
+    refs: &ReferenceCache,
+) -> std::io::Result<Option<BTreeSet<String>>> {
+    let Some(page) = routes.get(bundle::paths::course_prefix(slug).as_str()) else { return Ok(None) };
+    // The copy is read by whoever reads the course's lessons: an enrolled course's
+    // students (even where its page is public).
+    let copy = if enrolled.contains(slug) { Access::Course(slug.to_owned()) } else { page.access.clone() };
+    let mut taken = BTreeSet::new();
+    let mut queue: Vec<String> = course_pages(routes, slug);
+    while let Some(route) = queue.pop() {
+        let Some(output) = routes.get(route.as_str()) else { continue };
+        if !readable(&copy, &output.access) || !taken.insert(route.clone()) {
+            continue;
+        }
+        if let Some(dir) = bundle_dir(&route) {
+            let whole = routes.range(dir..).take_while(|(r, _)| r.starts_with(dir));
+            queue.extend(whole.map(|(r, _)| r.to_string()).filter(|r| !taken.contains(r)));
+            continue;
+        }
+        let crawl = output.content_type.starts_with("text/css")
+            || (output.content_type.starts_with("text/html") && route.starts_with("/courses/"));
+        if crawl {
+            // What the course's pages use: its own routes, and the site's assets and
+            // bundles; other courses' pages and the site's own pages are linked to, not taken.
+            let own = bundle::paths::course_prefix(slug);
+            queue.extend(refs.of(output)?.into_iter().filter(|r| {
+                let html = routes.get(r.as_str()).is_some_and(|o| o.content_type.starts_with("text/html"));
+                r.starts_with(&own) || (!r.starts_with("/courses/") && (!html || bundle_dir(r).is_some()))
+            }));
+        }
+    }
+    Ok(Some(taken))
+}
+
+/// The save list of every course, as outputs: `{course, bytes, files: [{url, object,
+/// size}]}`, with the course's access (an enrolled course's only under its grant).
+pub(crate) fn save_lists(
+    outputs: &[Output],
+    slugs: &[&str],
+    refs: &ReferenceCache,
+) -> std::io::Result<Vec<Output>> {
+    let routes: BTreeMap<&str, &Output> = outputs.iter().map(|o| (o.route.as_str(), o)).collect();
+    let enrolled = enrolled_slugs(outputs);
+    let mut lists = Vec::new();
+    for slug in slugs {
+        let Some(files) = files_of(&routes, &enrolled, slug, refs)? else { continue };
+        let access =
+            if enrolled.contains(slug) { Access::Course((*slug).to_owned()) } else { Access::Public };
+        let entries: Vec<serde_json::Value> = files
+            .iter()
+            .filter_map(|r| routes.get(r.as_str()))
+            .map(|o| serde_json::json!({ "url": o.route, "object": o.key.as_str(), "size": o.size }))
+            .collect();
+        let bytes: u64 = files.iter().filter_map(|r| routes.get(r.as_str())).map(|o| o.size).sum();
+        let list = serde_json::json!({ "course": slug, "bytes": bytes, "files": entries });
+        let body = serde_json::to_vec(&list).expect("a list serialises");
+        lists.push(Output::new(
+            list_route(slug),
+            body,
+            "application/json; charset=utf-8".into(),
+            bundle::CacheClass::Stable,
+            access,
+        ));
+    }
+    Ok(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bundle::CacheClass;
+
+    fn out(route: &str, access: Access, ty: &str, body: &str) -> Output {
+        Output::new(route.into(), body.as_bytes().to_vec(), ty.into(), CacheClass::Stable, access)
+    }
+
+    #[test]
+    fn a_course_copy_takes_its_pages_and_what_they_use_and_nothing_of_other_courses() {
+        let ds = Access::Course("ds".into());
+        let html = "text/html; charset=utf-8";
+        let outputs = vec![
+            // minijinja writes `/` in attributes as `&#x2f;`.
+            out("/courses/ds/", Access::Public, html, "<a href=\"&#x2f;courses&#x2f;ds&#x2f;a&#x2f;\">a</a>"),
+            out(
+                "/courses/ds/a/",
+                ds.clone(),
+                html,
+                "<link href=\"/assets/site.1.css\"><img src=\"/courses/ds/_/assets/x.1.png\">\
+                 <iframe src=\"/courses/ds/_/labs/h1/index.html\"></iframe>\
+                 <a href=\"/courses/py/b/#x\">other</a><img src=\"/courses/zz/_/assets/y.png\">",
+            ),
+            out("/assets/site.1.css", Access::Public, "text/css", "a{background:url(\"/assets/bg.1.svg\")}"),
+            out("/assets/bg.1.svg", Access::Public, "image/svg+xml", "<svg/>"),
+            out("/courses/ds/_/assets/x.1.png", ds.clone(), "image/png", "png"),
+            out("/courses/ds/_/labs/h1/index.html", ds.clone(), html, "<script src=\"app.js\"></script>"),
+            out("/courses/ds/_/labs/h1/app.js", ds.clone(), "application/javascript", "1"),
+            out("/courses/py/b/", Access::Public, html, "b"),
+            out("/courses/zz/_/assets/y.png", Access::Course("zz".into()), "image/png", "secret"),
+            out("/assets/unused.1.png", Access::Public, "image/png", "u"),
+        ];
+        let refs = ReferenceCache::default();
+        let files = course_files(&outputs, "ds", &refs).expect("io").expect("a course");
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        assert_eq!(
+            files,
+            [
+                "/assets/bg.1.svg",
+                "/assets/site.1.css",
+                "/courses/ds/",
+                "/courses/ds/_/assets/x.1.png",
+                "/courses/ds/_/labs/h1/app.js",
+                "/courses/ds/_/labs/h1/index.html",
+                "/courses/ds/a/",
+            ]
+        );
+        assert!(course_files(&outputs, "nope", &refs).expect("io").is_none());
+        let lists = save_lists(&outputs, &["ds", "py"], &refs).expect("lists");
+        // The same from the cache of what the pages reference.
+        let store = tempfile::tempdir().expect("tempdir");
+        refs.save(&store.path().join("refs")).expect("save");
+        let cached = ReferenceCache::load(&store.path().join("refs"));
+        assert!(!cached.known.is_empty());
+        let again = course_files(&outputs, "ds", &cached).expect("io").expect("a course");
+        assert_eq!(again.iter().map(String::as_str).collect::<Vec<_>>(), files);
+        assert_eq!(lists[0].route, "/courses/ds/_offline.json");
+        assert_eq!(lists[0].access, ds, "an enrolled course's list is under its grant");
+    }
+
+    #[test]
+    fn css_references() {
+        let css = "@import \"/a.css\"; b{background:url( /b.svg )} c{src:url('/c.woff')}";
+        assert_eq!(css_urls(css), ["/a.css", "/b.svg", "/c.woff"]);
+        assert_eq!(site_path("/x/?q=1#f").as_deref(), Some("/x/"));
+        assert_eq!(site_path("//evil/x"), None);
+        assert_eq!(site_path("https://a/"), None);
+    }
+}

@@ -1,0 +1,151 @@
+/* Site search: Pagefind's index, built by `course build` into /_search/ (public lessons)
+   and /courses/<slug>/_search/ (an enrolled course's lessons, behind its grant). Nothing
+   loads until the box is used; an enrolled course's index is merged in only when this
+   browser can fetch it (the grant cookie opens it), so a student sees results from the
+   courses they may read. No framework, no inline handlers; without JS the box does
+   nothing and the page is as before. */
+(function () {
+  'use strict';
+
+  var form = document.querySelector('form[data-search]');
+  if (!form) return;
+  var input = form.querySelector('input[type="search"]');
+  var list = form.querySelector('.site-search-results');
+  var status = form.querySelector('.site-search-status');
+  var scope = form.querySelector('input[name="course"]');
+  var BASE = '/_search/';
+  var loading = null;
+  var seq = 0;
+
+  // One constant tag: Pagefind would otherwise add a fresh `?ts=` to every load of its
+  // entry file, defeating the edge cache (the entry is a stable, revalidated route).
+  var TAG = '1';
+
+  function load() {
+    if (loading) return loading;
+    loading = import(BASE + 'pagefind.js').then(function (pagefind) {
+      return pagefind.options({ basePath: BASE, baseUrl: '/', metaCacheTag: TAG, excerptLength: 20 })
+        .then(function () { return pagefind.init(); })
+        .then(function () { return mergeEnrolled(pagefind); })
+        .then(function () { return pagefind; });
+    });
+    loading.catch(function () { loading = null; });
+    return loading;
+  }
+
+  // Each enrolled course's index, where the grant opens it (403 otherwise: skipped).
+  function mergeEnrolled(pagefind) {
+    var slugs = (form.getAttribute('data-enrolled') || '').split(/\s+/).filter(Boolean);
+    return Promise.all(slugs.map(function (slug) {
+      var base = '/courses/' + encodeURIComponent(slug) + '/_search/';
+      return fetch(base + 'pagefind-entry.json?ts=' + TAG, { credentials: 'same-origin' })
+        .then(function (res) {
+          if (!res.ok) return null;
+          return pagefind.mergeIndex(base, { baseUrl: '/', metaCacheTag: TAG, excerptLength: 20 });
+        })
+        .catch(function () { return null; });
+    }));
+  }
+
+  // Pagefind's excerpt is HTML-escaped text with <mark> around the matches: rebuild it
+  // as text nodes and <mark> elements only.
+  function excerptNodes(html) {
+    var parsed = new DOMParser().parseFromString('<p>' + html + '</p>', 'text/html').body;
+    var out = document.createDocumentFragment();
+    (function walk(node) {
+      node.childNodes.forEach(function (child) {
+        if (child.nodeType === 3) out.appendChild(document.createTextNode(child.textContent));
+        else if (child.nodeName === 'MARK') {
+          var mark = document.createElement('mark');
+          mark.textContent = child.textContent;
+          out.appendChild(mark);
+        } else walk(child);
+      });
+    })(parsed);
+    return out;
+  }
+
+  function show(results, query) {
+    list.textContent = '';
+    results = results.filter(function (r) {
+      return typeof r.url === 'string' && r.url.charAt(0) === '/' && r.url.charAt(1) !== '/';
+    });
+    results.forEach(function (r) {
+      var li = document.createElement('li');
+      li.className = 'site-search-result';
+      var a = document.createElement('a');
+      a.href = r.url;
+      var title = document.createElement('span');
+      title.className = 'site-search-title';
+      title.textContent = (r.meta && r.meta.title) || r.url;
+      a.appendChild(title);
+      if (r.meta && r.meta.course) {
+        var course = document.createElement('span');
+        course.className = 'site-search-course';
+        course.textContent = r.meta.course;
+        a.appendChild(course);
+      }
+      var excerpt = document.createElement('span');
+      excerpt.className = 'site-search-excerpt';
+      excerpt.appendChild(excerptNodes(r.excerpt || ''));
+      a.appendChild(excerpt);
+      li.appendChild(a);
+      list.appendChild(li);
+    });
+    list.hidden = results.length === 0;
+    status.textContent = results.length === 0
+      ? 'No lessons match \u201c' + query + '\u201d'
+      : results.length + (results.length === 1 ? ' lesson matches' : ' lessons match');
+    form.setAttribute('data-searched', query);
+  }
+
+  function run() {
+    var query = input.value.trim();
+    var mine = ++seq;
+    if (!query) {
+      list.textContent = '';
+      list.hidden = true;
+      status.textContent = '';
+      form.removeAttribute('data-searched');
+      return;
+    }
+    status.textContent = 'Searching\u2026';
+    load().then(function (pagefind) {
+      var options = {};
+      if (scope && scope.checked) options.filters = { course: scope.value };
+      return pagefind.debouncedSearch(query, options, 150);
+    }).then(function (search) {
+      if (search === null || mine !== seq) return null; // superseded by a newer query
+      return Promise.all(search.results.slice(0, 10).map(function (r) { return r.data(); }))
+        .then(function (data) { if (mine === seq) show(data, query); });
+    }).catch(function () {
+      if (mine === seq) status.textContent = 'Search is unavailable right now.';
+    });
+  }
+
+  function results() { return Array.prototype.slice.call(list.querySelectorAll('a')); }
+
+  form.addEventListener('submit', function (e) { e.preventDefault(); run(); });
+  input.addEventListener('input', run);
+  input.addEventListener('focus', function () { load().catch(function () {}); }, { once: true });
+  if (scope) scope.addEventListener('change', run);
+  // A click elsewhere folds the results away; back in the box, they show again.
+  document.addEventListener('click', function (e) { if (!form.contains(e.target)) list.hidden = true; });
+  input.addEventListener('focus', function () { if (list.children.length) list.hidden = false; });
+  // Arrow keys move between the box and the results; Escape clears and returns.
+  form.addEventListener('keydown', function (e) {
+    var links = results();
+    var at = links.indexOf(document.activeElement);
+    if (e.key === 'ArrowDown' && links.length) {
+      e.preventDefault();
+      links[Math.min(at + 1, links.length - 1)].focus();
+    } else if (e.key === 'ArrowUp' && at >= 0) {
+      e.preventDefault();
+      if (at === 0) input.focus(); else links[at - 1].focus();
+    } else if (e.key === 'Escape') {
+      input.value = '';
+      run();
+      input.focus();
+    }
+  });
+})();

@@ -1,0 +1,104 @@
+/* The offline service worker, served at /sw.js (a stable, short-cached route; the build
+   copies this file there). Registered by js/offline.js; without it, or when it fails,
+   the site works exactly as without a worker.
+
+   - Pages (HTML) come from the network first; each one a student opened is kept, and
+     served when the network fails, marked so the page shows its "offline" notice. An
+     unvisited page offline answers a small offline page (503), never the browser's error.
+   - Immutable files (fingerprinted assets, lab and animation bundles, search chunks:
+     `Cache-Control: ... immutable`) come from a cache first: their bytes never change.
+   - Saved courses (js/offline.js writes them, one cache per course) are just more caches:
+     anything in any of this site's caches answers when the network does not.
+
+   Pages of two releases never mix in one view: a page and the immutable files it names
+   are kept together, and a stable page is only ever replaced whole. */
+'use strict';
+
+var PAGES = 'pages-v1';
+var OBJECTS = 'objects-v1';
+var OWN = /^(pages-v1|objects-v1|offline-meta-v1|course:.+)$/;
+
+self.addEventListener('install', function () { self.skipWaiting(); });
+
+self.addEventListener('activate', function (event) {
+  event.waitUntil(caches.keys().then(function (names) {
+    // Caches of an older layout of this worker go.
+    return Promise.all(names.filter(function (n) { return !OWN.test(n); })
+      .map(function (n) { return caches.delete(n); }));
+  }).then(function () { return self.clients.claim(); }));
+});
+
+function isPage(request) {
+  return request.mode === 'navigate' || (request.headers.get('accept') || '').indexOf('text/html') >= 0;
+}
+
+function isImmutable(response) {
+  return /\bimmutable\b/.test(response.headers.get('cache-control') || '');
+}
+
+// A copy of a kept page, marked as served offline (the page's JS shows the notice).
+function markedOffline(response) {
+  return response.text().then(function (html) {
+    var headers = new Headers(response.headers);
+    headers.delete('content-length');
+    return new Response(html.replace(/<html\b/i, '<html data-offline-copy'), {
+      status: response.status, statusText: response.statusText, headers: headers,
+    });
+  });
+}
+
+function offlinePage() {
+  var html = '<!DOCTYPE html><html lang="en" data-offline-copy><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Offline</title></head>' +
+    '<body><main id="main-content"><div class="notice offline-notice" role="status">' +
+    '<h1>You are offline</h1><p>This page has not been saved on this device. Pages you ' +
+    'opened before, and courses you saved for offline, still open.</p>' +
+    '<p><a href="/">Home</a></p></div></main></body></html>';
+  return new Response(html, {
+    status: 503, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+  });
+}
+
+function page(event) {
+  var request = event.request;
+  return fetch(request).then(function (response) {
+    if (response.ok && response.type === 'basic') {
+      var copy = response.clone();
+      event.waitUntil(caches.open(PAGES).then(function (c) { return c.put(request.url, copy); }));
+    }
+    return response;
+  }, function () {
+    return caches.match(request.url, { ignoreSearch: true }).then(function (kept) {
+      return kept ? markedOffline(kept) : offlinePage();
+    });
+  });
+}
+
+function file(event) {
+  var request = event.request;
+  return caches.match(request.url, { ignoreSearch: true }).then(function (kept) {
+    if (kept && isImmutable(kept)) return kept;
+    return fetch(request).then(function (response) {
+      if (response.ok && response.status === 200 && response.type === 'basic' && isImmutable(response)) {
+        var copy = response.clone();
+        event.waitUntil(caches.open(OBJECTS).then(function (c) { return c.put(request.url, copy); }));
+      }
+      return response;
+    }, function (err) {
+      if (kept) return kept;
+      throw err;
+    });
+  });
+}
+
+self.addEventListener('fetch', function (event) {
+  var request = event.request;
+  if (request.method !== 'GET') return;
+  var url = new URL(request.url);
+  // Other sites, the origin's own API and ranges (video) go straight to the network.
+  if (url.origin !== self.location.origin || /^\/_(origin|live)\//.test(url.pathname) ||
+      request.headers.has('range') || url.pathname === '/sw.js') return;
+  // Whatever goes wrong in here, the answer is the network's, as without a worker.
+  var answer = isPage(request) ? page(event) : file(event);
+  event.respondWith(answer.catch(function () { return fetch(request); }));
+});

@@ -1,0 +1,106 @@
+// The theme's search box in Debian's headless chromium: search a word from a lesson's body
+// and open the first result with the keyboard; search a phrase only an enrolled lesson
+// holds without and with its grant cookies; run axe-core on the box and its results.
+// Usage: node search.mjs <base-url> <spec.json>
+// spec.json: { "from": "/", "body_word": "...", "enrolled_word": "...",
+//              "cookies": [{ "name", "value", "path" }], "axe_pages": ["/", ...] }
+// Prints { body: {hits, opened}, enrolled_without, enrolled_with, axe, problems }.
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const [base, specFile] = process.argv.slice(2);
+const spec = JSON.parse(readFileSync(specFile, 'utf8'));
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync'],
+});
+const problems = [];
+
+async function newPage(context) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    // An enrolled course's index answers 403 without its grant: the probe expects that.
+    if (msg.type() === 'error' && !text.includes('403')) problems.push(`console: ${text}`);
+  });
+  page.on('response', (res) => {
+    const url = new URL(res.url());
+    const probe = res.status() === 403 && /^\/courses\/[^/]+\/_search\/pagefind-entry\.json$/.test(url.pathname);
+    if (res.status() >= 400 && !probe) problems.push(`HTTP ${res.status()}: ${res.url()}`);
+  });
+  return page;
+}
+
+// Types `query` into the box and waits for its answer; returns the result links.
+async function search(page, query, { wholeSite = true } = {}) {
+  const scope = page.locator('form[data-search] input[name="course"]');
+  if (wholeSite && await scope.count()) await scope.uncheck();
+  await page.fill('#site-search-input', query);
+  await page.waitForFunction(
+    (q) => document.querySelector('form[data-search]').getAttribute('data-searched') === q,
+    query, { timeout: 20000 });
+  return page.$$eval('.site-search-results a', (links) => links.map((a) => ({
+    href: a.getAttribute('href'),
+    title: a.querySelector('.site-search-title')?.textContent ?? '',
+    course: a.querySelector('.site-search-course')?.textContent ?? '',
+    excerpt: a.querySelector('.site-search-excerpt')?.innerHTML ?? '',
+    marked: [...a.querySelectorAll('.site-search-excerpt mark')].map((m) => m.textContent),
+  })));
+}
+
+async function axe(page, label) {
+  await page.evaluate(axeSource);
+  // The feature's own elements (the rest of the page is the theme's, checked elsewhere).
+  const result = await page.evaluate((sel) => window.axe.run({ include: [sel] }, { resultTypes: ['violations'] }), 'form[data-search]');
+  return result.violations.map((v) => ({ page: label, id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
+
+const out = { body: {}, enrolled_without: [], enrolled_with: [], axe: [], problems };
+try {
+  // Without a grant.
+  let context = await browser.newContext();
+  let page = await newPage(context);
+  await page.goto(new URL(spec.from, base).toString(), { waitUntil: 'networkidle' });
+  const hits = await search(page, spec.body_word);
+  out.body.hits = hits;
+  out.axe.push(...await axe(page, `${spec.from} with results`));
+  if (hits.length) {
+    // Keyboard only: from the box, ArrowDown to the first result, Enter opens it.
+    await page.focus('#site-search-input');
+    await page.keyboard.press('ArrowDown');
+    out.body.focused = await page.evaluate(() => document.activeElement?.getAttribute('href'));
+    await Promise.all([page.waitForURL((u) => u.pathname !== spec.from, { timeout: 20000 }),
+                       page.keyboard.press('Enter')]);
+    out.body.opened = new URL(page.url()).pathname;
+  }
+  out.enrolled_without_hits = await search(page, spec.enrolled_word);
+  out.enrolled_without = out.enrolled_without_hits.map((h) => h.href);
+  for (const path of spec.axe_pages ?? []) {
+    const p = await newPage(context);
+    await p.goto(new URL(path, base).toString(), { waitUntil: 'networkidle' });
+    out.axe.push(...await axe(p, path));
+    await p.close();
+  }
+  await context.close();
+
+  // With the grant cookies of the enrolled course.
+  context = await browser.newContext();
+  const host = new URL(base);
+  await context.addCookies(spec.cookies.map((c) => ({
+    name: c.name, value: c.value, domain: host.hostname, path: c.path, httpOnly: true, secure: false, sameSite: 'Lax',
+  })));
+  page = await newPage(context);
+  await page.goto(new URL(spec.from, base).toString(), { waitUntil: 'networkidle' });
+  const granted = await search(page, spec.enrolled_word);
+  out.enrolled_with = granted.map((h) => h.href);
+  out.enrolled_with_hits = granted;
+  await context.close();
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(out, null, 2) + '\n');

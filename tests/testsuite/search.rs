@@ -1,0 +1,216 @@
+//! Search (Pagefind, built by `course build`): the public index holds no word of an
+//! enrolled lesson, an enrolled course's index is served only under its grant, and in
+//! chromium the theme's search box finds a lesson by a word of its body, opens it from the
+//! keyboard, finds an enrolled-only word only with the course's grant, and passes axe-core.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+use bundle::Access;
+use e2e::granting::{run_browser, GrantingOrigin};
+use e2e::{build_ok, get, live_manifest, sample_content};
+use serde_json::json;
+
+const ENROLLED: &str = "data-structures";
+const PUBLIC_COURSE: &str = "python-foundations";
+
+/// The words (lowercase letters only) of a lesson's prose, after its front matter: lines
+/// of text outside fenced blocks (not headings, images or lists), where an excerpt shows them.
+fn body_words(lesson: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(lesson).expect("lesson");
+    let body = text.splitn(3, "+++").nth(2).unwrap_or(&text).to_lowercase();
+    let mut fenced = false;
+    let mut prose = String::new();
+    for line in body.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            prose.push_str(line);
+            prose.push('\n');
+        }
+    }
+    prose.split(|c: char| !c.is_ascii_lowercase()).filter(|w| w.len() >= 9).map(str::to_owned).collect()
+}
+
+/// Every text file of the content root but `except`, lowercased: where a word must not be.
+fn all_text_but(except: &Path) -> String {
+    let mut all = String::new();
+    for entry in walkdir::WalkDir::new(sample_content()).into_iter().filter_map(Result::ok) {
+        if entry.file_type().is_file() && entry.path() != except {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                all.push_str(&text.to_lowercase());
+                all.push('\n');
+            }
+        }
+    }
+    all
+}
+
+/// A word of one lesson of `course` (not a free preview) whose first six letters (what
+/// survives stemming) appear in no other file of the sample: (lesson slug, word).
+fn word_only_in(course: &str) -> (String, String) {
+    let dir = sample_content().join("courses").join(course);
+    let mut lessons: Vec<_> = std::fs::read_dir(&dir)
+        .expect("course dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| !std::fs::read_to_string(p).expect("lesson").contains("preview = true"))
+        .collect();
+    lessons.sort();
+    for lesson in lessons {
+        let elsewhere = all_text_but(&lesson);
+        if let Some(word) = body_words(&lesson).into_iter().find(|w| !elsewhere.contains(&w[..6])) {
+            let slug = lesson.file_stem().expect("stem").to_string_lossy().into_owned();
+            return (slug, word);
+        }
+    }
+    panic!("no lesson of {course} has a word of its own");
+}
+
+/// The bytes of a stored object, inflated when gzipped (Pagefind gzips its chunks).
+fn readable(store: &Path, route: &bundle::Route) -> Vec<u8> {
+    let bytes = std::fs::read(store.join("objects").join(route.object.as_str())).expect("object");
+    let mut inflated = Vec::new();
+    if flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut inflated).is_ok() {
+        return inflated;
+    }
+    bytes
+}
+
+fn has(haystack: &[u8], needle: &str) -> bool {
+    let hay = String::from_utf8_lossy(haystack).to_lowercase();
+    hay.contains(needle)
+}
+
+#[test]
+fn the_public_index_holds_no_word_of_an_enrolled_lesson() {
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let (_, manifest) = live_manifest(store.path());
+    let (lesson, word) = word_only_in(ENROLLED);
+    let stem = &word[..6];
+    let course_search = format!("/courses/{ENROLLED}/_search/");
+
+    let public_search: Vec<_> = manifest.routes.iter().filter(|(r, _)| r.starts_with("/_search/")).collect();
+    assert!(public_search.iter().any(|(r, _)| r.ends_with(".pf_fragment")), "a public index was built");
+    for (route, r) in &manifest.routes {
+        // Code (Pagefind's JS and WebAssembly, the theme's scripts) is not built from
+        // content: any word may occur in it.
+        let code = r.content_type.contains("javascript") || route.starts_with("/_search/wasm.");
+        if r.access == Access::Public && !code {
+            assert!(
+                !has(&readable(store.path(), r), stem),
+                "public route {route} holds {stem:?} of the enrolled lesson {lesson} ({word})"
+            );
+        }
+    }
+    // The control: the course's own index has it, all of it under the course's access.
+    let own: Vec<_> = manifest.routes.iter().filter(|(r, _)| r.starts_with(&course_search)).collect();
+    assert!(own.iter().all(|(_, r)| r.access == Access::Course(ENROLLED.into())), "{own:?}");
+    assert!(
+        own.iter().any(|(_, r)| has(&readable(store.path(), r), &word)),
+        "the enrolled index holds {word:?} of {lesson}"
+    );
+    assert!(!own.iter().any(|(r, _)| r.ends_with(".js")), "merged indexes need no JS of their own");
+    // Hashed chunks are immutable, the entry that names them is stable.
+    for (route, r) in public_search.iter().copied().chain(own.iter().copied()) {
+        let hashed =
+            [".pf_meta", ".pf_index", ".pf_fragment", ".pf_filter"].iter().any(|e| route.ends_with(e));
+        let expected = if hashed { bundle::CacheClass::Immutable } else { bundle::CacheClass::Stable };
+        assert_eq!(r.cache, expected, "{route}");
+    }
+}
+
+#[test]
+fn an_enrolled_index_is_served_only_under_its_grant() {
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let granting = GrantingOrigin::start(store.path(), &format!("[courses]\n{ENROLLED} = [\"alice\"]\n"));
+    let entry = format!("/courses/{ENROLLED}/_search/pagefind-entry.json");
+    assert_eq!(get(&granting.origin.url(&entry), &[]).status().as_u16(), 403);
+    assert_eq!(get(&granting.origin.url("/_search/pagefind-entry.json"), &[]).status().as_u16(), 200);
+    let cookie: Vec<String> =
+        granting.grant_cookies("alice", ENROLLED).into_iter().map(|(n, v, _)| format!("{n}={v}")).collect();
+    let response = get(&granting.origin.url(&entry), &[("cookie", &cookie.join("; "))]);
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["cache-control"].to_str().expect("ascii").starts_with("private"));
+    // The CSP lets Pagefind's WebAssembly run, and nothing else more than before.
+    let page = get(&granting.origin.url("/"), &[]);
+    let csp = page.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval';"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{csp}");
+}
+
+#[test]
+fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let granting = GrantingOrigin::start(store.path(), &format!("[courses]\n{ENROLLED} = [\"alice\"]\n"));
+    let (public_lesson, body_word) = word_only_in(PUBLIC_COURSE);
+    let (enrolled_lesson, enrolled_word) = word_only_in(ENROLLED);
+    let public_route = format!("/courses/{PUBLIC_COURSE}/{public_lesson}/");
+    let enrolled_route = format!("/courses/{ENROLLED}/{enrolled_lesson}/");
+    let cookies: Vec<_> = granting
+        .grant_cookies("alice", ENROLLED)
+        .into_iter()
+        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
+        .collect();
+    let spec = json!({
+        "from": "/",
+        "body_word": body_word,
+        "enrolled_word": enrolled_word,
+        "cookies": cookies,
+        "axe_pages": [format!("/courses/{PUBLIC_COURSE}/"), public_route.clone()],
+    });
+    let spec_file = store.path().join("search-spec.json");
+    std::fs::write(&spec_file, serde_json::to_vec(&spec).expect("json")).expect("write spec");
+    let spec_arg = spec_file.display().to_string();
+    let out = run_browser("search.mjs", &[&granting.origin.base, &spec_arg]);
+
+    let hits = out["body"]["hits"].as_array().expect("hits");
+    assert!(!hits.is_empty(), "{body_word:?} (from {public_route}) found nothing: {out:#}");
+    let first = &hits[0];
+    assert_eq!(first["href"], public_route, "{out:#}");
+    assert!(!first["title"].as_str().unwrap_or_default().is_empty(), "a title: {first}");
+    assert_eq!(first["course"], "Python Foundations", "the course: {first}");
+    let marked: Vec<String> = first["marked"]
+        .as_array()
+        .expect("marked")
+        .iter()
+        .map(|m| m.as_str().unwrap_or_default().to_lowercase())
+        .collect();
+    assert!(marked.iter().any(|m| m.starts_with(&body_word[..6])), "the match highlighted: {first}");
+    assert_eq!(out["body"]["focused"], public_route, "ArrowDown focuses the first result");
+    assert_eq!(out["body"]["opened"], public_route, "Enter opened it");
+
+    // (Pagefind answers a word it lacks with near matches, so results may come: none of
+    // them an enrolled lesson, none with the word.)
+    let (_, manifest) = live_manifest(store.path());
+    let without: Vec<&str> =
+        out["enrolled_without"].as_array().expect("without").iter().filter_map(|v| v.as_str()).collect();
+    let enrolled_hits: Vec<&&str> = without
+        .iter()
+        .filter(|h| manifest.routes.get(**h).is_none_or(|r| r.access != Access::Public))
+        .collect();
+    assert!(
+        enrolled_hits.is_empty(),
+        "{enrolled_word:?} found enrolled lessons without a grant: {without:?}"
+    );
+    let excerpts = out["enrolled_without_hits"].to_string().to_lowercase();
+    assert!(!excerpts.contains(&enrolled_word[..6]), "{enrolled_word:?} shown without a grant: {excerpts}");
+    let with: Vec<&str> =
+        out["enrolled_with"].as_array().expect("with").iter().filter_map(|v| v.as_str()).collect();
+    assert!(with.contains(&enrolled_route.as_str()), "{enrolled_word:?} with the grant: {with:?} {out:#}");
+
+    let serious: Vec<_> = out["axe"]
+        .as_array()
+        .expect("axe")
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(serious.is_empty(), "axe-core: {serious:#?}");
+    let problems = out["problems"].as_array().expect("problems");
+    assert!(problems.is_empty(), "browser problems: {problems:#?}");
+}
