@@ -12,7 +12,9 @@
 # Each prints one markdown table; they are also written, with the date and the machine,
 # to bench/results/<build|serve|publish|authoring>-<quick|full>.md, which the README
 # quotes. They run one after another because each needs both cores to itself. Full: about
-# 35 minutes in all (each under 10); --quick: about 8.
+# 35 minutes in all (each under 10); --quick: about 8. Then bench/instructions.sh prints
+# the instruction counts (valgrind) of the binaries in target/ and writes them to
+# bench/results/instructions.md (about 1 minute per run and profile).
 set -euo pipefail
 
 SIZE=full
@@ -49,4 +51,15 @@ for bench in build serve publish authoring; do
   rm -f "$out"
   echo >&2
 done
-echo "[bench] tables in bench/results/*-$SIZE.md" >&2
+# Then the instruction counts (valgrind; the quick catalogue whatever the size, about a
+# minute per profile): figures that do not move with the machine's load.
+echo "[bench] instructions" >&2
+out=$(mktemp)
+bash "$HERE/instructions.sh" | tee "$out"
+{
+  echo "<!-- $(date -u '+%Y-%m-%d %H:%M UTC') · bash bench/instructions.sh · $(nproc) CPUs," \
+    "$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') -->"
+  cat "$out"
+} >"$HERE/results/instructions.md"
+rm -f "$out"
+echo "[bench] tables in bench/results/*-$SIZE.md and bench/results/instructions.md" >&2
