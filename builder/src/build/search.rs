@@ -134,13 +134,26 @@ pub(crate) fn index(lessons: &[Output], cache: &IndexCache) -> Result<Vec<Output
                     .map_err(|e| format!("starting the indexer: {e}"))?,
             ),
         };
-        let built = rt.block_on(build_index(access, &pages))?;
+        let mut built = rt.block_on(build_index(access, &pages))?;
+        if *access != Access::Public && !has_words(&built) {
+            // An index without a word has no language, and merging it makes Pagefind
+            // throw for every search of a student holding the course's grant: a course
+            // without one is left out (the browser skips an index it cannot fetch).
+            built.clear();
+        }
         let files =
             built.iter().map(|o| IndexFile { route: o.route.clone(), object: o.key.clone(), size: o.size });
         cache.insert(inputs, files.collect());
         outputs.extend(built);
     }
     Ok(outputs)
+}
+
+/// Whether an index holds any word: its entry names at least one language.
+fn has_words(files: &[Output]) -> bool {
+    let Some(entry) = files.iter().find(|o| o.route.ends_with("/pagefind-entry.json")) else { return false };
+    let parsed = entry.bytes().ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    parsed.is_some_and(|v| v["languages"].as_object().is_some_and(|languages| !languages.is_empty()))
 }
 
 /// A hash of what an index is built from: Pagefind's version, the scope, its pages.
@@ -303,6 +316,22 @@ mod tests {
             .iter()
             .filter(|o| o.route.ends_with(".pf_index") || o.route.ends_with(".pf_fragment"))
             .all(|o| o.cache == CacheClass::Immutable));
+    }
+
+    #[test]
+    fn an_enrolled_course_without_a_word_gets_no_index_to_break_the_merge() {
+        let ds = Access::Course("ds".into());
+        let pages = [
+            lesson("/courses/py/a/", Access::Public, "zanzibarian public words"),
+            lesson("/courses/ds/b/", ds, ""),
+        ];
+        let outputs = index(&pages, &IndexCache::default()).expect("index");
+        assert!(
+            outputs.iter().all(|o| !o.route.starts_with("/courses/ds/")),
+            "no index for a wordless course"
+        );
+        assert!(outputs.iter().any(|o| o.route == "/_search/pagefind-entry.json"));
+        assert!(has_words(&outputs));
     }
 
     #[test]
