@@ -267,12 +267,7 @@ impl PageCache {
     /// After a build in a long-lived process: the pages it used are what the next build may
     /// reuse (those of an incomplete build are added: it rendered none of its own).
     fn advance(&mut self, complete: bool) {
-        let current = std::mem::take(self.current.get_mut().expect("page cache lock"));
-        if complete {
-            self.known = current;
-        } else {
-            self.known.extend(current);
-        }
+        advance_entries(&mut self.known, self.current.get_mut().expect("page cache lock"), complete);
     }
 
     fn save(&self, path: &Path) -> io::Result<()> {
@@ -468,12 +463,7 @@ impl ZipCache {
     }
 
     fn advance(&mut self, complete: bool) {
-        let current = std::mem::take(self.current.get_mut().expect("zip cache lock"));
-        if complete {
-            self.known = current;
-        } else {
-            self.known.extend(current);
-        }
+        advance_entries(&mut self.known, self.current.get_mut().expect("zip cache lock"), complete);
     }
 
     fn save(&self, path: &Path) -> io::Result<()> {
@@ -485,6 +475,17 @@ impl ZipCache {
             current.iter().map(|(tree, (key, size))| format!("{tree} {key} {size}\n")).collect();
         lines.sort_unstable();
         crate::build::local_store::write_atomic(path, lines.concat().as_bytes())
+    }
+}
+
+/// What a build looked up or made (`current`, emptied) becomes what the next build in
+/// this process may reuse: all of it after a `complete` build, else added to the rest.
+fn advance_entries<V>(known: &mut HashMap<String, V>, current: &mut HashMap<String, V>, complete: bool) {
+    let current = std::mem::take(current);
+    if complete {
+        *known = current;
+    } else {
+        known.extend(current);
     }
 }
 
