@@ -3,8 +3,10 @@
 // holds without and with its grant cookies; run axe-core on the box and its results.
 // Usage: node search.mjs <base-url> <spec.json>
 // spec.json: { "from": "/", "body_word": "...", "enrolled_word": "...",
-//              "cookies": [{ "name", "value", "path" }], "axe_pages": ["/", ...] }
-// Prints { body: {hits, opened}, enrolled_without, enrolled_with, axe, problems }.
+//              "cookies": [{ "name", "value", "path" }], "axe_pages": ["/", ...],
+//              "extra_queries": ["...", ...] (optional) }
+// Prints { body: {hits, opened}, enrolled_without, enrolled_with, extra: {query: [hit]},
+//          extra_with: {query: [hit]} (with the grant), axe, problems }.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,7 +31,7 @@ async function newPage(context) {
   });
   page.on('response', (res) => {
     const url = new URL(res.url());
-    const probe = res.status() === 403 && /^\/courses\/[^/]+\/_search\/pagefind-entry\.json$/.test(url.pathname);
+    const probe = res.status() === 403 && /^\/courses\/[^/]+\/_search\/(pagefind-entry|segments)\.json$/.test(url.pathname);
     if (res.status() >= 400 && !probe) problems.push(`HTTP ${res.status()}: ${res.url()}`);
   });
   return page;
@@ -80,6 +82,8 @@ try {
   }
   out.enrolled_without_hits = await search(page, spec.enrolled_word);
   out.enrolled_without = out.enrolled_without_hits.map((h) => h.href);
+  out.extra = {};
+  for (const q of spec.extra_queries ?? []) out.extra[q] = await search(page, q);
   for (const path of spec.axe_pages ?? []) {
     const p = await newPage(context);
     await p.goto(new URL(path, base).toString(), { waitUntil: 'networkidle' });
@@ -99,6 +103,8 @@ try {
   const granted = await search(page, spec.enrolled_word);
   out.enrolled_with = granted.map((h) => h.href);
   out.enrolled_with_hits = granted;
+  out.extra_with = {};
+  for (const q of spec.extra_queries ?? []) out.extra_with[q] = await search(page, q);
   await context.close();
 } finally {
   await browser.close();

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use bundle::Access;
 use e2e::granting::{run_browser, GrantingOrigin};
-use e2e::{build_ok, get, live_manifest, sample_content};
+use e2e::{build_ok, copy_tree, get, live_manifest, sample_content};
 use serde_json::json;
 
 const ENROLLED: &str = "data-structures";
@@ -211,6 +211,116 @@ fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
         .collect();
     assert!(serious.is_empty(), "axe-core: {serious:#?}");
+    let problems = out["problems"].as_array().expect("problems");
+    assert!(problems.is_empty(), "browser problems: {problems:#?}");
+}
+
+/// Replaces every word of `file` that starts (in any case) with the first six letters of
+/// `word` (what survives stemming: "allocates", "allocation") by `new`.
+fn replace_word(file: &Path, word: &str, new: &str) {
+    let text = std::fs::read_to_string(file).expect("lesson");
+    let stem = &word[..6];
+    let mut out = String::new();
+    let mut replaced = 0;
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let start = rest.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let w = &rest[..end];
+        if w.to_lowercase().starts_with(stem) {
+            out.push_str(new);
+            replaced += 1;
+        } else {
+            out.push_str(w);
+        }
+        rest = &rest[end..];
+    }
+    assert!(replaced > 0, "{word} is in {}", file.display());
+    std::fs::write(file, out).expect("write lesson");
+}
+
+#[test]
+fn after_an_edit_search_finds_the_new_words_and_not_the_old_ones_through_the_delta() {
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(content.path(), store.path());
+    let (public_lesson, old_public) = word_only_in(PUBLIC_COURSE);
+    let (enrolled_lesson, old_enrolled) = word_only_in(ENROLLED);
+    let (new_public, new_enrolled) = ("zorbatronic", "quibblemonk");
+    let lesson_file =
+        |course: &str, slug: &str| content.path().join("courses").join(course).join(format!("{slug}.md"));
+    replace_word(&lesson_file(PUBLIC_COURSE, &public_lesson), &old_public, new_public);
+    replace_word(&lesson_file(ENROLLED, &enrolled_lesson), &old_enrolled, new_enrolled);
+    build_ok(content.path(), store.path());
+
+    let (_, manifest) = live_manifest(store.path());
+    for delta in [
+        "/_search/delta/pagefind-entry.json".to_owned(),
+        format!("/courses/{ENROLLED}/_search/delta/pagefind-entry.json"),
+    ] {
+        assert!(manifest.routes.get(delta.as_str()).is_some(), "one edit goes into a delta index: {delta}");
+    }
+    let public_route = format!("/courses/{PUBLIC_COURSE}/{public_lesson}/");
+    let enrolled_route = format!("/courses/{ENROLLED}/{enrolled_lesson}/");
+    let granting = GrantingOrigin::start(store.path(), &format!("[courses]\n{ENROLLED} = [\"alice\"]\n"));
+    let cookies: Vec<_> = granting
+        .grant_cookies("alice", ENROLLED)
+        .into_iter()
+        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
+        .collect();
+    let spec = json!({
+        "from": "/",
+        "body_word": new_public,
+        "enrolled_word": new_enrolled,
+        "cookies": cookies,
+        "extra_queries": [old_public, old_enrolled],
+    });
+    let spec_file = store.path().join("search-spec.json");
+    std::fs::write(&spec_file, serde_json::to_vec(&spec).expect("json")).expect("write spec");
+    let out = run_browser("search.mjs", &[&granting.origin.base, &spec_file.display().to_string()]);
+
+    let hits: Vec<&str> =
+        out["body"]["hits"].as_array().expect("hits").iter().filter_map(|h| h["href"].as_str()).collect();
+    assert_eq!(
+        hits.first().copied(),
+        Some(public_route.as_str()),
+        "the new word finds the edited lesson: {out:#}"
+    );
+    assert_eq!(
+        hits.iter().filter(|h| **h == public_route).count(),
+        1,
+        "once, not also from the base: {hits:?}"
+    );
+    // Pagefind answers a word no page has with near matches, so the edited lesson may
+    // still come up for its old word: from the delta, never with the old text.
+    let shows_old = |hits: &serde_json::Value, route: &str, word: &str| {
+        hits.as_array().expect("hits").iter().any(|h| {
+            h["href"] == route
+                && h["excerpt"].as_str().unwrap_or_default().to_lowercase().contains(&word[..6])
+        })
+    };
+    assert!(
+        !shows_old(&out["extra"][&old_public], &public_route, &old_public),
+        "old text of {public_route}: {out:#}"
+    );
+    let with: Vec<&str> =
+        out["enrolled_with"].as_array().expect("with").iter().filter_map(|v| v.as_str()).collect();
+    assert!(with.contains(&enrolled_route.as_str()), "{new_enrolled:?} with the grant: {out:#}");
+    assert_eq!(
+        with.iter().filter(|h| **h == enrolled_route).count(),
+        1,
+        "once, not also from the base: {with:?}"
+    );
+    let without: Vec<&str> =
+        out["enrolled_without"].as_array().expect("without").iter().filter_map(|v| v.as_str()).collect();
+    assert!(!without.contains(&enrolled_route.as_str()), "{new_enrolled:?} without a grant: {without:?}");
+    assert!(
+        !shows_old(&out["extra_with"][&old_enrolled], &enrolled_route, &old_enrolled),
+        "old text of {enrolled_route}: {out:#}"
+    );
     let problems = out["problems"].as_array().expect("problems");
     assert!(problems.is_empty(), "browser problems: {problems:#?}");
 }

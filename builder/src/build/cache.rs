@@ -38,7 +38,7 @@ const LESSONS: &str = "lessons-v1";
 /// Lines `<tree hash of the starter files> <zip object> <size>`.
 const ZIPS: &str = "zips-v1";
 /// The search indexes built, by the pages they were built from.
-const SEARCH: &str = "search-v1";
+const SEARCH: &str = "search-v2";
 /// What each page and stylesheet references, by object key (the offline lists).
 const REFS: &str = "refs-v1";
 

@@ -17,15 +17,44 @@
   var loading = null;
   var seq = 0;
 
-  // One constant tag: Pagefind would otherwise add a fresh `?ts=` to every load of its
-  // entry file, defeating the edge cache (the entry is a stable, revalidated route).
-  var TAG = '1';
+  // Routes whose entry in a base index is stale: the delta index holds the new one.
+  var stale = {};
+
+  // A scope's segments.json (stable, revalidated on each load): its tag, whether it has
+  // a base and a delta index, the delta's weight, and the stale routes. Pagefind asks for each entry file
+  // with the tag, so an entry cached from an older index is never used.
+  function segmentsOf(base) {
+    return fetch(base + 'segments.json', { credentials: 'same-origin', cache: 'no-cache' })
+      .then(function (res) { return res.ok ? res.json() : null; })
+      .catch(function () { return null; });
+  }
+
+  function options(tag) { return { baseUrl: '/', metaCacheTag: tag, excerptLength: 20 }; }
+
+  // The delta (and, for a course, the base) index of a scope, into the primary.
+  function mergeScope(pagefind, base, segments, primary) {
+    if (!segments) return null;
+    (segments.stale || []).forEach(function (route) { stale[route] = true; });
+    var merges = [];
+    if (!primary && segments.base) merges.push(pagefind.mergeIndex(base, options(segments.tag)));
+    if (segments.delta) {
+      var delta = options(segments.tag);
+      delta.indexWeight = segments.weight || 1;
+      merges.push(pagefind.mergeIndex(base + 'delta/', delta));
+    }
+    return Promise.all(merges).catch(function () { return null; });
+  }
 
   function load() {
     if (loading) return loading;
-    loading = import(BASE + 'pagefind.js').then(function (pagefind) {
-      return pagefind.options({ basePath: BASE, baseUrl: '/', metaCacheTag: TAG, excerptLength: 20 })
+    loading = Promise.all([segmentsOf(BASE), import(BASE + 'pagefind.js')]).then(function (got) {
+      var segments = got[0] || {};
+      var pagefind = got[1];
+      var primary = options(segments.tag || '1');
+      primary.basePath = BASE;
+      return pagefind.options(primary)
         .then(function () { return pagefind.init(); })
+        .then(function () { return mergeScope(pagefind, BASE, segments, true); })
         .then(function () { return mergeEnrolled(pagefind); })
         .then(function () { return pagefind; });
     });
@@ -33,18 +62,28 @@
     return loading;
   }
 
-  // Each enrolled course's index, where the grant opens it (403 otherwise: skipped).
+  // Each enrolled course's indexes, where the grant opens them (403 otherwise: skipped).
   function mergeEnrolled(pagefind) {
     var slugs = (form.getAttribute('data-enrolled') || '').split(/\s+/).filter(Boolean);
     return Promise.all(slugs.map(function (slug) {
       var base = '/courses/' + encodeURIComponent(slug) + '/_search/';
-      return fetch(base + 'pagefind-entry.json?ts=' + TAG, { credentials: 'same-origin' })
-        .then(function (res) {
-          if (!res.ok) return null;
-          return pagefind.mergeIndex(base, { baseUrl: '/', metaCacheTag: TAG, excerptLength: 20 });
-        })
-        .catch(function () { return null; });
+      return segmentsOf(base).then(function (segments) { return mergeScope(pagefind, base, segments, false); });
     }));
+  }
+
+  // A release since the indexes were loaded may have removed the chunks they name: drop
+  // them and load the current ones.
+  function reload() {
+    var was = loading;
+    loading = null;
+    stale = {};
+    return (was || Promise.reject()).then(function (pagefind) { return pagefind.destroy(); })
+      .catch(function () {});
+  }
+
+  // A base result for a route the delta holds anew (or that is gone) is dropped.
+  function current(data) {
+    return !stale[data.url] || (data.meta && data.meta.segment === 'delta');
   }
 
   // Pagefind's excerpt is HTML-escaped text with <mark> around the matches: rebuild it
@@ -99,7 +138,7 @@
     form.setAttribute('data-searched', query);
   }
 
-  function run() {
+  function run(retried) {
     var query = input.value.trim();
     var mine = ++seq;
     if (!query) {
@@ -116,19 +155,22 @@
       return pagefind.debouncedSearch(query, options, 150);
     }).then(function (search) {
       if (search === null || mine !== seq) return null; // superseded by a newer query
-      return Promise.all(search.results.slice(0, 10).map(function (r) { return r.data(); }))
-        .then(function (data) { if (mine === seq) show(data, query); });
+      var wanted = search.results.slice(0, 10 + Object.keys(stale).length);
+      return Promise.all(wanted.map(function (r) { return r.data(); }))
+        .then(function (data) { if (mine === seq) show(data.filter(current).slice(0, 10), query); });
     }).catch(function () {
-      if (mine === seq) status.textContent = 'Search is unavailable right now.';
+      if (mine !== seq) return;
+      if (retried !== true) reload().then(function () { if (mine === seq) run(true); });
+      else status.textContent = 'Search is unavailable right now.';
     });
   }
 
   function results() { return Array.prototype.slice.call(list.querySelectorAll('a')); }
 
   form.addEventListener('submit', function (e) { e.preventDefault(); run(); });
-  input.addEventListener('input', run);
+  input.addEventListener('input', function () { run(); });
   input.addEventListener('focus', function () { load().catch(function () {}); }, { once: true });
-  if (scope) scope.addEventListener('change', run);
+  if (scope) scope.addEventListener('change', function () { run(); });
   // A click elsewhere folds the results away; back in the box, they show again.
   document.addEventListener('click', function (e) { if (!form.contains(e.target)) list.hidden = true; });
   input.addEventListener('focus', function () { if (list.children.length) list.hidden = false; });
