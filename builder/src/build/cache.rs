@@ -40,7 +40,7 @@ const ZIPS: &str = "zips-v1";
 /// The search indexes built, by the pages they were built from.
 const SEARCH: &str = "search-v2";
 /// What each page and stylesheet references, by object key (the offline lists).
-const REFS: &str = "refs-v1";
+const REFS: &str = "refs-v2";
 
 /// What identifies one version of a file without reading it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -516,7 +516,7 @@ impl BuildCache {
             pages,
             zips: ZipCache::load(out, &dir.join(ZIPS)),
             search: crate::build::search::IndexCache::load(out, &dir.join(SEARCH)),
-            refs: crate::build::course_files::ReferenceCache::load(&dir.join(REFS)),
+            refs: crate::build::course_files::ReferenceCache::load(out, &dir.join(REFS)),
             dir: Some(dir),
         }
     }

@@ -8,8 +8,8 @@
 //! public routes, an enrolled course's its own and public ones, never another course's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use bundle::{Access, ObjectKey};
 use lol_html::{element, text, HtmlRewriter, Settings};
@@ -45,56 +45,115 @@ fn readable(copy: &Access, route: &Access) -> bool {
 
 /// The references of pages and stylesheets by their object key (they follow from the
 /// bytes), so a rebuild parses only the pages rendered anew: without it, listing every
-/// course read and parsed all 2,000 pages of a catalogue on each build (5 s).
+/// course read and parsed all 2,000 pages of a catalogue on each build (5 s). Kept as the
+/// journal's text (a line's routes, split when a course is crawled), without links to
+/// pages: parsing and writing 320,000 routes (12 MB) on each build was a fifth of a
+/// one-lesson rebuild.
+///
+/// And the save lists built, by a hash of what a course's list follows from (its own
+/// routes and the site's), so only a course whose routes changed is crawled again.
 #[derive(Default)]
 pub struct ReferenceCache {
-    known: HashMap<ObjectKey, Vec<String>>,
-    current: Mutex<HashMap<ObjectKey, Vec<String>>>,
+    store: PathBuf,
+    known: HashMap<ObjectKey, Arc<str>>,
+    lists: HashMap<String, (ObjectKey, u64)>,
+    current: Mutex<Used>,
+}
+
+/// What one build used (or kept) of the cache.
+#[derive(Default)]
+struct Used {
+    refs: HashMap<ObjectKey, Arc<str>>,
+    lists: HashMap<String, (ObjectKey, u64)>,
 }
 
 impl ReferenceCache {
-    /// Lines of `<object> <route> <route>...`.
-    pub(crate) fn load(path: &Path) -> ReferenceCache {
+    /// Lines of `<object> <route> <route>...` and `list <inputs> <object> <size>`.
+    pub(crate) fn load(store: &Path, path: &Path) -> ReferenceCache {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let known = text
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split(' ');
-                let key: ObjectKey = fields.next()?.parse().ok()?;
-                Some((key, fields.filter(|r| bundle::paths::is_route(r)).map(str::to_owned).collect()))
-            })
-            .collect();
-        ReferenceCache { known, current: Mutex::default() }
+        let mut cache = ReferenceCache { store: store.to_owned(), ..Default::default() };
+        for line in text.lines() {
+            let (first, rest) = line.split_once(' ').unwrap_or((line, ""));
+            if first == "list" {
+                let fields: Vec<&str> = rest.split(' ').collect();
+                if let [inputs, object, size] = fields[..] {
+                    if let (Ok(object), Ok(size)) = (object.parse(), size.parse()) {
+                        cache.lists.insert(inputs.to_owned(), (object, size));
+                    }
+                }
+            } else if let Ok(key) = first.parse::<ObjectKey>() {
+                cache.known.insert(key, Arc::from(rest));
+            }
+        }
+        cache
     }
 
     fn of(&self, output: &Output) -> std::io::Result<Vec<String>> {
-        let refs = match self.known.get(&output.key) {
-            Some(refs) => refs.clone(),
-            None => references(output)?.into_iter().filter(|r| bundle::paths::is_route(r)).collect(),
+        let line = match self.known.get(&output.key) {
+            Some(line) => line.clone(),
+            None => {
+                // Links to pages (routes ending in `/`, nine in ten references) are left
+                // out: a copy takes its course's pages by their routes, and never another's.
+                let refs = references(output)?;
+                let kept: Vec<&str> = refs
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|r| is_listed_route(r) && !r.ends_with('/'))
+                    .collect();
+                Arc::from(kept.join(" "))
+            }
         };
-        self.current.lock().expect("reference cache lock").insert(output.key.clone(), refs.clone());
+        let refs = line.split(' ').filter(|r| bundle::paths::is_route(r)).map(str::to_owned).collect();
+        self.current.lock().expect("reference cache lock").refs.insert(output.key.clone(), line);
         Ok(refs)
+    }
+
+    /// Carries the references of pages and stylesheets this build did not crawl into the
+    /// journal, for a later build that does.
+    fn keep(&self, outputs: &[Output]) {
+        let mut current = self.current.lock().expect("reference cache lock");
+        for o in outputs {
+            if let Some(line) = self.known.get(&o.key) {
+                current.refs.entry(o.key.clone()).or_insert_with(|| line.clone());
+            }
+        }
+    }
+
+    /// A stored save list built from `inputs`, if its object is in the store.
+    fn list(&self, inputs: &str) -> Option<(ObjectKey, u64)> {
+        let (object, size) = self.lists.get(inputs)?;
+        let path = self.store.join(bundle::paths::object_path(object));
+        std::fs::metadata(path).is_ok_and(|m| m.len() == *size).then(|| (object.clone(), *size))
+    }
+
+    fn insert_list(&self, inputs: String, list: (ObjectKey, u64)) {
+        self.current.lock().expect("reference cache lock").lists.insert(inputs, list);
     }
 
     /// What this build used becomes what the next one may reuse.
     pub(crate) fn advance(&mut self) {
         let current = std::mem::take(self.current.get_mut().expect("reference cache lock"));
-        self.known.extend(current);
+        self.known = current.refs;
+        self.lists = current.lists;
     }
 
     pub(crate) fn save(&self, path: &Path) -> std::io::Result<()> {
         let current = self.current.lock().expect("reference cache lock");
-        let mut lines: Vec<String> = current
-            .iter()
-            .map(|(key, refs)| {
-                std::iter::once(key.to_string()).chain(refs.iter().cloned()).collect::<Vec<_>>().join(" ")
-            })
-            .collect();
-        lines.sort();
+        let mut lines: Vec<String> = current.refs.iter().map(|(key, line)| format!("{key} {line}")).collect();
+        lines.extend(
+            current.lists.iter().map(|(inputs, (object, size))| format!("list {inputs} {object} {size}")),
+        );
+        lines.sort_unstable();
         let mut text = lines.join("\n");
         text.push('\n');
         crate::build::local_store::write_atomic(path, text.as_bytes())
     }
+}
+
+/// A route an offline copy may take: not the search indexes (a copy searches nothing
+/// offline, and a delta index changes on every build) and not the save lists themselves.
+fn is_listed_route(route: &str) -> bool {
+    bundle::paths::is_route(route) && !route.contains("/_search/") && !route.ends_with("/_offline.json")
 }
 
 /// The references in an HTML page or stylesheet to other routes of the site (absolute
@@ -238,7 +297,7 @@ fn files_of(
     let mut queue: Vec<String> = course_pages(routes, slug);
     while let Some(route) = queue.pop() {
         let Some(output) = routes.get(route.as_str()) else { continue };
-        if !readable(&copy, &output.access) || !taken.insert(route.clone()) {
+        if !is_listed_route(&route) || !readable(&copy, &output.access) || !taken.insert(route.clone()) {
             continue;
         }
         if let Some(dir) = bundle_dir(&route) {
@@ -262,41 +321,105 @@ fn files_of(
 }
 
 /// The save list of every course, as outputs: `{course, bytes, files: [{url, object,
-/// size}]}`, with the course's access (an enrolled course's only under its grant).
+/// size}]}`, with the course's access (an enrolled course's only under its grant). A
+/// course whose inputs (`list_inputs`) are those of a stored list gets that list again,
+/// uncrawled; the others are crawled side by side.
 pub(crate) fn save_lists(
     outputs: &[Output],
     slugs: &[&str],
     refs: &ReferenceCache,
 ) -> std::io::Result<Vec<Output>> {
+    use rayon::prelude::*;
     let routes: BTreeMap<&str, &Output> = outputs.iter().map(|o| (o.route.as_str(), o)).collect();
     let enrolled = enrolled_slugs(outputs);
-    let mut lists = Vec::new();
-    for slug in slugs {
-        let Some(files) = files_of(&routes, &enrolled, slug, refs)? else { continue };
-        let access =
-            if enrolled.contains(slug) { Access::Course((*slug).to_owned()) } else { Access::Public };
-        let entries: Vec<serde_json::Value> = files
-            .iter()
-            .filter_map(|r| routes.get(r.as_str()))
-            .map(|o| serde_json::json!({ "url": o.route, "object": o.key.as_str(), "size": o.size }))
-            .collect();
-        let bytes: u64 = files.iter().filter_map(|r| routes.get(r.as_str())).map(|o| o.size).sum();
-        let list = serde_json::json!({ "course": slug, "bytes": bytes, "files": entries });
-        let body = serde_json::to_vec(&list).expect("a list serialises");
-        lists.push(Output::new(
-            list_route(slug),
-            body,
-            "application/json; charset=utf-8".into(),
-            bundle::CacheClass::Stable,
-            access,
-        ));
+    let site = site_inputs(&routes);
+    refs.keep(outputs);
+    let lists: Vec<Option<Output>> = slugs
+        .par_iter()
+        .map(|slug| -> std::io::Result<Option<Output>> {
+            let access =
+                if enrolled.contains(slug) { Access::Course((*slug).to_owned()) } else { Access::Public };
+            let inputs = list_inputs(&routes, &site, slug, &access);
+            if let Some((object, size)) = refs.list(&inputs) {
+                refs.insert_list(inputs, (object.clone(), size));
+                return Ok(Some(Output {
+                    route: list_route(slug),
+                    body: crate::build::output::Body::File(
+                        refs.store.join(bundle::paths::object_path(&object)),
+                    ),
+                    key: object,
+                    size,
+                    content_type: "application/json; charset=utf-8".into(),
+                    cache: bundle::CacheClass::Stable,
+                    access,
+                }));
+            }
+            let Some(files) = files_of(&routes, &enrolled, slug, refs)? else { return Ok(None) };
+            let entries: Vec<serde_json::Value> = files
+                .iter()
+                .filter_map(|r| routes.get(r.as_str()))
+                .map(|o| serde_json::json!({ "url": o.route, "object": o.key.as_str(), "size": o.size }))
+                .collect();
+            let bytes: u64 = files.iter().filter_map(|r| routes.get(r.as_str())).map(|o| o.size).sum();
+            let list = serde_json::json!({ "course": slug, "bytes": bytes, "files": entries });
+            let body = serde_json::to_vec(&list).expect("a list serialises");
+            let output = Output::new(
+                list_route(slug),
+                body,
+                "application/json; charset=utf-8".into(),
+                bundle::CacheClass::Stable,
+                access,
+            );
+            refs.insert_list(inputs, (output.key.clone(), output.size));
+            Ok(Some(output))
+        })
+        .collect::<std::io::Result<_>>()?;
+    Ok(lists.into_iter().flatten().collect())
+}
+
+/// Feeds what a crawl may look at of one route into a hash.
+fn hash_route(h: &mut sha2::Sha256, o: &Output) {
+    use sha2::Digest;
+    for part in [o.route.as_str(), o.key.as_str(), &o.access.to_string(), &o.content_type] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
     }
-    Ok(lists)
+}
+
+/// A hash of the site's routes outside `/courses/` a copy may take (its assets and
+/// bundles): every course's list follows from them.
+fn site_inputs(routes: &BTreeMap<&str, &Output>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (route, o) in routes.iter().filter(|(r, _)| !r.starts_with("/courses/") && is_listed_route(r)) {
+        debug_assert_eq!(*route, o.route);
+        hash_route(&mut h, o);
+    }
+    h.finalize().into()
+}
+
+/// A hash of what course `slug`'s list follows from: the builder's version, the site's
+/// routes, who reads the copy, and the course's own routes (its pages, their references
+/// by their objects, its assets). Other courses' routes are never taken.
+fn list_inputs(routes: &BTreeMap<&str, &Output>, site: &[u8; 32], slug: &str, access: &Access) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(site);
+    h.update(access.to_string().as_bytes());
+    h.update([0]);
+    let prefix = bundle::paths::course_prefix(slug);
+    let own = routes.range(prefix.as_str()..).take_while(|(r, _)| r.starts_with(&prefix));
+    for (_, o) in own.filter(|(r, _)| is_listed_route(r)) {
+        hash_route(&mut h, o);
+    }
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::output::Body;
     use bundle::CacheClass;
 
     fn out(route: &str, access: Access, ty: &str, body: &str) -> Output {
@@ -347,7 +470,7 @@ mod tests {
         // The same from the cache of what the pages reference.
         let store = tempfile::tempdir().expect("tempdir");
         refs.save(&store.path().join("refs")).expect("save");
-        let cached = ReferenceCache::load(&store.path().join("refs"));
+        let cached = ReferenceCache::load(store.path(), &store.path().join("refs"));
         assert!(!cached.known.is_empty());
         let again = course_files(&outputs, "ds", &cached).expect("io").expect("a course");
         assert_eq!(again.iter().map(String::as_str).collect::<Vec<_>>(), files);
@@ -362,5 +485,56 @@ mod tests {
         assert_eq!(site_path("/x/?q=1#f").as_deref(), Some("/x/"));
         assert_eq!(site_path("//evil/x"), None);
         assert_eq!(site_path("https://a/"), None);
+    }
+
+    #[test]
+    fn only_a_course_whose_routes_changed_is_crawled_again() {
+        let html = "text/html; charset=utf-8";
+        let catalogue = |py_text: &str, css: &str| {
+            vec![
+                out("/courses/ds/", Access::Public, html, "<link href=\"/assets/site.1.css\">"),
+                out("/courses/py/", Access::Public, html, py_text),
+                out("/assets/site.1.css", Access::Public, "text/css", css),
+                out("/assets/bg.1.svg", Access::Public, "image/svg+xml", "<svg/>"),
+                out("/assets/bg.2.svg", Access::Public, "image/svg+xml", "<svg></svg>"),
+                out("/_search/segments.json", Access::Public, "application/json", py_text),
+            ]
+        };
+        let store = tempfile::tempdir().expect("tempdir");
+        let journal = store.path().join("refs");
+        let build = |outputs: &[Output]| {
+            let refs = ReferenceCache::load(store.path(), &journal);
+            let lists = save_lists(outputs, &["ds", "py"], &refs).expect("lists");
+            for o in &lists {
+                let path = store.path().join(bundle::paths::object_path(&o.key));
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+                std::fs::write(path, o.bytes().expect("bytes")).expect("write");
+            }
+            refs.save(&journal).expect("save");
+            lists
+        };
+        let fresh = |lists: &[Output]| -> Vec<bool> {
+            lists.iter().map(|o| matches!(o.body, Body::Bytes(_))).collect()
+        };
+        let first = build(&catalogue("<link href=\"/assets/site.1.css\">", "a{}"));
+        assert_eq!(fresh(&first), [true, true]);
+        let again = build(&catalogue("<link href=\"/assets/site.1.css\">", "a{}"));
+        assert_eq!(fresh(&again), [false, false], "nothing changed: both lists from the store");
+        assert_eq!(
+            again.iter().map(|o| &o.key).collect::<Vec<_>>(),
+            first.iter().map(|o| &o.key).collect::<Vec<_>>()
+        );
+        // The py page changes (and a search index with it, which changes no list).
+        let edited =
+            build(&catalogue("<link href=\"/assets/site.1.css\"><img src=\"/assets/bg.2.svg\">", "a{}"));
+        assert_eq!(fresh(&edited), [false, true], "only the edited course is crawled");
+        let files = |o: &Output| String::from_utf8(o.bytes().expect("bytes").into_owned()).expect("utf-8");
+        assert!(files(&edited[1]).contains("/assets/bg.2.svg") && !files(&edited[1]).contains("_search"));
+        let restyled = build(&catalogue(
+            "<link href=\"/assets/site.1.css\"><img src=\"/assets/bg.2.svg\">",
+            "a{background:url(/assets/bg.1.svg)}",
+        ));
+        assert_eq!(fresh(&restyled), [true, true], "a site asset changed: every course is crawled");
+        assert!(restyled.iter().all(|o| files(o).contains("/assets/bg.1.svg")));
     }
 }
