@@ -165,7 +165,20 @@ impl LiveHandle {
     /// Loads the channel's release now (not at the next poll) and tells the open pages.
     /// Returns the id of the release served afterwards.
     pub async fn swap(&self) -> anyhow::Result<Option<String>> {
-        self.live.current.refresh(true).await.map_err(|e| anyhow::anyhow!("loading the new release: {e}"))?;
+        self.swap_built(None).await
+    }
+
+    /// `swap`, handed the manifest of the release just built (not read back from the store
+    /// when the channel names it).
+    pub async fn swap_built(
+        &self,
+        built: Option<(ReleaseId, bundle::Manifest)>,
+    ) -> anyhow::Result<Option<String>> {
+        self.live
+            .current
+            .refresh_offered(true, built)
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the new release: {e}"))?;
         self.live.remember_current();
         self.live.bump();
         Ok(self.live.current.get().map(|r| r.id.to_string()))

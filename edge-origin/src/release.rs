@@ -128,7 +128,19 @@ impl Current {
     /// outcome is counted (`release_load_failures_total`, the last success's time) and a
     /// failure is logged when it first appears.
     pub(crate) async fn refresh(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
-        let result = self.check(force).await;
+        self.refresh_offered(force, None).await
+    }
+
+    /// `refresh`, with the manifest of a release this process has just built (`course
+    /// serve`): if the channel now names that release, it is served without reading its
+    /// manifest back from the store (reading and verifying it was a fifth of a preview's
+    /// one-lesson rebuild).
+    pub(crate) async fn refresh_offered(
+        &self,
+        force: bool,
+        offered: Option<(ReleaseId, Manifest)>,
+    ) -> Result<Option<ReleaseId>, LoadError> {
+        let result = self.check(force, offered).await;
         self.record(&result);
         result
     }
@@ -162,7 +174,11 @@ impl Current {
         }
     }
 
-    async fn check(&self, force: bool) -> Result<Option<ReleaseId>, LoadError> {
+    async fn check(
+        &self,
+        force: bool,
+        offered: Option<(ReleaseId, Manifest)>,
+    ) -> Result<Option<ReleaseId>, LoadError> {
         let path = channel_path(&self.channel).ok_or_else(|| LoadError::ChannelName(self.channel.clone()))?;
         let validator = if force || self.get().is_none() { None } else { self.seen().validator.clone() };
         let (pointer_bytes, validator) = match self.read(&path, validator.as_deref()).await? {
@@ -177,15 +193,10 @@ impl Current {
         }
         let pointer = Channel::from_bytes(&pointer_bytes).map_err(LoadError::BadChannel)?;
         if current.is_none_or(|r| r.id != pointer.release) {
-            let manifest_bytes = match self.read(&release_path(&pointer.release), None).await? {
-                Fetched::Found { bytes, .. } => bytes,
-                _ => return Err(LoadError::NoRelease(pointer.release.clone())),
+            let manifest = match offered.filter(|(id, _)| *id == pointer.release) {
+                Some((_, manifest)) => manifest,
+                None => self.load_manifest(&pointer.release).await?,
             };
-            let manifest =
-                Manifest::verified(&manifest_bytes, &pointer.release).map_err(|err| match err {
-                    ManifestError::Id { .. } => LoadError::Integrity(pointer.release.clone()),
-                    other => LoadError::Manifest(other),
-                })?;
             self.release.store(Some(Arc::new(Release::new(pointer.release.clone(), manifest))));
             self.metrics.set_release(pointer.release.as_str());
             *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
@@ -193,6 +204,17 @@ impl Current {
         }
         *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
         Ok(None)
+    }
+
+    async fn load_manifest(&self, id: &ReleaseId) -> Result<Manifest, LoadError> {
+        let manifest_bytes = match self.read(&release_path(id), None).await? {
+            Fetched::Found { bytes, .. } => bytes,
+            _ => return Err(LoadError::NoRelease(id.clone())),
+        };
+        Manifest::verified(&manifest_bytes, id).map_err(|err| match err {
+            ManifestError::Id { .. } => LoadError::Integrity(id.clone()),
+            other => LoadError::Manifest(other),
+        })
     }
 
     /// Polls the channel every `every` until the task is dropped.

@@ -79,6 +79,9 @@ pub struct BuildOptions {
     /// Build the search index (`build::search`). `course serve` goes without: Pagefind
     /// rebuilds a scope's index whole, seconds on a big catalogue for each edit.
     pub search: bool,
+    /// Hand the release's manifest back in the report (`course serve` gives it to its
+    /// origin, which then need not read it back from the store).
+    pub keep_manifest: bool,
 }
 
 impl BuildOptions {
@@ -94,6 +97,7 @@ impl BuildOptions {
             check_external: None,
             precompress: true,
             search: true,
+            keep_manifest: false,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct BuildReport {
     pub warnings: Vec<ContentError>,
     /// The drafts it left out or included.
     pub drafts: drafts::DraftCount,
+    /// The release's manifest, with `BuildOptions::keep_manifest`.
+    pub manifest: Option<bundle::Manifest>,
 }
 
 impl BuildReport {
@@ -259,7 +265,12 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
             cache.pages.insert(inputs, page);
         }
     }
-    drop_aside(written.manifest);
+    let manifest = if options.keep_manifest {
+        Some(written.manifest)
+    } else {
+        drop_aside(written.manifest);
+        None
+    };
     cache.save().map_err(io_error)?;
     phases.lap("save build cache");
     rendered.phases.extend(phases.done);
@@ -278,6 +289,7 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
         unpublished: rendered.unpublished,
         warnings: rendered.warnings,
         drafts: rendered.drafts,
+        manifest,
     })
 }
 
@@ -314,6 +326,8 @@ pub fn render(
     let fail =
         |diags: &Diagnostics| BuildError::Content { errors: diags.take(), warnings: diags.take_warnings() };
     let Some(root) = ContentRoot::open(&diags, content, max_source_bytes) else { return Err(fail(&diags)) };
+    // Until the walk is done, a link may have been missed: the next build stats all.
+    cache.files.links_seen.store(true, std::sync::atomic::Ordering::Relaxed);
     let Some(catalogue) = catalogue::load(&diags, &root, drafts, &cache.lessons) else {
         return Err(fail(&diags));
     };
@@ -324,6 +338,10 @@ pub fn render(
     phases.lap("collect and hash assets");
     let Some(theme) = Theme::load(&diags, &root, assets.theme.clone()) else { return Err(fail(&diags)) };
     phases.lap("load theme");
+    cache.files.links_seen.store(
+        root.saw_link.load(std::sync::atomic::Ordering::Relaxed),
+        std::sync::atomic::Ordering::Relaxed,
+    );
 
     let links =
         LinkTargets { drafts: drafts::targets(&catalogue, drafts), ..link_targets(&catalogue, &assets) };

@@ -29,6 +29,8 @@ pub(crate) struct ContentRoot {
     /// directory seen before, which then costs one `lstat` instead of a `readlink` per
     /// component (12,000 of them for a rebuild of the generated catalogue).
     real_dirs: Mutex<HashMap<PathBuf, Option<PathBuf>>>,
+    /// Whether a listing met a symbolic link (`course serve` then stats every file).
+    pub saw_link: std::sync::atomic::AtomicBool,
 }
 
 /// One entry of a directory listing.
@@ -47,6 +49,7 @@ impl ContentRoot {
                 real,
                 max_source_bytes,
                 real_dirs: Mutex::default(),
+                saw_link: Default::default(),
             }),
             _ => {
                 diags.at(shown, 1, 1, "content directory not found");
@@ -164,6 +167,7 @@ impl ContentRoot {
         };
         let mut kind = entry.file_type().ok()?;
         if kind.is_symlink() {
+            self.saw_link.store(true, std::sync::atomic::Ordering::Relaxed);
             match std::fs::metadata(&path) {
                 Ok(meta) => kind = meta.file_type(),
                 Err(err) => {

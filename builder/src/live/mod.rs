@@ -32,6 +32,13 @@ impl Session {
         &self.options
     }
 
+    /// `rebuild`, told by the watcher which paths (under the content root) changed since
+    /// the last build: the files under none of them are not looked at again.
+    pub fn rebuild_after(&mut self, changed: &[std::path::PathBuf]) -> Result<BuildReport, BuildError> {
+        self.cache.files.vouch(changed.iter().map(|p| self.options.content.join(p)).collect());
+        self.rebuild()
+    }
+
     /// Builds the content as it is now; on content errors nothing is written and the
     /// store's channel keeps its last good release.
     pub fn rebuild(&mut self) -> Result<BuildReport, BuildError> {

@@ -45,7 +45,7 @@ pub(crate) struct BuildArgs {
     pub(crate) channel: String,
     /// Print how long each phase of the build took.
     #[arg(long)]
-    timings: bool,
+    pub(crate) timings: bool,
     /// Largest lesson, TOML or instructions file the build reads, e.g. 1MiB.
     #[arg(long, default_value = "1MiB", value_parser = bundle::size::parse_bytes)]
     max_source_size: u64,
@@ -66,6 +66,7 @@ impl BuildArgs {
             check_external: None,
             precompress: true,
             search: true,
+            keep_manifest: false,
         }
     }
 }

@@ -34,7 +34,14 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     // The preview shows drafts (marked); `course publish` refuses a release that has them.
     // No compressed variants (see `BuildOptions::precompress`) and no search index in the
     // live preview: each edit would rebuild it (docs/theme.md).
-    let options = BuildOptions { drafts: true, precompress: false, search: false, ..args.build.options() };
+    let timings = args.build.timings;
+    let options = BuildOptions {
+        drafts: true,
+        precompress: false,
+        search: false,
+        keep_manifest: true,
+        ..args.build.options()
+    };
     let mut config = edge_origin::Config::local(options.out.clone(), options.channel.clone(), args.listen);
     config.live_reload = true;
     let key = if args.enforce_grants {
@@ -55,15 +62,19 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let watch = ContentWatch::start(&options.content, std::slice::from_ref(&options.out))?;
     say(format_args!("watching {} (live reload on; Ctrl-C stops)", options.content.display()));
     let serving = runtime.spawn(server.serve(edge_origin::shutdown_signal()));
-    let swap = |live: &LiveHandle| runtime.block_on(live.swap());
+    // The release just built is handed over whole, not read back from the store.
+    let swap = |live: &LiveHandle, report: &mut BuildReport| {
+        let built = report.manifest.take().map(|m| (report.release.clone(), m));
+        runtime.block_on(live.swap_built(built))
+    };
 
     let mut session = Session::new(options.clone());
-    let first = session.rebuild();
+    let mut first = session.rebuild();
     // Swapped in before it is reported: a printed release is a served one.
-    if first.is_ok() {
-        swap(&live)?;
+    if let Ok(report) = &mut first {
+        swap(&live, report)?;
     }
-    show(&live, &options, first, None);
+    show(&live, &options, timings, first, None);
     if let Some(key) = &key {
         // For the enrolled courses of the release served after the first build.
         for signed in signed_urls_now(&live, key, &addr)? {
@@ -81,22 +92,25 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     std::thread::scope(|scope| {
         scope.spawn(move || {
             while let Some(change) = watch.next_change() {
-                let changed = match change {
-                    Ok(changed) => changed,
+                // After a watcher error (events lost), every file is looked at again.
+                let (changed, watched) = match change {
+                    Ok(changed) => (changed, true),
                     Err(err) => {
-                        eprintln!("warning: {err:#}");
-                        continue;
+                        eprintln!("warning: {err:#}; rebuilding from every file");
+                        (Vec::new(), false)
                     }
                 };
                 let started = Instant::now();
-                let outcome = session.rebuild();
-                if outcome.is_ok() {
-                    if let Err(err) = swap(&live) {
+                let mut outcome = if watched { session.rebuild_after(&changed) } else { session.rebuild() };
+                if let Ok(report) = &mut outcome {
+                    let swapping = Instant::now();
+                    if let Err(err) = swap(&live, report) {
                         eprintln!("error: {err:#}");
                     }
+                    report.phases.push(("swap into the origin", swapping.elapsed()));
                 }
                 let summary = format!("{} changed", describe(&changed, &session.options().content));
-                show(&live, session.options(), outcome, Some((summary, started)));
+                show(&live, session.options(), timings, outcome, Some((summary, started)));
             }
         });
         let _ = runtime.block_on(serving);
@@ -118,6 +132,7 @@ fn signed_urls_now(
 fn show(
     live: &LiveHandle,
     options: &BuildOptions,
+    timings: bool,
     outcome: Result<BuildReport, BuildError>,
     change: Option<(String, Instant)>,
 ) {
@@ -135,6 +150,11 @@ fn show(
                     report.release
                 )),
                 None => say(&report),
+            }
+            if timings {
+                for (phase, took) in &report.phases {
+                    say(format_args!("  {:>8.1} ms  {phase}", took.as_secs_f64() * 1000.0));
+                }
             }
             for warning in &report.warnings {
                 eprintln!("warning: {warning}");
