@@ -606,6 +606,39 @@ mod tests {
     }
 
     #[test]
+    fn in_serve_the_watcher_vouches_for_the_files_it_did_not_report_unless_links_were_met() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.svg"), dir.path().join("b.svg"));
+        std::fs::write(&a, "one").expect("write");
+        std::fs::write(&b, "bee").expect("write");
+        let mut hashes = FileHashes::default();
+        hashes.key_of(&a).expect("hash");
+        hashes.key_of(&b).expect("hash");
+        hashes.advance(true, i128::MAX);
+        // Both change; the watcher reports only b (a's change it would have reported too:
+        // taking its word is the point, so a's old key shows it was not looked at).
+        std::fs::write(&a, "two").expect("write");
+        std::fs::write(&b, "BEE").expect("write");
+        hashes.vouch(vec![b.clone()]);
+        assert_eq!(hashes.key_of(&a).expect("hash").0, ObjectKey::of(b"one"), "vouched for: not read");
+        assert_eq!(hashes.key_of(&b).expect("hash").0, ObjectKey::of(b"BEE"), "reported: read again");
+        hashes.advance(true, i128::MAX);
+        // A vouch lasts one build; after a build that met a link, none is taken.
+        assert_eq!(hashes.key_of(&a).expect("hash").0, ObjectKey::of(b"two"));
+        hashes.advance(true, i128::MAX);
+        std::fs::write(&a, "three").expect("write");
+        hashes.links_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        hashes.vouch(Vec::new());
+        assert_eq!(hashes.key_of(&a).expect("hash").0, ObjectKey::of(b"three"), "links met: stat as ever");
+        // A reported folder covers the files in it.
+        hashes.advance(true, i128::MAX);
+        hashes.links_seen.store(false, std::sync::atomic::Ordering::Relaxed);
+        std::fs::write(&a, "four").expect("write");
+        hashes.vouch(vec![dir.path().to_owned()]);
+        assert_eq!(hashes.key_of(&a).expect("hash").0, ObjectKey::of(b"four"));
+    }
+
+    #[test]
     fn an_unchanged_file_is_trusted() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("a.svg");
