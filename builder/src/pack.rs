@@ -70,17 +70,31 @@ pub fn pack(options: &PackOptions<'_>) -> anyhow::Result<PackReport> {
             access: r.access.clone(),
         })
         .collect();
-    let packed = zip_course(&outputs, options.course)?
-        .with_context(|| format!("release {release} has no course {:?}", options.course))?;
+    // Written as it is made, into a file renamed into place when whole: a course's
+    // videos are not held in memory, and a failed pack leaves no partial zip.
     let tmp = options.out.with_extension("zip.partial");
-    std::fs::write(&tmp, &packed.zip).with_context(|| format!("writing {}", tmp.display()))?;
+    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let packed = match zip_course(&outputs, options.course, std::io::BufWriter::new(file)) {
+        Ok(Some(packed)) => packed,
+        other => {
+            let _ = std::fs::remove_file(&tmp);
+            other?.with_context(|| format!("release {release} has no course {:?}", options.course))?
+        }
+    };
+    packed
+        .zip
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    let zip_bytes = std::fs::metadata(&tmp).with_context(|| format!("writing {}", tmp.display()))?.len();
     std::fs::rename(&tmp, options.out).with_context(|| format!("writing {}", options.out.display()))?;
     Ok(PackReport {
         path: options.out.to_owned(),
         release,
         files: packed.files,
         bytes: packed.bytes,
-        zip_bytes: packed.zip.len() as u64,
+        zip_bytes,
     })
 }
 
@@ -101,8 +115,9 @@ fn live_release(store: &Path, channel: &str) -> anyhow::Result<(ReleaseId, Manif
     Ok((channel.release, manifest))
 }
 
-pub struct Packed {
-    pub zip: Vec<u8>,
+pub struct Packed<W> {
+    /// Where the zip was written.
+    pub zip: W,
     pub files: usize,
     pub bytes: u64,
 }
@@ -202,8 +217,23 @@ fn rewrite_css(css: &str, from: &str, packed: &BTreeSet<String>) -> String {
     text
 }
 
-/// The pack of course `slug` from a release's `outputs`, if it has that course.
-pub fn zip_course(outputs: &[Output], slug: &str) -> anyhow::Result<Option<Packed>> {
+/// Media that is compressed already (video, audio, most images, fonts, zips): stored, not
+/// deflated again for nothing (a course's videos were most of a pack's time).
+fn is_compressed(content_type: &str) -> bool {
+    let ty = content_type.split(';').next().unwrap_or_default().trim();
+    ty.starts_with("video/")
+        || ty.starts_with("audio/")
+        || matches!(ty, "image/png" | "image/jpeg" | "image/gif" | "image/webp" | "image/avif")
+        || matches!(ty, "font/woff" | "font/woff2" | "application/zip" | "application/gzip")
+}
+
+/// The pack of course `slug` from a release's `outputs`, written to `sink`, if the
+/// release has that course.
+pub fn zip_course<W: std::io::Write + std::io::Seek>(
+    outputs: &[Output],
+    slug: &str,
+    sink: W,
+) -> anyhow::Result<Option<Packed<W>>> {
     use std::io::Write;
     use zip::write::SimpleFileOptions;
     let refs = crate::build::course_files::ReferenceCache::default();
@@ -212,7 +242,7 @@ pub fn zip_course(outputs: &[Output], slug: &str) -> anyhow::Result<Option<Packe
     };
     let by_route: std::collections::BTreeMap<&str, &Output> =
         outputs.iter().map(|o| (o.route.as_str(), o)).collect();
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut writer = zip::ZipWriter::new(sink);
     let options = SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default())
@@ -229,6 +259,22 @@ pub fn zip_course(outputs: &[Output], slug: &str) -> anyhow::Result<Option<Packe
     for route in &files {
         let output = by_route[route.as_str()];
         let file = file_of(route);
+        if is_compressed(&output.content_type) {
+            let stored =
+                options.compression_method(zip::CompressionMethod::Stored).large_file(output.size >= 1 << 32);
+            writer.start_file(format!("{slug}/{file}"), stored)?;
+            bytes += match &output.body {
+                Body::File(path) => {
+                    let mut from = std::fs::File::open(path).with_context(|| format!("reading {route}"))?;
+                    std::io::copy(&mut from, &mut writer).with_context(|| format!("reading {route}"))?
+                }
+                Body::Bytes(body) => {
+                    writer.write_all(body)?;
+                    body.len() as u64
+                }
+            };
+            continue;
+        }
         let body = output.bytes().with_context(|| format!("reading {route}"))?;
         let body = if output.content_type.starts_with("text/html") {
             rewrite_html(&body, &file, &files).with_context(|| format!("rewriting {route}"))?
@@ -241,7 +287,7 @@ pub fn zip_course(outputs: &[Output], slug: &str) -> anyhow::Result<Option<Packe
         writer.start_file(format!("{slug}/{file}"), options)?;
         writer.write_all(&body)?;
     }
-    let zip = writer.finish()?.into_inner();
+    let zip = writer.finish()?;
     Ok(Some(Packed { zip, files: files.len(), bytes }))
 }
 

@@ -75,11 +75,13 @@ impl CacheClass {
     }
 
     /// `Cache-Control` of a route of this class that only a grant opens: never kept by a
-    /// shared cache; the student's own browser keeps immutable media as long as any.
+    /// shared cache; the student's own browser keeps immutable media as long as any, and
+    /// asks again for a page each time (a page kept for 60 s stayed readable for a minute
+    /// after its grant ended; the origin checks the grant before any 304).
     pub fn private_cache_control(self) -> &'static str {
         match self {
             CacheClass::Immutable => "private, max-age=31536000, immutable",
-            CacheClass::Stable => "private, max-age=60",
+            CacheClass::Stable => "private, no-cache",
         }
     }
 }

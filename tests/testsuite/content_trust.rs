@@ -216,6 +216,37 @@ fn an_enrolled_courses_media_is_only_under_its_grant_scope() {
 }
 
 #[test]
+fn an_enrolled_page_is_revalidated_on_every_view_and_only_a_grant_gets_its_304() {
+    // A page kept for 60 s (`private, max-age=60`) stayed readable from the browser's
+    // cache for a minute after its grant ended: pages that only a grant opens are
+    // `no-cache`, and the revalidation checks the grant before it answers 304.
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(&sample_content(), store.path());
+    let (_, manifest) = live_manifest(store.path());
+    let page = manifest
+        .routes
+        .iter()
+        .find(|(route, r)| {
+            route.starts_with(PREFIX) && r.access != Access::Public && r.content_type.starts_with("text/html")
+        })
+        .map(|(route, _)| route.clone())
+        .expect("an enrolled lesson page");
+    let keys = Keys::new();
+    let origin = Origin::start(store.path(), &["--trusted-key", &keys.trust()]);
+    let cookie = keys.cookies(&format!("{}{PREFIX}", origin.base));
+    let granted = get(&origin.url(&page), &[("cookie", &cookie)]);
+    assert_eq!(granted.status(), 200);
+    assert_eq!(granted.headers()["cache-control"], "private, no-cache", "{page}");
+    let etag = granted.headers()["etag"].to_str().expect("ascii").to_owned();
+    let again = get(&origin.url(&page), &[("cookie", &cookie), ("if-none-match", &etag)]);
+    assert_eq!(again.status(), 304, "revalidated with the grant");
+    let lapsed = get(&origin.url(&page), &[("if-none-match", &etag)]);
+    assert_eq!(lapsed.status(), 403, "without the grant a revalidation is refused, never a 304");
+    let other = keys.cookies(&format!("{}/courses/python-foundations/", origin.base));
+    assert_eq!(get(&origin.url(&page), &[("cookie", &other), ("if-none-match", &etag)]).status(), 403);
+}
+
+#[test]
 fn files_no_page_uses_are_not_published() {
     let site = Site::new();
     std::fs::write(site.path("courses/data-structures/media/exam-answers.txt"), SECRET).expect("write");

@@ -58,6 +58,20 @@ fn a_course_pack_opens_from_disk_with_relative_links() {
     assert!(pack(&store, COURSE, &zip_path).status.success());
     assert_eq!(first, std::fs::read(&zip_path).expect("zip"), "the same release packs to the same bytes");
 
+    // Video and images are stored as they are (deflating them gains nothing), text deflated.
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("zip")).expect("a zip");
+    let methods: Vec<(String, zip::CompressionMethod)> = (0..archive.len())
+        .map(|i| archive.by_index(i).map(|f| (f.name().to_owned(), f.compression())).expect("entry"))
+        .collect();
+    let video: Vec<_> = methods.iter().filter(|(n, _)| n.ends_with(".webm") || n.ends_with(".png")).collect();
+    assert!(!video.is_empty(), "the course's video and images are packed: {methods:?}");
+    assert!(video.iter().all(|(_, m)| *m == zip::CompressionMethod::Stored), "{video:?}");
+    assert!(methods
+        .iter()
+        .filter(|(n, _)| n.ends_with(".html"))
+        .all(|(_, m)| *m == zip::CompressionMethod::Deflated));
+    assert!(!work.path().join("pack.zip.partial").exists(), "no partial zip left");
+
     let unpacked = work.path().join("unpacked");
     let names = unzip(&zip_path, &unpacked);
     let root = unpacked.join(COURSE);

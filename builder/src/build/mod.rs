@@ -387,7 +387,8 @@ pub fn render(
         return Err(fail(&diags));
     }
     let search_index = if search {
-        search::index(&pages[..lesson_pages], &cache.search).map_err(BuildError::Search)?
+        let home = pages[lesson_pages..].iter().find(|p| p.route == "/");
+        search::index(&pages[..lesson_pages], home, &cache.search).map_err(BuildError::Search)?
     } else {
         Vec::new()
     };

@@ -166,14 +166,23 @@ impl IndexCache {
 
 /// The index files of every scope the `lessons` (lesson pages) fall in, and each scope's
 /// `segments.json`.
-pub(crate) fn index(lessons: &[Output], cache: &IndexCache) -> Result<Vec<Output>, String> {
+pub(crate) fn index(
+    lessons: &[Output],
+    home: Option<&Output>,
+    cache: &IndexCache,
+) -> Result<Vec<Output>, String> {
     let mut scopes: BTreeMap<&Access, Vec<&Output>> = BTreeMap::new();
     for page in lessons {
         scopes.entry(&page.access).or_default().push(page);
     }
     // The public index carries the JS and WebAssembly every search loads: it is built
-    // even with no public lesson.
-    scopes.entry(&Access::Public).or_default();
+    // even with no public lesson, then of the home page. An index of no page has no
+    // language, and Pagefind then fails to start, also for the enrolled courses' indexes
+    // merged into it: a catalogue of enrolled courses only had no search at all.
+    let public = scopes.entry(&Access::Public).or_default();
+    if public.is_empty() {
+        public.extend(home.filter(|h| h.access == Access::Public));
+    }
     let mut indexer = Indexer::default();
     let mut outputs = Vec::new();
     for (access, mut pages) in scopes {
@@ -505,7 +514,7 @@ mod tests {
             lesson("/courses/py/a/", Access::Public, "zanzibarian public words"),
             lesson("/courses/ds/b/", ds.clone(), "quetzalcoatlic enrolled words"),
         ];
-        let outputs = index(&pages, &IndexCache::default()).expect("index");
+        let outputs = index(&pages, None, &IndexCache::default()).expect("index");
         let public = text_of(&outputs, PUBLIC_BASE);
         let enrolled = text_of(&outputs, "/courses/ds/_search/");
         assert!(contains(&public, "zanzibarian"), "the public lesson is in the public index");
@@ -537,7 +546,7 @@ mod tests {
             lesson("/courses/py/a/", Access::Public, "zanzibarian public words"),
             lesson("/courses/ds/b/", ds, ""),
         ];
-        let outputs = index(&pages, &IndexCache::default()).expect("index");
+        let outputs = index(&pages, None, &IndexCache::default()).expect("index");
         let own: Vec<&str> =
             outputs.iter().map(|o| o.route.as_str()).filter(|r| r.starts_with("/courses/ds/")).collect();
         assert_eq!(own, ["/courses/ds/_search/segments.json"], "no index for a wordless course");
@@ -554,7 +563,7 @@ mod tests {
         let store = tempfile::tempdir().expect("tempdir");
         let pages = [lesson("/courses/py/a/", Access::Public, "words")];
         let cache = IndexCache::load(store.path(), &store.path().join("none"));
-        let first = index(&pages, &cache).expect("index");
+        let first = index(&pages, None, &cache).expect("index");
         // Not yet in the store: built again.
         assert!(first.iter().all(|o| matches!(o.body, Body::Bytes(_))));
         // (The segment list is written each time: a few bytes.)
@@ -565,7 +574,7 @@ mod tests {
         }
         cache.save(&store.path().join("search")).expect("save");
         let cache = IndexCache::load(store.path(), &store.path().join("search"));
-        let second = index(&pages, &cache).expect("index");
+        let second = index(&pages, None, &cache).expect("index");
         assert!(
             second
                 .iter()
@@ -607,7 +616,7 @@ mod tests {
             })
             .collect();
         let cache = IndexCache::load(store.path(), &store.path().join("none"));
-        let first = index(&pages, &cache).expect("index");
+        let first = index(&pages, None, &cache).expect("index");
         let base_files: BTreeMap<String, ObjectKey> = first
             .iter()
             .filter(|o| !o.route.ends_with("segments.json"))
@@ -619,7 +628,7 @@ mod tests {
         pages[3] = lesson("/courses/py/l03/", Access::Public, "common words xylophonist");
         pages.remove(7);
         pages.push(lesson("/courses/py/new/", Access::Public, "common words quokkas"));
-        let second = index(&pages, &cache).expect("index");
+        let second = index(&pages, None, &cache).expect("index");
         for (route, key) in &base_files {
             let now = second.iter().find(|o| &o.route == route).unwrap_or_else(|| panic!("{route} kept"));
             assert_eq!(&now.key, key, "the base is reused as it was: {route}");
@@ -648,7 +657,7 @@ mod tests {
 
         // The same pages again: nothing is indexed; a delta of the same pages is reused.
         let cache = stored(store.path(), &second, &cache);
-        let third = index(&pages, &cache).expect("index");
+        let third = index(&pages, None, &cache).expect("index");
         assert!(third
             .iter()
             .filter(|o| !o.route.ends_with("segments.json"))
@@ -665,13 +674,13 @@ mod tests {
             })
             .collect();
         let cache = IndexCache::load(store.path(), &store.path().join("none"));
-        let first = index(&pages, &cache).expect("index");
+        let first = index(&pages, None, &cache).expect("index");
         let mut cache = stored(store.path(), &first, &cache);
         // A quarter of 12 pages (3) may go into a delta; a fourth changed page rebuilds.
         for (edit, expect_delta) in [(0, true), (1, true), (2, true), (4, false)] {
             pages[edit] =
                 lesson(&pages[edit].route.clone(), Access::Public, &format!("edited words edit{edit}"));
-            let outputs = index(&pages, &cache).expect("index");
+            let outputs = index(&pages, None, &cache).expect("index");
             let segments = segments_of(&outputs, "/_search/segments.json");
             assert_eq!(segments["delta"], expect_delta, "after editing page {edit}: {segments}");
             if !expect_delta {
@@ -696,10 +705,10 @@ mod tests {
             .chain([lesson("/courses/py/a/", Access::Public, "public words")])
             .collect();
         let cache = IndexCache::load(store.path(), &store.path().join("none"));
-        let first = index(&pages, &cache).expect("index");
+        let first = index(&pages, None, &cache).expect("index");
         let cache = stored(store.path(), &first, &cache);
         pages[2] = lesson("/courses/ds/l2/", ds.clone(), "enrolled words pangolinish");
-        let second = index(&pages, &cache).expect("index");
+        let second = index(&pages, None, &cache).expect("index");
         assert!(text_of(&second, "/courses/ds/_search/delta/").windows(11).any(|w| w == b"pangolinish"));
         assert!(
             !contains(&text_of(&second, "/_search/"), "pangolin"),
@@ -717,5 +726,18 @@ mod tests {
             segments_of(&second, "/courses/ds/_search/segments.json")["stale"],
             serde_json::json!(["/courses/ds/l2/"])
         );
+    }
+
+    #[test]
+    fn with_every_course_enrolled_the_public_index_is_of_the_home_page() {
+        let ds = Access::Course("ds".into());
+        let pages = [lesson("/courses/ds/a/", ds, "enrolled words only")];
+        let home = lesson("/", Access::Public, "welcome to the catalogue");
+        let outputs = index(&pages, Some(&home), &IndexCache::default()).expect("index");
+        let public: Vec<Output> =
+            outputs.iter().filter(|o| o.route.starts_with(PUBLIC_BASE)).cloned().collect();
+        assert!(has_words(&public), "the public index has a language, so Pagefind starts");
+        assert!(contains(&text_of(&outputs, PUBLIC_BASE), "catalogue"));
+        assert!(!contains(&text_of(&outputs, PUBLIC_BASE), "enrolled"));
     }
 }

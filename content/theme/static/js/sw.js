@@ -3,8 +3,11 @@
    the site works exactly as without a worker.
 
    - Pages (HTML) come from the network first; each one a student opened is kept, and
-     served when the network fails, marked so the page shows its "offline" notice. An
-     unvisited page offline answers a small offline page (503), never the browser's error.
+     served when the network fails or a gateway answers 502-504 for a server it cannot
+     reach, marked so the page shows its "offline" notice. An unvisited page offline
+     answers a small offline page (503), never the browser's error.
+   - The pages and files kept from browsing are bounded (the newest MAX_PAGES pages and
+     MAX_OBJECTS files; a page visited again counts as new); saved courses are not.
    - Immutable files (fingerprinted assets, lab and animation bundles, search chunks:
      `Cache-Control: ... immutable`) come from a cache first: their bytes never change.
    - Saved courses (js/offline.js writes them, one cache per course) are just more caches:
@@ -17,6 +20,23 @@
 var PAGES = 'pages-v1';
 var OBJECTS = 'objects-v1';
 var OWN = /^(pages-v1|objects-v1|offline-meta-v1|course:.+)$/;
+var MAX_PAGES = 300;
+var MAX_OBJECTS = 3000;
+
+// Drops the oldest entries of cache `name` beyond `max` (keys come in insertion order,
+// and a put replaces an entry at the end).
+function trim(name, max) {
+  return caches.open(name).then(function (cache) {
+    return cache.keys().then(function (keys) {
+      return Promise.all(keys.slice(0, Math.max(0, keys.length - max)).map(function (k) { return cache.delete(k); }));
+    });
+  });
+}
+
+function keep(name, max, url, response) {
+  return caches.open(name).then(function (c) { return c.put(url, response); })
+    .then(function () { return trim(name, max); });
+}
 
 self.addEventListener('install', function () { self.skipWaiting(); });
 
@@ -59,18 +79,24 @@ function offlinePage() {
   });
 }
 
+// A gateway's answer for a server it cannot reach (an edge whose origins are down, a
+// proxy cut off upstream) is no better than no network: a kept copy is shown instead.
+function unreachable(response) {
+  return response.status === 502 || response.status === 503 || response.status === 504;
+}
+
 function page(event) {
   var request = event.request;
+  var kept = function () { return caches.match(request.url, { ignoreSearch: true }); };
   return fetch(request).then(function (response) {
     if (response.ok && response.type === 'basic') {
       var copy = response.clone();
-      event.waitUntil(caches.open(PAGES).then(function (c) { return c.put(request.url, copy); }));
+      event.waitUntil(keep(PAGES, MAX_PAGES, request.url, copy));
     }
-    return response;
+    if (!unreachable(response)) return response;
+    return kept().then(function (copy) { return copy ? markedOffline(copy) : response; });
   }, function () {
-    return caches.match(request.url, { ignoreSearch: true }).then(function (kept) {
-      return kept ? markedOffline(kept) : offlinePage();
-    });
+    return kept().then(function (copy) { return copy ? markedOffline(copy) : offlinePage(); });
   });
 }
 
@@ -81,7 +107,7 @@ function file(event) {
     return fetch(request).then(function (response) {
       if (response.ok && response.status === 200 && response.type === 'basic' && isImmutable(response)) {
         var copy = response.clone();
-        event.waitUntil(caches.open(OBJECTS).then(function (c) { return c.put(request.url, copy); }));
+        event.waitUntil(keep(OBJECTS, MAX_OBJECTS, request.url, copy));
       }
       return response;
     }, function (err) {
