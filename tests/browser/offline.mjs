@@ -49,6 +49,16 @@ async function look(page, response) {
       players: document.querySelectorAll('[data-lottie-src]').length,
       rendered: document.querySelectorAll('[data-lottie-src] svg').length,
     })),
+    // Whether each video got its metadata (from the network, or offline from a saved copy).
+    videos: await page.evaluate(() => Promise.all([...document.querySelectorAll('main video')].map((v) =>
+      new Promise((done) => {
+        const result = (ok) => done({ src: v.currentSrc, ok, error: v.error ? v.error.code : null });
+        if (v.readyState >= 1) return result(true);
+        const timer = setTimeout(() => result(false), 8000);
+        v.addEventListener('loadedmetadata', () => { clearTimeout(timer); result(true); }, { once: true });
+        v.addEventListener('error', () => { clearTimeout(timer); result(false); }, { once: true });
+        v.load();
+      })))),
     styled: await page.evaluate(() => getComputedStyle(document.body).fontFamily.includes('system-ui')),
     text: await page.evaluate(() => document.querySelector('main')?.textContent ?? ''),
   };
@@ -110,6 +120,13 @@ try {
     const response = await page.goto(url(path), { waitUntil: 'load' });
     const seen = await look(page, response);
     delete seen.text;
+    // A range of each video, as a player asks for it, past the HTTP cache (which may have
+    // been emptied): cut from the saved copy offline.
+    seen.ranges = await page.evaluate(() => Promise.all([...document.querySelectorAll('main video')].map((v) =>
+      fetch(v.currentSrc || v.querySelector('source')?.src, { headers: { range: 'bytes=10-109' }, cache: 'no-store' })
+        .then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength,
+                              range: r.headers.get('content-range') }))
+        .catch((e) => ({ status: 0, error: String(e) })))));
     out.saved_offline.push({ path, ...seen });
   }
   await wait('fix');

@@ -206,7 +206,17 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
             "saved, offline: {page}"
         );
         assert!(page["images"].as_array().expect("images").iter().all(|i| i["ok"] == true), "{page}");
+        assert!(
+            page["videos"].as_array().expect("videos").iter().all(|v| v["ok"] == true),
+            "video offline: {page}"
+        );
+        for range in page["ranges"].as_array().expect("ranges") {
+            assert_eq!((range["status"].as_u64(), range["bytes"].as_u64()), (Some(206), Some(100)), "{page}");
+            assert!(range["range"].as_str().is_some_and(|r| r.starts_with("bytes 10-109/")), "{range}");
+        }
     }
+    let videos = saved.iter().flat_map(|p| p["videos"].as_array().cloned().unwrap_or_default()).count();
+    assert!(videos > 0, "the saved course has a video lesson, played offline");
     // After the fix: the list and the fixed page, nothing else of the course.
     let fetched: Vec<&str> =
         out["updated"]["fetched"].as_array().expect("fetched").iter().filter_map(Value::as_str).collect();

@@ -6,6 +6,8 @@
      served when the network fails or a gateway answers 502-504 for a server it cannot
      reach, marked so the page shows its "offline" notice. An unvisited page offline
      answers a small offline page (503), never the browser's error.
+   - A range request (video) is cut from a kept whole copy of an immutable file (a saved
+     course's videos play offline); otherwise it goes to the network.
    - The pages and files kept from browsing are bounded (the newest MAX_PAGES pages and
      MAX_OBJECTS files; a page visited again counts as new); saved courses are not.
    - Immutable files (fingerprinted assets, lab and animation bundles, search chunks:
@@ -117,14 +119,45 @@ function file(event) {
   });
 }
 
+// One range (`bytes=a-b`, `a-`, `-n`) of `size` bytes: [start, end] or null.
+function rangeOf(header, size) {
+  var m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  var start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
+  var end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return start <= end ? [start, end] : null;
+}
+
+// A range of a kept immutable file (a video asks for `bytes=0-` and on), cut from the
+// whole copy a saved course holds, so its videos play offline; a file not kept, or
+// several ranges, go to the network as without a worker.
+function ranged(event) {
+  var request = event.request;
+  var header = request.headers.get('range');
+  if (header.indexOf(',') >= 0) return fetch(request);
+  return caches.match(request.url, { ignoreSearch: true }).then(function (kept) {
+    if (!kept || kept.status !== 200 || !isImmutable(kept)) return fetch(request);
+    return kept.arrayBuffer().then(function (bytes) {
+      var range = rangeOf(header, bytes.byteLength);
+      if (!range) {
+        return new Response('', { status: 416, headers: { 'content-range': 'bytes */' + bytes.byteLength } });
+      }
+      var headers = new Headers(kept.headers);
+      headers.set('content-range', 'bytes ' + range[0] + '-' + range[1] + '/' + bytes.byteLength);
+      headers.set('content-length', String(range[1] - range[0] + 1));
+      return new Response(bytes.slice(range[0], range[1] + 1), { status: 206, headers: headers });
+    });
+  });
+}
+
 self.addEventListener('fetch', function (event) {
   var request = event.request;
   if (request.method !== 'GET') return;
   var url = new URL(request.url);
-  // Other sites, the origin's own API and ranges (video) go straight to the network.
+  // Other sites and the origin's own API go straight to the network.
   if (url.origin !== self.location.origin || /^\/_(origin|live)\//.test(url.pathname) ||
-      request.headers.has('range') || url.pathname === '/sw.js') return;
+      url.pathname === '/sw.js') return;
   // Whatever goes wrong in here, the answer is the network's, as without a worker.
-  var answer = isPage(request) ? page(event) : file(event);
+  var answer = request.headers.has('range') ? ranged(event) : isPage(request) ? page(event) : file(event);
   event.respondWith(answer.catch(function () { return fetch(request); }));
 });
