@@ -73,7 +73,19 @@ pub fn pack(options: &PackOptions<'_>) -> anyhow::Result<PackReport> {
     // Written as it is made, into a file renamed into place when whole: a course's
     // videos are not held in memory, and a failed pack leaves no partial zip.
     let tmp = options.out.with_extension("zip.partial");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    // A new file, never one a link there points at (a planted `x.zip.partial` link would
+    // have had its target overwritten): a stale one is removed (a link, not its target).
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()));
+        }
+        _ => {}
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     let packed = match zip_course(&outputs, options.course, std::io::BufWriter::new(file)) {
         Ok(Some(packed)) => packed,
         other => {
@@ -81,14 +93,22 @@ pub fn pack(options: &PackOptions<'_>) -> anyhow::Result<PackReport> {
             other?.with_context(|| format!("release {release} has no course {:?}", options.course))?
         }
     };
-    packed
+    let finished = packed
         .zip
         .into_inner()
         .map_err(|e| e.into_error())
         .and_then(|f| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    let zip_bytes = std::fs::metadata(&tmp).with_context(|| format!("writing {}", tmp.display()))?.len();
-    std::fs::rename(&tmp, options.out).with_context(|| format!("writing {}", options.out.display()))?;
+        .and_then(|()| std::fs::metadata(&tmp))
+        .with_context(|| format!("writing {}", tmp.display()))
+        .and_then(|meta| {
+            std::fs::rename(&tmp, options.out)
+                .with_context(|| format!("writing {}", options.out.display()))?;
+            Ok(meta.len())
+        });
+    // Whatever failed, no partial zip is left behind.
+    let zip_bytes = finished.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
     Ok(PackReport {
         path: options.out.to_owned(),
         release,

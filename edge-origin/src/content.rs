@@ -103,6 +103,15 @@ pub(crate) async fn serve<B>(
         }
         return response;
     }
+    // Under an enrolled course, a path that names nothing answers as one that names a
+    // lesson (403 without the course's grant): a 404 (or a redirect) told anyone which
+    // lesson slugs and search files the course has.
+    if state.enforce_grants && release.enrolled_course_of(&path).is_some() {
+        if let Err(refusal) = state.verifier.admit(req, &path, client_ip, authority) {
+            tracing::info!(path = &*path, reason = %refusal, "grant refused");
+            return forbidden(state, release, req).await;
+        }
+    }
     // `/dir` redirects to `/dir/` so relative links in the page resolve.
     if !path.ends_with('/') && routes.contains_key(&format!("{path}/")) {
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();

@@ -244,6 +244,12 @@ fn an_enrolled_page_is_revalidated_on_every_view_and_only_a_grant_gets_its_304()
     assert_eq!(lapsed.status(), 403, "without the grant a revalidation is refused, never a 304");
     let other = keys.cookies(&format!("{}/courses/python-foundations/", origin.base));
     assert_eq!(get(&origin.url(&page), &[("cookie", &other), ("if-none-match", &etag)]).status(), 403);
+    // What does not exist under the course answers as what does: no slug enumeration.
+    for missing in ["nope/", "nope", "_search/delta/pagefind-entry.json", "_/assets/x.png"] {
+        let url = origin.url(&format!("{PREFIX}{missing}"));
+        assert_eq!(get(&url, &[]).status(), 403, "{missing} without a grant");
+    }
+    assert_eq!(get(&origin.url(&format!("{PREFIX}nope/")), &[("cookie", &cookie)]).status(), 404);
 }
 
 #[test]

@@ -192,3 +192,23 @@ fn bad_slugs_unknown_courses_and_missing_stores_are_refused() {
         assert!(!to.exists(), "nothing written for {slug}");
     }
 }
+
+#[test]
+fn a_pack_never_writes_through_a_planted_link_and_leaves_no_partial_zip() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("dist");
+    build_ok(&sample_content(), &store);
+    let victim = work.path().join("victim");
+    std::fs::write(&victim, "victim").expect("write");
+    let to = work.path().join("y.zip");
+    std::os::unix::fs::symlink(&victim, work.path().join("y.zip.partial")).expect("link");
+    assert!(pack(&store, COURSE, &to).status.success());
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "victim", "the link's target is untouched");
+    assert!(!to.is_symlink() && to.is_file(), "the pack is a file of its own");
+    // A rename that fails (a folder in the way) leaves no partial zip.
+    let blocked = work.path().join("d.zip");
+    std::fs::create_dir_all(blocked.join("inner")).expect("mkdir");
+    let out = pack(&store, COURSE, &blocked);
+    assert!(!out.status.success());
+    assert!(!work.path().join("d.zip.partial").exists(), "no partial zip left behind");
+}

@@ -223,7 +223,10 @@ fn scope_index(
         stale.extend(base.pages.keys().map(String::as_str).filter(|r| !current.contains(r)));
         stale.sort_unstable();
         let limit = DELTA_PAGES.min(pages.len() / 4).max(1);
-        if changed.len().max(stale.len()) <= limit {
+        // A page that left the scope (deleted, or now under a grant: a preview made a
+        // lesson again) must leave its base too: its text was still served there.
+        let left = base.pages.keys().any(|r| !current.contains(r.as_str()));
+        if !left && changed.len().max(stale.len()) <= limit {
             outputs.extend(base_files.iter().map(|f| reused(f, access, &cache.store)));
             let delta_inputs = inputs_of(access, &format!("delta of {}", base.inputs), &changed);
             let delta = if changed.is_empty() {
@@ -404,7 +407,11 @@ async fn build_index(
         let html = page.bytes().map_err(|e| format!("reading {}: {e}", page.route))?;
         let mut html = String::from_utf8_lossy(&html).into_owned();
         if delta {
-            mark_delta(&mut html);
+            mark(&mut html, "segment:delta");
+        }
+        if page.route == "/" {
+            // The home page stands in for a public index of no lesson: never a result.
+            mark(&mut html, "standin:home");
         }
         index
             .add_html_file(None, Some(page.route.clone()), html)
@@ -428,11 +435,11 @@ async fn build_index(
     Ok(outputs)
 }
 
-/// Puts the `segment: delta` meta right inside `<body>` (or first, without one).
-fn mark_delta(html: &mut String) {
-    const MARK: &str = "<i data-pagefind-meta=\"segment:delta\" hidden></i>";
+/// Puts a `key:value` meta right inside `<body>` (or first, without one).
+fn mark(html: &mut String, meta: &str) {
+    let mark = format!("<i data-pagefind-meta=\"{meta}\" hidden></i>");
     let at = html.find("<body").and_then(|b| html[b..].find('>').map(|e| b + e + 1)).unwrap_or(0);
-    html.insert_str(at, MARK);
+    html.insert_str(at, &mark);
 }
 
 /// The index files, and for the public index also the JS, its worker and the
@@ -624,9 +631,8 @@ mod tests {
             .collect();
         let cache = stored(store.path(), &first, &cache);
 
-        // One lesson edited, one deleted, one added.
+        // One lesson edited, one added.
         pages[3] = lesson("/courses/py/l03/", Access::Public, "common words xylophonist");
-        pages.remove(7);
         pages.push(lesson("/courses/py/new/", Access::Public, "common words quokkas"));
         let second = index(&pages, None, &cache).expect("index");
         for (route, key) in &base_files {
@@ -648,11 +654,7 @@ mod tests {
         let segments = segments_of(&second, "/_search/segments.json");
         assert_eq!(segments["base"], true);
         assert_eq!(segments["delta"], true);
-        assert_eq!(
-            segments["stale"],
-            serde_json::json!(["/courses/py/l03/", "/courses/py/l07/"]),
-            "edited and deleted"
-        );
+        assert_eq!(segments["stale"], serde_json::json!(["/courses/py/l03/"]), "the edited page");
         assert_ne!(segments["tag"], segments_of(&first, "/_search/segments.json")["tag"], "a new tag");
 
         // The same pages again: nothing is indexed; a delta of the same pages is reused.
@@ -663,6 +665,15 @@ mod tests {
             .filter(|o| !o.route.ends_with("segments.json"))
             .all(|o| matches!(o.body, Body::File(_))));
         assert_eq!(segments_of(&third, "/_search/segments.json"), segments);
+
+        // A page leaves the scope (deleted, or moved under a grant): indexed whole, so its
+        // text is no longer in a public base.
+        let cache = stored(store.path(), &third, &cache);
+        pages.remove(7);
+        let fourth = index(&pages, None, &cache).expect("index");
+        assert_eq!(segments_of(&fourth, "/_search/segments.json")["delta"], false);
+        assert!(routes_under(&fourth, "/_search/delta/").is_empty());
+        assert!(!contains(&text_of(&fourth, "/_search/"), "lesson7"), "the page that left is gone");
     }
 
     #[test]
@@ -738,6 +749,7 @@ mod tests {
             outputs.iter().filter(|o| o.route.starts_with(PUBLIC_BASE)).cloned().collect();
         assert!(has_words(&public), "the public index has a language, so Pagefind starts");
         assert!(contains(&text_of(&outputs, PUBLIC_BASE), "catalogue"));
+        assert!(contains(&text_of(&outputs, PUBLIC_BASE), "standin"), "marked, so no result shows it");
         assert!(!contains(&text_of(&outputs, PUBLIC_BASE), "enrolled"));
     }
 }

@@ -31,13 +31,21 @@
 
   function options(tag) { return { baseUrl: '/', metaCacheTag: tag, excerptLength: 20 }; }
 
+  // Whether the delta indexes are merged: after a search failed twice they are left out
+  // (a delta an edge cannot serve must not take the base's results with it).
+  var withDeltas = true;
+  // Whether any index was merged into the public one: then one index's answer to a word
+  // it lacks (Pagefind's near matches) can crowd out another's exact match.
+  var merged = false;
+
   // The delta (and, for a course, the base) index of a scope, into the primary.
   function mergeScope(pagefind, base, segments, primary) {
     if (!segments) return null;
     (segments.stale || []).forEach(function (route) { stale[route] = true; });
     var merges = [];
     if (!primary && segments.base) merges.push(pagefind.mergeIndex(base, options(segments.tag)));
-    if (segments.delta) {
+    merged = merged || merges.length > 0 || (segments.delta && withDeltas);
+    if (segments.delta && withDeltas) {
       var delta = options(segments.tag);
       delta.indexWeight = segments.weight || 1;
       merges.push(pagefind.mergeIndex(base + 'delta/', delta));
@@ -77,13 +85,46 @@
     var was = loading;
     loading = null;
     stale = {};
+    merged = false;
     return (was || Promise.reject()).then(function (pagefind) { return pagefind.destroy(); })
       .catch(function () {});
   }
 
-  // A base result for a route the delta holds anew (or that is gone) is dropped.
+  // A base result for a route the delta holds anew is dropped, and so is the home page
+  // standing in for a public index of no lesson.
   function current(data) {
+    if (data.meta && data.meta.standin) return false;
     return !stale[data.url] || (data.meta && data.meta.segment === 'delta');
+  }
+
+  // The words a result's excerpt marks.
+  function marked(data) {
+    var found = [];
+    (data.excerpt || '').replace(/<mark>([^<]*)<\/mark>/g, function (_, word) { found.push(word.toLowerCase()); });
+    return found;
+  }
+
+  // Whether a result matched a word of the query, not one of Pagefind's near matches for a
+  // word its index lacks (`wombat` answered with pages holding `w`): a marked word shares
+  // at least half the query word's letters from the start (3 at least: a stem's share).
+  function genuine(data, words) {
+    var marks = marked(data);
+    if (!marks.length) return true;
+    return marks.some(function (m) {
+      return words.some(function (w) {
+        var need = Math.min(w.length, Math.max(3, Math.floor(w.length / 2)));
+        var i = 0;
+        while (i < m.length && i < w.length && m.charAt(i) === w.charAt(i)) i++;
+        return i >= need;
+      });
+    });
+  }
+
+  // Near matches are shown only when no index had the word itself.
+  function exactFirst(results, query) {
+    var words = query.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 0; });
+    var exact = results.filter(function (d) { return genuine(d, words); });
+    return exact.length ? exact : results;
   }
 
   // Pagefind's excerpt is HTML-escaped text with <mark> around the matches: rebuild it
@@ -155,12 +196,18 @@
       return pagefind.debouncedSearch(query, options, 150);
     }).then(function (search) {
       if (search === null || mine !== seq) return null; // superseded by a newer query
-      var wanted = search.results.slice(0, 10 + Object.keys(stale).length);
-      return Promise.all(wanted.map(function (r) { return r.data(); }))
-        .then(function (data) { if (mine === seq) show(data.filter(current).slice(0, 10), query); });
+      // With merged indexes, a few more results are read: near matches of one index may
+      // rank above another's exact ones, and are then dropped.
+      var wanted = search.results.slice(0, 10 + Object.keys(stale).length + (merged ? 10 : 0));
+      return Promise.all(wanted.map(function (r) { return r.data(); })).then(function (data) {
+        if (mine === seq) show(exactFirst(data.filter(current), query).slice(0, 10), query);
+      });
     }).catch(function () {
       if (mine !== seq) return;
-      if (retried !== true) reload().then(function () { if (mine === seq) run(true); });
+      // Once more with indexes loaded afresh; then without the deltas; then give up.
+      var attempt = (retried || 0) + 1;
+      if (attempt === 2) withDeltas = false;
+      if (attempt <= 2) reload().then(function () { if (mine === seq) run(attempt); });
       else status.textContent = 'Search is unavailable right now.';
     });
   }
