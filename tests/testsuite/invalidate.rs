@@ -36,10 +36,11 @@ fn one_edited_lesson_invalidates_its_three_forms() {
     let (old, new, _, _content) = edited_lesson(store.path());
     let plan = invalidate::plan(Some(&old), &new, 100);
     println!("one edited lesson: {} paths: {:?}", plan.paths.len(), plan.paths);
-    // Besides the page: the public search index's entry (it names the new meta file) and
-    // the course's save list (the page's new object key); both stable, one form each.
+    // Besides the page: the public search scope's segment list (it now names a delta
+    // index holding the page; the delta's files are new routes) and the course's save list
+    // (the page's new object key); both stable, one form each.
     let (entry, list) =
-        ("/_search/pagefind-entry.json".to_owned(), "/courses/python-foundations/_offline.json".to_owned());
+        ("/_search/segments.json".to_owned(), "/courses/python-foundations/_offline.json".to_owned());
     assert_eq!(plan.changed_routes, vec![entry.clone(), list.clone(), LESSON.to_owned()]);
     let mut expected = vec![
         LESSON.trim_end_matches('/').to_owned(),

@@ -64,8 +64,16 @@ fn forms(lesson: &str) -> [String; 3] {
 }
 
 /// What else a fix of a public lesson of python-foundations changes: the public search
-/// index's entry (it names the new meta file) and the course's save list.
-const DERIVED: [&str; 2] = ["/_search/pagefind-entry.json", "/courses/python-foundations/_offline.json"];
+/// scope's segment list (it names the delta index that now holds the lesson) and the
+/// course's save list; and the delta's entry when the release before had a delta too.
+fn derived(delta_before: bool) -> Vec<String> {
+    let mut routes =
+        vec!["/_search/segments.json".to_owned(), "/courses/python-foundations/_offline.json".to_owned()];
+    if delta_before {
+        routes.push("/_search/delta/pagefind-entry.json".to_owned());
+    }
+    routes
+}
 
 fn x_cache(url: &str) -> String {
     get(url, &[]).headers().get("x-cache").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
@@ -134,7 +142,8 @@ fn a_one_lesson_fix_reaches_the_edge_and_nothing_else_moves() {
         "/courses/python-foundations/loops/index.html",
     ]
     .into_iter()
-    .chain(DERIVED)
+    .map(str::to_owned)
+    .chain(derived(false))
     {
         assert!(out.contains(&format!(" {form}")), "{form} in {out}");
     }
@@ -392,7 +401,7 @@ fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
     let sent = listed();
     assert_eq!(sent.len(), 1, "{sent:?}");
     let expected: std::collections::BTreeSet<String> =
-        forms("loops").into_iter().chain(forms("conditions")).chain(DERIVED.map(str::to_owned)).collect();
+        forms("loops").into_iter().chain(forms("conditions")).chain(derived(true)).collect();
     assert_eq!(sent[0].1, format!("{third}-0"));
     assert_eq!(sent[0].2, expected, "what the failed invalidation missed, and what this fix changed");
 
@@ -414,7 +423,7 @@ fn invalidations_that_failed_are_carried_into_the_next_flip_and_reruns() {
     let rollback =
         sent.iter().find(|(_, reference, _)| reference.starts_with(second.as_str())).expect("rollback's");
     let diff: std::collections::BTreeSet<String> =
-        forms("conditions").into_iter().chain(DERIVED.map(str::to_owned)).collect();
+        forms("conditions").into_iter().chain(derived(true)).collect();
     assert_eq!(rollback.2, diff, "the rollback's diff");
     let (ok, stdout, stderr) =
         course_with(&garage, "rollback", &["--cdn", cdn.as_str(), "--to", second.as_str()], &up_env);
@@ -538,7 +547,9 @@ fn a_failed_rollback_invalidation_names_a_command_that_does_not_flip_again() {
     eprintln!("finished:\n{out}");
     assert_eq!(pointer_json(&site.garage)["release"], site.first.as_str(), "not flipped back to {second}");
     assert_eq!(pointer_json(&site.garage)["sequence"], sequence, "no flip at all");
-    assert!(out.contains("invalidation: 5 paths"), "the rollback's paths are purged: {out}");
+    // The page's three forms, the save list, the segment list, and the delta's entry
+    // (the release rolled back to has no delta).
+    assert!(out.contains("invalidation: 6 paths"), "the rollback's paths are purged: {out}");
     assert!(
         out.contains(&format!("channel live: already serves {} (this run flipped nothing)", site.first)),
         "a run that flipped nothing does not report a flip: {out}"

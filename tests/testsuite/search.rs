@@ -143,6 +143,15 @@ fn an_enrolled_index_is_served_only_under_its_grant() {
     assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"), "{csp}");
 }
 
+/// The grant cookies of alice (enrolled in ENROLLED), as the browser scripts take them.
+fn alice_cookies(granting: &GrantingOrigin) -> Vec<serde_json::Value> {
+    granting
+        .grant_cookies("alice", ENROLLED)
+        .into_iter()
+        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
+        .collect()
+}
+
 #[test]
 fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
     let store = tempfile::tempdir().expect("tempdir");
@@ -152,11 +161,7 @@ fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
     let (enrolled_lesson, enrolled_word) = word_only_in(ENROLLED);
     let public_route = format!("/courses/{PUBLIC_COURSE}/{public_lesson}/");
     let enrolled_route = format!("/courses/{ENROLLED}/{enrolled_lesson}/");
-    let cookies: Vec<_> = granting
-        .grant_cookies("alice", ENROLLED)
-        .into_iter()
-        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
-        .collect();
+    let cookies = alice_cookies(&granting);
     let spec = json!({
         "from": "/",
         "body_word": body_word,
@@ -266,11 +271,7 @@ fn after_an_edit_search_finds_the_new_words_and_not_the_old_ones_through_the_del
     let public_route = format!("/courses/{PUBLIC_COURSE}/{public_lesson}/");
     let enrolled_route = format!("/courses/{ENROLLED}/{enrolled_lesson}/");
     let granting = GrantingOrigin::start(store.path(), &format!("[courses]\n{ENROLLED} = [\"alice\"]\n"));
-    let cookies: Vec<_> = granting
-        .grant_cookies("alice", ENROLLED)
-        .into_iter()
-        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
-        .collect();
+    let cookies = alice_cookies(&granting);
     let spec = json!({
         "from": "/",
         "body_word": new_public,

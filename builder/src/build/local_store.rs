@@ -32,9 +32,14 @@ pub(crate) struct Written {
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent"))?;
     std::fs::create_dir_all(dir)?;
+    // Unique per write, not only per process and file: two routes with the same bytes
+    // write the same variants file at once, and with one temp name the second rename
+    // found it gone (ENOENT, a failed build; seen once in the test suite).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".tmp-{}-{}",
+        ".tmp-{}-{}-{}",
         std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         path.file_name().and_then(|n| n.to_str()).unwrap_or("x")
     ));
     std::fs::write(&tmp, bytes)?;
@@ -354,4 +359,26 @@ pub(crate) fn write_release(
         bytes_written,
         channel_moved,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_of_one_file_at_once_all_succeed() {
+        // Two routes with the same bytes write the same variants file side by side.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("variants/key");
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..200 {
+                        write_atomic(&path, b"{}").expect("every write succeeds");
+                    }
+                });
+            }
+        });
+        assert_eq!(std::fs::read(&path).expect("read"), b"{}");
+    }
 }

@@ -614,16 +614,22 @@ mod tests {
         outputs.iter().map(|o| o.route.as_str()).filter(|r| r.starts_with(prefix)).collect()
     }
 
-    #[test]
-    fn an_edited_lesson_goes_into_a_delta_and_its_base_entry_is_listed_stale() {
-        let store = tempfile::tempdir().expect("tempdir");
-        let mut pages: Vec<Output> = (0..12)
+    /// Twelve public lessons, a cache on `store`, and their first index.
+    fn twelve_public_lessons(store: &Path) -> (Vec<Output>, IndexCache, Vec<Output>) {
+        let pages: Vec<Output> = (0..12)
             .map(|i| {
                 lesson(&format!("/courses/py/l{i:02}/"), Access::Public, &format!("common words lesson{i}"))
             })
             .collect();
-        let cache = IndexCache::load(store.path(), &store.path().join("none"));
+        let cache = IndexCache::load(store, &store.join("none"));
         let first = index(&pages, None, &cache).expect("index");
+        (pages, cache, first)
+    }
+
+    #[test]
+    fn an_edited_lesson_goes_into_a_delta_and_its_base_entry_is_listed_stale() {
+        let store = tempfile::tempdir().expect("tempdir");
+        let (mut pages, cache, first) = twelve_public_lessons(store.path());
         let base_files: BTreeMap<String, ObjectKey> = first
             .iter()
             .filter(|o| !o.route.ends_with("segments.json"))
@@ -679,13 +685,7 @@ mod tests {
     #[test]
     fn a_delta_outgrowing_its_limit_is_folded_into_a_new_base() {
         let store = tempfile::tempdir().expect("tempdir");
-        let mut pages: Vec<Output> = (0..12)
-            .map(|i| {
-                lesson(&format!("/courses/py/l{i:02}/"), Access::Public, &format!("common words lesson{i}"))
-            })
-            .collect();
-        let cache = IndexCache::load(store.path(), &store.path().join("none"));
-        let first = index(&pages, None, &cache).expect("index");
+        let (mut pages, cache, first) = twelve_public_lessons(store.path());
         let mut cache = stored(store.path(), &first, &cache);
         // A quarter of 12 pages (3) may go into a delta; a fourth changed page rebuilds.
         for (edit, expect_delta) in [(0, true), (1, true), (2, true), (4, false)] {
