@@ -5,7 +5,7 @@
 // spec.json: { "visit": [3 lesson paths], "unvisited": path, "course": "/courses/x/",
 //              "lessons": [every lesson path of x], "fixed": path, "fix_marker": "...",
 //              "blocked": path }
-// Prints (last line) { visited, unvisited, save, saved_offline, updated, fixed_offline,
+// Prints (last line) { visited, unvisited, gateway, gateway_unvisited, save, saved_offline, updated, fixed_offline,
 //                      blocked, axe, problems }.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -91,6 +91,18 @@ try {
   {
     const response = await page.goto(url(spec.unvisited), { waitUntil: 'load' });
     out.unvisited = { path: spec.unvisited, ...await look(page, response) };
+  }
+  // Online again, but the server is a gateway answering 503 (its origin is down): a
+  // visited page is the kept copy, an unvisited one the gateway's own answer.
+  await context.setOffline(false);
+  await wait('gateway');
+  {
+    // (A reload: the page is still fresh in the HTTP cache, which a reload revalidates.)
+    await page.goto(url(spec.visit[0]), { waitUntil: 'load' });
+    const response = await page.reload({ waitUntil: 'load' });
+    out.gateway = { path: spec.visit[0], ...await look(page, response) };
+    const other = await page.goto(url(spec.unvisited), { waitUntil: 'load' });
+    out.gateway_unvisited = { path: spec.unvisited, ...await look(page, other) };
   }
   await context.close();
   await wait('online');

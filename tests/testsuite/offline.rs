@@ -91,6 +91,60 @@ fn requested_paths(origin: &Origin) -> Vec<String> {
         .collect()
 }
 
+const GATEWAY_TEXT: &str = "The origin behind this gateway is down";
+
+/// A gateway in the origin's place whose origin is down: every request gets a 503 page.
+struct Gateway {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    addr: SocketAddr,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Gateway {
+    fn start(addr: SocketAddr) -> Gateway {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind(addr).expect("bind the gateway");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body =
+                    format!("<!DOCTYPE html><html><body><main><p>{GATEWAY_TEXT}</p></main></body></html>");
+                let answer = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        Gateway { stop, addr, thread: Some(thread) }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 #[test]
 fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched() {
     require_tool("chromium", "apt-get install -y chromium");
@@ -134,6 +188,7 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
     let mut to_node = node.stdin.take().expect("stdin");
     let from_node = BufReader::new(node.stdout.take().expect("stdout"));
     let mut result = None;
+    let mut gateway: Option<Gateway> = None;
     let mut after_fix: Option<Vec<String>> = None;
     let mut fixed = false;
     for line in from_node.lines() {
@@ -148,7 +203,11 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
                     o.kill9();
                 }
             }
-            Some("online") => origin = Some(Origin::start_on(store.path(), addr, &[])),
+            Some("gateway") => gateway = Some(Gateway::start(addr)),
+            Some("online") => {
+                drop(gateway.take());
+                origin = Some(Origin::start_on(store.path(), addr, &[]));
+            }
             Some("fix") => {
                 let lesson = content.path().join("courses/web-animation/css-transitions.md");
                 let mut text = std::fs::read_to_string(&lesson).expect("lesson");
@@ -190,6 +249,12 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
     let unvisited = &out["unvisited"];
     assert_eq!(unvisited["notice"], true, "the offline notice, not chromium's error page: {unvisited}");
     assert_eq!(unvisited["lesson"], false, "{unvisited}");
+    // Behind a gateway answering 503: the kept copy, marked offline; else the gateway's page.
+    let behind = &out["gateway"];
+    assert_eq!((&behind["lesson"], &behind["notice"]), (&json!(true), &json!(true)), "kept copy: {behind}");
+    let passed = &out["gateway_unvisited"];
+    assert_eq!(passed["status"], 503, "an unvisited page gets the gateway's answer: {passed}");
+    assert!(passed["text"].as_str().is_some_and(|t| t.contains(GATEWAY_TEXT)), "{passed}");
 
     // The saved course.
     let offered = out["save"]["offered"].as_str().unwrap_or_default();
