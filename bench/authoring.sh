@@ -114,16 +114,9 @@ command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3)
 command -v timeout >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-  SUDO=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    SUDO=(sudo)
-  fi
-  log "installing ${missing[*]} (apt)"
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=bench/apt.sh
+source "$HERE/apt.sh"
+apt_install "${missing[@]}"
 [[ -x $CHROMIUM ]] || die "no chromium at $CHROMIUM"
 if [[ ! -d $DRIVER_DIR/node_modules/playwright-core ]]; then
   log "installing playwright-core (npm ci in tests/browser)"

@@ -106,16 +106,9 @@ command -v hugo >/dev/null || missing+=(hugo)
 [[ -x /usr/bin/time ]] || missing+=(time)
 command -v python3 >/dev/null || missing+=(python3)
 command -v timeout >/dev/null || missing+=(coreutils)
-if ((${#missing[@]})); then
-  SUDO=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    SUDO=(sudo)
-  fi
-  log "installing ${missing[*]} (apt)"
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=bench/apt.sh
+source "$HERE/apt.sh"
+apt_install "${missing[@]}"
 if ! command -v mdbook >/dev/null; then
   log "installing mdbook (cargo install mdbook --locked)"
   cargo install mdbook --locked >&2 || die "cargo install mdbook failed"

@@ -117,16 +117,9 @@ EDIT="Instruction count edit: this sentence was appended."
 # ---------------------------------------------------------------- tools (idempotent)
 missing=()
 command -v valgrind >/dev/null || missing+=(valgrind)
-if ((${#missing[@]})); then
-  SUDO=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    SUDO=(sudo)
-  fi
-  log "installing ${missing[*]} (apt)"
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=bench/apt.sh
+source "$HERE/apt.sh"
+apt_install "${missing[@]}"
 for t in valgrind callgrind_control vgdb python3; do
   command -v "$t" >/dev/null || die "$t is missing"
 done

@@ -112,16 +112,9 @@ command -v varnishd >/dev/null || missing+=(varnish)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-  SUDO=()
-  if [[ $(id -u) != 0 ]]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${missing[*]}"
-    SUDO=(sudo)
-  fi
-  log "installing ${missing[*]} (apt)"
-  "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=bench/apt.sh
+source "$HERE/apt.sh"
+apt_install "${missing[@]}"
 NGINX=$(command -v nginx)
 VARNISHD=$(command -v varnishd)
 # Row 4 holds $COLD connections open at once (plus the servers' own).
