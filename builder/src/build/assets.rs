@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use bundle::paths::{course_prefix, fingerprinted_name, FINGERPRINT_LEN};
 use bundle::{sha256_hex, Access, CacheClass, ObjectKey};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::build::uses::{AssetId, Uses};
@@ -294,9 +293,10 @@ fn keys_of(
     hashes: &FileHashes,
     files: Vec<(String, PathBuf)>,
 ) -> Vec<(String, SourceKey)> {
-    files
-        .into_par_iter()
-        .filter_map(|(rel, path)| match hashes.key_of(&path) {
+    hashes
+        .keys_of(files)
+        .into_iter()
+        .filter_map(|(rel, path, found)| match found {
             Ok((key, size)) => Some((rel, SourceKey { path, key, size })),
             Err(err) => {
                 diags.at(&path, 1, 1, format!("cannot read: {err}"));
@@ -543,9 +543,10 @@ fn collect_animations(diags: &Diagnostics, root: &ContentRoot, hashes: &FileHash
         };
         singles.push(((name, kind), path));
     }
-    let hashed: Vec<_> = singles
-        .into_par_iter()
-        .filter_map(|((name, kind), path)| match hashes.key_of(&path) {
+    let hashed: Vec<_> = hashes
+        .keys_of(singles)
+        .into_iter()
+        .filter_map(|((name, kind), path, found)| match found {
             Ok((key, size)) => Some((name, kind, SourceKey { path, key, size })),
             Err(err) => {
                 diags.at(&path, 1, 1, format!("cannot read: {err}"));

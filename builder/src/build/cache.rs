@@ -60,6 +60,9 @@ impl Stamp {
     }
 }
 
+/// A file's key and size.
+pub(crate) type KeyAndSize = (ObjectKey, u64);
+
 /// SHA-256 keys of source files, by path.
 #[derive(Default)]
 pub struct FileHashes {
@@ -98,10 +101,43 @@ impl FileHashes {
 
     /// The key and size of the file at `path`, from the cache when it is unchanged.
     pub fn key_of(&self, path: &Path) -> io::Result<(ObjectKey, u64)> {
+        let (stamp, key) = self.look_up(path)?;
+        self.seen.lock().expect("file hashes lock").push((path.to_owned(), stamp, key.clone()));
+        Ok((key, stamp.len))
+    }
+
+    /// [`Self::key_of`] of many files side by side, each `(label, path)`; what was seen
+    /// is recorded once at the end (a lock per file was contended by the two cores).
+    pub(crate) fn keys_of<L: Send>(
+        &self,
+        files: Vec<(L, PathBuf)>,
+    ) -> Vec<(L, PathBuf, io::Result<KeyAndSize>)> {
+        use rayon::prelude::*;
+        let looked: Vec<_> = files
+            .into_par_iter()
+            .map(|(label, path)| {
+                let found = self.look_up(&path);
+                (label, path, found)
+            })
+            .collect();
+        let mut seen = self.seen.lock().expect("file hashes lock");
+        looked
+            .into_iter()
+            .map(|(label, path, found)| match found {
+                Ok((stamp, key)) => {
+                    seen.push((path.clone(), stamp, key.clone()));
+                    (label, path, Ok((key, stamp.len)))
+                }
+                Err(err) => (label, path, Err(err)),
+            })
+            .collect()
+    }
+
+    /// The stamp and key of the file at `path`, without recording that it was seen.
+    fn look_up(&self, path: &Path) -> io::Result<(Stamp, ObjectKey)> {
         if let (Some(changed), Some((stamp, key))) = (&self.vouched, self.known.get(path.as_os_str())) {
             if !changed.iter().any(|c| path.starts_with(c)) {
-                self.seen.lock().expect("file hashes lock").push((path.to_owned(), *stamp, key.clone()));
-                return Ok((key.clone(), stamp.len));
+                return Ok((*stamp, key.clone()));
             }
         }
         let stamp = Stamp::of(&std::fs::metadata(path)?);
@@ -114,8 +150,7 @@ impl FileHashes {
             Some(key) => key,
             None => hash_file(path)?,
         };
-        self.seen.lock().expect("file hashes lock").push((path.to_owned(), stamp, key.clone()));
-        Ok((key, stamp.len))
+        Ok((stamp, key))
     }
 
     /// After a build in a long-lived process (`course serve`): what it hashed becomes what

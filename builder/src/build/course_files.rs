@@ -110,7 +110,7 @@ impl ReferenceCache {
 
     /// Carries the references of pages and stylesheets this build did not crawl into the
     /// journal, for a later build that does.
-    fn keep(&self, outputs: &[Output]) {
+    fn keep<'a>(&self, outputs: impl Iterator<Item = &'a Output>) {
         let mut current = self.current.lock().expect("reference cache lock");
         for o in outputs {
             if let Some(line) = self.known.get(&o.key) {
@@ -268,14 +268,13 @@ pub fn course_files(
     refs: &ReferenceCache,
 ) -> std::io::Result<Option<BTreeSet<String>>> {
     let routes: BTreeMap<&str, &Output> = outputs.iter().map(|o| (o.route.as_str(), o)).collect();
-    let enrolled = enrolled_slugs(outputs);
+    let enrolled = enrolled_slugs(outputs.iter());
     files_of(&routes, &enrolled, slug, refs)
 }
 
 /// The slugs of the courses that have routes only their students read.
-fn enrolled_slugs(outputs: &[Output]) -> BTreeSet<&str> {
+fn enrolled_slugs<'a>(outputs: impl Iterator<Item = &'a Output>) -> BTreeSet<&'a str> {
     outputs
-        .iter()
         .filter_map(|o| match &o.access {
             Access::Course(slug) => Some(slug.as_str()),
             Access::Public => None,
@@ -323,17 +322,19 @@ fn files_of(
 /// The save list of every course, as outputs: `{course, bytes, files: [{url, object,
 /// size}]}`, with the course's access (an enrolled course's only under its grant). A
 /// course whose inputs (`list_inputs`) are those of a stored list gets that list again,
-/// uncrawled; the others are crawled side by side.
+/// uncrawled; the others are crawled side by side. `parts` are the release's outputs, in
+/// any number of slices.
 pub(crate) fn save_lists(
-    outputs: &[Output],
+    parts: &[&[Output]],
     slugs: &[&str],
     refs: &ReferenceCache,
 ) -> std::io::Result<Vec<Output>> {
     use rayon::prelude::*;
-    let routes: BTreeMap<&str, &Output> = outputs.iter().map(|o| (o.route.as_str(), o)).collect();
-    let enrolled = enrolled_slugs(outputs);
+    let outputs = || parts.iter().flat_map(|part| part.iter());
+    let routes: BTreeMap<&str, &Output> = outputs().map(|o| (o.route.as_str(), o)).collect();
+    let enrolled = enrolled_slugs(outputs());
     let site = site_inputs(&routes);
-    refs.keep(outputs);
+    refs.keep(outputs());
     let lists: Vec<Option<Output>> = slugs
         .par_iter()
         .map(|slug| -> std::io::Result<Option<Output>> {
@@ -380,7 +381,12 @@ pub(crate) fn save_lists(
 /// Feeds what a crawl may look at of one route into a hash.
 fn hash_route(h: &mut sha2::Sha256, o: &Output) {
     use sha2::Digest;
-    for part in [o.route.as_str(), o.key.as_str(), &o.access.to_string(), &o.content_type] {
+    // The access as it prints, without a string per route (a site has 10,000 routes).
+    let access = match &o.access {
+        Access::Public => std::borrow::Cow::Borrowed("public"),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    };
+    for part in [o.route.as_str(), o.key.as_str(), &access, &o.content_type] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -466,7 +472,7 @@ mod tests {
             ]
         );
         assert!(course_files(&outputs, "nope", &refs).expect("io").is_none());
-        let lists = save_lists(&outputs, &["ds", "py"], &refs).expect("lists");
+        let lists = save_lists(&[&outputs], &["ds", "py"], &refs).expect("lists");
         // The same from the cache of what the pages reference.
         let store = tempfile::tempdir().expect("tempdir");
         refs.save(&store.path().join("refs")).expect("save");
@@ -504,7 +510,7 @@ mod tests {
         let journal = store.path().join("refs");
         let build = |outputs: &[Output]| {
             let refs = ReferenceCache::load(store.path(), &journal);
-            let lists = save_lists(outputs, &["ds", "py"], &refs).expect("lists");
+            let lists = save_lists(&[outputs], &["ds", "py"], &refs).expect("lists");
             for o in &lists {
                 let path = store.path().join(bundle::paths::object_path(&o.key));
                 std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");

@@ -91,8 +91,6 @@ fn variants_cache_path(out: &Path, key: &ObjectKey) -> PathBuf {
 /// other generated outputs are always checked.
 #[derive(Default)]
 pub(crate) struct Live {
-    /// Set when read from the index written for this release.
-    indexed: Option<ReleaseId>,
     /// Objects by the first 128 bits of their SHA-256 (as unlikely to collide as the keys
     /// themselves): a set of 58,000 numbers instead of 58,000 allocated strings.
     objects: HashSet<u128>,
@@ -128,16 +126,12 @@ impl Live {
         };
         let text = std::fs::read_to_string(live_index_path(out)).ok();
         if let Some(live) = text.and_then(|text| Live::parse(text, &release)) {
-            return Live { indexed: Some(release), ..live };
+            return live;
         }
         let manifest = std::fs::read(out.join(release_path(&release)))
             .ok()
             .and_then(|bytes| Manifest::from_bytes(&bytes).ok());
         manifest.and_then(|m| Live::parse(Live::index_text(&release, &m), &release)).unwrap_or_default()
-    }
-
-    fn is_release(&self, release: &ReleaseId) -> bool {
-        self.indexed.as_ref() == Some(release)
     }
 
     fn contains(&self, key: &ObjectKey) -> bool {
@@ -191,10 +185,13 @@ impl Live {
     }
 
     fn index_text(release: &ReleaseId, manifest: &Manifest) -> String {
+        format!("{release}\n{}", Live::index_body(manifest))
+    }
+
+    /// The index's lines after the release id.
+    fn index_body(manifest: &Manifest) -> String {
         use std::fmt::Write as _;
         let mut text = String::with_capacity(manifest.routes.len() * 230);
-        text.push_str(release.as_str());
-        text.push('\n');
         for route in manifest.routes.values() {
             text.push_str(route.object.as_str());
             for (encoding, variant) in &route.encodings {
@@ -203,10 +200,6 @@ impl Live {
             text.push('\n');
         }
         text
-    }
-
-    fn write_index(out: &Path, release: &ReleaseId, manifest: &Manifest) -> io::Result<()> {
-        write_atomic(&live_index_path(out), Live::index_text(release, manifest).as_bytes())
     }
 }
 
@@ -330,13 +323,45 @@ pub(crate) fn write_release(
         }
         manifest.routes.insert(route, s.route);
     }
-    let manifest_bytes = manifest.to_bytes();
+    // The manifest (5 MB for the generated catalogue) and the next build's index of it are
+    // made side by side, then written side by side: each was a tenth of a rebuild.
+    let (manifest_bytes, (index_body, objects_total)) = rayon::join(
+        || manifest.to_bytes(),
+        || rayon::join(|| Live::index_body(&manifest), || object_count(&manifest)),
+    );
     let release = bundle::manifest::release_id_of(&manifest_bytes);
-    write_atomic(&out.join(release_path(&release)), &manifest_bytes)?;
+    let (flipped, indexed) = rayon::join(
+        || flip_channel(out, &channel_file, &release, &manifest_bytes, now),
+        // Tagged with its release, the index is used only while the channel names that
+        // release: written before the flip, a crash between them leaves it unused.
+        || write_atomic(&live_index_path(out), format!("{release}\n{index_body}").as_bytes()),
+    );
+    let channel_moved = flipped?;
+    indexed?;
+    Ok(Written {
+        release,
+        objects_total,
+        manifest,
+        objects_written,
+        bytes_total,
+        bytes_written,
+        channel_moved,
+    })
+}
 
+/// Writes the manifest as release `release` and points `channel_file` at it; whether the
+/// channel moved (it already named that release when not).
+fn flip_channel(
+    out: &Path,
+    channel_file: &str,
+    release: &ReleaseId,
+    manifest_bytes: &[u8],
+    now: std::time::SystemTime,
+) -> io::Result<bool> {
+    write_atomic(&out.join(release_path(release)), manifest_bytes)?;
     let channel_file = out.join(channel_file);
     let current = std::fs::read(&channel_file).ok().and_then(|b| Channel::from_bytes(&b).ok());
-    let channel_moved = current.as_ref().is_none_or(|c| c.release != release);
+    let channel_moved = current.as_ref().is_none_or(|c| &c.release != release);
     if channel_moved {
         let pointer = Channel {
             release: release.clone(),
@@ -347,18 +372,7 @@ pub(crate) fn write_release(
         };
         write_atomic(&channel_file, &pointer.to_bytes())?;
     }
-    if channel_moved || !live.is_release(&release) {
-        Live::write_index(out, &release, &manifest)?;
-    }
-    Ok(Written {
-        release,
-        objects_total: object_count(&manifest),
-        manifest,
-        objects_written,
-        bytes_total,
-        bytes_written,
-        channel_moved,
-    })
+    Ok(channel_moved)
 }
 
 #[cfg(test)]

@@ -386,24 +386,31 @@ pub fn render(
     if !diags.is_empty() {
         return Err(fail(&diags));
     }
-    let search_index = if search {
-        let home = pages[lesson_pages..].iter().find(|p| p.route == "/");
-        search::index(&pages[..lesson_pages], home, &cache.search).map_err(BuildError::Search)?
-    } else {
-        Vec::new()
-    };
-    phases.lap("search index");
+    // The search index is built beside the assets' outputs and the offline lists, which
+    // never list search routes: Pagefind indexes on one core, and the other was idle.
+    let (search_index, others, lists) = std::thread::scope(|scope| {
+        let search_job = search.then(|| {
+            scope.spawn(|| {
+                let home = pages[lesson_pages..].iter().find(|p| p.route == "/");
+                search::index(&pages[..lesson_pages], home, &cache.search)
+            })
+        });
+        let mut others = assets.outputs(&lessons.used);
+        others.extend(service_worker(&assets, &others));
+        let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
+        let lists = course_files::save_lists(&[&pages, &others], &slugs, &cache.refs);
+        phases.lap("asset outputs, offline lists");
+        let search_index = search_job.map(|job| job.join().expect("the search indexer does not panic"));
+        (search_index.transpose(), others, lists)
+    });
+    phases.lap("search index (the rest of it)");
+    let search_index = search_index.map_err(BuildError::Search)?.unwrap_or_default();
+    let lists = lists.map_err(BuildError::Offline)?;
     let page_count = pages.len();
     let mut outputs = pages;
-    outputs.extend(assets.outputs(&lessons.used));
+    outputs.extend(others);
     outputs.extend(search_index);
-    if let Some(worker) = service_worker(&assets, &outputs) {
-        outputs.push(worker);
-    }
-    let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
-    let lists = course_files::save_lists(&outputs, &slugs, &cache.refs).map_err(BuildError::Offline)?;
     outputs.extend(lists);
-    phases.lap("offline lists");
     let (mut unpublished, draft_count) = drafts::unpublished(&catalogue, drafts, &lessons.used, &components);
     if !catalogue.orphan_bodies.is_empty() {
         // What only lessons in no module use is left out with them (their warning says so).
@@ -596,12 +603,19 @@ fn render_lessons(
     cache: &BuildCache,
     shared_inputs: &str,
 ) -> RenderedPages {
-    let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
     // Converted to template values once: every page shares them (the navigation of a big
-    // catalogue is thousands of entries; converting it per page was most of the render).
-    let site = Value::from_serialize(pages::site_view(catalogue));
-    let course_values: Vec<Value> = courses.iter().map(Value::from_serialize).collect();
-    let courses_value = Value::from(course_values.clone());
+    // catalogue is thousands of entries; converting it per page was most of the render),
+    // and only when a page renders (a one-lesson rebuild reuses 1,999 pages).
+    let views = std::sync::OnceLock::new();
+    let views = || {
+        views.get_or_init(|| {
+            let courses: Vec<_> = catalogue.courses.iter().map(pages::course_view).collect();
+            let site = Value::from_serialize(pages::site_view(catalogue));
+            let course_values: Vec<Value> = courses.iter().map(Value::from_serialize).collect();
+            let courses_value = Value::from(course_values.clone());
+            (courses, site, course_values, courses_value)
+        })
+    };
     let jobs: Vec<(usize, usize)> = catalogue
         .courses
         .iter()
@@ -636,6 +650,7 @@ fn render_lessons(
                 &lesson.source
             };
             let body = markdown.render(source, lesson.body_offset, &access);
+            let (courses, site, course_values, courses_value) = views();
             let module =
                 course.modules.iter().position(|m| m.lessons.contains(&l)).map(|m| &courses[c].modules[m]);
             let summary = |i: usize| pages::lesson_summary(course, &course.lessons[i]);
