@@ -52,6 +52,19 @@ pub fn course_prefix(slug: &str) -> String {
     format!("/courses/{slug}/")
 }
 
+/// Cookies named this and a course's slug tell the site's scripts that the browser holds
+/// a grant for that course. Not a secret and never trusted (the grant's own cookies,
+/// `HttpOnly` and scoped to the course, are what open it): a search merges the indexes of
+/// the courses hinted at instead of asking for every enrolled course's and getting 403s.
+pub const GRANT_HINT_PREFIX: &str = "course-grant.";
+
+/// The `Set-Cookie` value of the hint of a grant for course `slug` lasting `max_age`
+/// seconds, readable on every page of the site.
+pub fn grant_hint_cookie(slug: &str, max_age: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{GRANT_HINT_PREFIX}{slug}=1; Path=/; Max-Age={max_age}; SameSite=Lax{secure}")
+}
+
 /// `site.css` + key -> `site.<fingerprint>.css`; `LICENSE` -> `LICENSE.<fingerprint>`.
 pub fn fingerprinted_name(file_name: &str, key: &ObjectKey) -> String {
     match file_name.rsplit_once('.') {

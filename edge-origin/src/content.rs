@@ -147,7 +147,7 @@ fn url_grant_redirect<B>(
         return None;
     }
     let secure = state.verifier.public_base(authority).is_some_and(|base| base.starts_with("https://"));
-    let cookies = url_grant_as_cookies(query, &bundle::paths::course_prefix(slug), secure)?;
+    let cookies = url_grant_as_cookies(query, slug, secure)?;
     let location = match bundle::grant::strip_grant_params(query) {
         Some(rest) => format!("{}?{rest}", req.uri().path()),
         None => req.uri().path().to_owned(),

@@ -3,9 +3,12 @@
 // holds without and with its grant cookies; run axe-core on the box and its results.
 // Usage: node search.mjs <base-url> <spec.json>
 // spec.json: { "from": "/", "body_word": "...", "enrolled_word": "...",
-//              "cookies": [{ "name", "value", "path" }], "axe_pages": ["/", ...],
+//              "cookies": [{ "name", "value", "path", "httpOnly" }], "axe_pages": ["/", ...],
+//              "granted_page": an enrolled lesson (searched from with the grant but no hint),
 //              "extra_queries": ["...", ...] (optional) }
-// Prints { body: {hits, opened}, enrolled_without, enrolled_with, extra: {query: [hit]},
+// Prints { body: {hits, opened}, enrolled_without, enrolled_with, unhinted_from_lesson,
+//          enrolled_requests: {without, with, unhinted}: paths under /courses/*/_search/,
+//          extra: {query: [hit]},
 //          extra_with: {query: [hit]} (with the grant), axe, problems }.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -22,20 +25,24 @@ const browser = await chromium.launch({
 const problems = [];
 
 async function newPage(context) {
+  // (context.label: which of enrolledRequests its pages' requests go to)
   const page = await context.newPage();
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    const text = msg.text();
-    // An enrolled course's index answers 403 without its grant: the probe expects that.
-    if (msg.type() === 'error' && !text.includes('403')) problems.push(`console: ${text}`);
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('request', (req) => {
+    const path = new URL(req.url()).pathname;
+    if (/^\/courses\/[^/]+\/_search\//.test(path)) enrolledRequests[context.label].push(path);
   });
   page.on('response', (res) => {
-    const url = new URL(res.url());
-    const probe = res.status() === 403 && /^\/courses\/[^/]+\/_search\/(pagefind-entry|segments)\.json$/.test(url.pathname);
-    if (res.status() >= 400 && !probe) problems.push(`HTTP ${res.status()}: ${res.url()}`);
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
   });
   return page;
 }
+
+// Paths asked for under /courses/<slug>/_search/, by context.
+const enrolledRequests = { without: [], with: [], unhinted: [] };
 
 // Types `query` into the box and waits for its answer; returns the result links.
 async function search(page, query, { wholeSite = true } = {}) {
@@ -66,6 +73,7 @@ const out = { body: {}, enrolled_without: [], enrolled_with: [], axe: [], proble
 try {
   // Without a grant.
   let context = await browser.newContext();
+  context.label = 'without';
   let page = await newPage(context);
   await page.goto(new URL(spec.from, base).toString(), { waitUntil: 'networkidle' });
   const hits = await search(page, spec.body_word);
@@ -92,12 +100,14 @@ try {
   }
   await context.close();
 
-  // With the grant cookies of the enrolled course.
+  // With the grant cookies of the enrolled course (and their hint).
   context = await browser.newContext();
+  context.label = 'with';
   const host = new URL(base);
-  await context.addCookies(spec.cookies.map((c) => ({
-    name: c.name, value: c.value, domain: host.hostname, path: c.path, httpOnly: true, secure: false, sameSite: 'Lax',
-  })));
+  const asCookie = (c) => ({
+    name: c.name, value: c.value, domain: host.hostname, path: c.path, httpOnly: c.httpOnly, secure: false, sameSite: 'Lax',
+  });
+  await context.addCookies(spec.cookies.map(asCookie));
   page = await newPage(context);
   await page.goto(new URL(spec.from, base).toString(), { waitUntil: 'networkidle' });
   const granted = await search(page, spec.enrolled_word);
@@ -106,6 +116,18 @@ try {
   out.extra_with = {};
   for (const q of spec.extra_queries ?? []) out.extra_with[q] = await search(page, q);
   await context.close();
+
+  // The grant without its hint (as another issuer sets it), from an enrolled lesson.
+  if (spec.granted_page) {
+    context = await browser.newContext();
+    context.label = 'unhinted';
+    await context.addCookies(spec.cookies.filter((c) => c.httpOnly).map(asCookie));
+    page = await newPage(context);
+    await page.goto(new URL(spec.granted_page, base).toString(), { waitUntil: 'networkidle' });
+    out.unhinted_from_lesson = (await search(page, spec.enrolled_word)).map((h) => h.href);
+    await context.close();
+  }
+  out.enrolled_requests = enrolledRequests;
 } finally {
   await browser.close();
 }

@@ -143,6 +143,16 @@ fn cookie_header_of(response: &reqwest::blocking::Response) -> String {
     pairs.join("; ")
 }
 
+/// The one hint beside a grant for `course`: readable by the site's scripts (no
+/// `HttpOnly`), on every page (`Path=/`), as long as the grant, and naming only the course.
+fn assert_grant_hint(hints: &[&String], course: &str) {
+    assert_eq!(hints.len(), 1, "one hint: {hints:?}");
+    let hint = hints[0];
+    assert!(hint.starts_with(&format!("course-grant.{course}=1;")), "{hint}");
+    assert!(hint.contains("Path=/;") && hint.contains("Max-Age=") && hint.contains("SameSite=Lax"), "{hint}");
+    assert!(!hint.contains("HttpOnly"), "the search script reads it: {hint}");
+}
+
 fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
     query.split('&').find_map(|p| p.strip_prefix(&format!("{name}="))).expect("param")
 }
@@ -179,13 +189,15 @@ fn issued_grants_open_the_course_as_url_and_as_cookies() {
             .iter()
             .map(|v| v.to_str().expect("ascii").to_owned())
             .collect();
-        assert!(cookies.len() >= 3);
-        for cookie in &cookies {
-            assert!(cookie.starts_with("CloudFront-"), "{cookie}");
+        let (grant, hints): (Vec<&String>, Vec<&String>) =
+            cookies.iter().partition(|c| c.starts_with("CloudFront-"));
+        assert!(grant.len() >= 3);
+        for cookie in grant {
             for attribute in ["Path=/courses/data-structures/", "Secure", "HttpOnly", "SameSite=Lax"] {
                 assert!(cookie.contains(attribute), "{cookie} has {attribute}");
             }
         }
+        assert_grant_hint(&hints, "data-structures");
         let cookie_header = cookie_header_of(&response);
         let answer: serde_json::Value =
             serde_json::from_slice(&response.bytes().expect("body")).expect("json");
@@ -200,12 +212,20 @@ fn issued_grants_open_the_course_as_url_and_as_cookies() {
             assert_eq!(signed.status(), 302, "{route}");
             assert_eq!(signed.headers()["location"], format!("{route}?tab=2"), "other parameters stay");
             assert_eq!(signed.headers()["cache-control"], "no-store");
-            for cookie in signed.headers().get_all("set-cookie") {
-                let cookie = cookie.to_str().expect("ascii");
+            let set: Vec<String> = signed
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|c| c.to_str().expect("ascii").to_owned())
+                .collect();
+            let (grant, hints): (Vec<&String>, Vec<&String>) =
+                set.iter().partition(|c| c.starts_with("CloudFront-"));
+            for cookie in grant {
                 for attribute in ["Path=/courses/data-structures/", "HttpOnly", "SameSite=Lax", "Max-Age="] {
                     assert!(cookie.contains(attribute), "{cookie} has {attribute}");
                 }
             }
+            assert_grant_hint(&hints, "data-structures");
             let page = get(&m.origin.url(route), &[("cookie", &cookie_header_of(&signed))]);
             assert_eq!(page.status(), 200, "{route}");
             assert!(page.headers()["cache-control"].to_str().expect("cc").starts_with("private"));
@@ -397,7 +417,7 @@ fn through_varnish_an_enrolled_page_is_never_served_without_a_grant() {
     for _ in 0..2 {
         let signed = get(&granted, &[]);
         assert_eq!(signed.status(), 302, "the signed URL's cookies are never cached at the edge");
-        assert_eq!(signed.headers().get_all("set-cookie").iter().count(), 4);
+        assert_eq!(signed.headers().get_all("set-cookie").iter().count(), 5, "4 of the grant and its hint");
         let page = get(&varnish.url(&s.lesson), &[("cookie", &cookie_header_of(&signed))]);
         assert_eq!(page.status(), 200);
         assert_eq!(page.bytes().expect("body").to_vec(), s.content(&s.lesson));

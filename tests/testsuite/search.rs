@@ -148,14 +148,25 @@ fn alice_cookies(granting: &GrantingOrigin) -> Vec<serde_json::Value> {
     granting
         .grant_cookies("alice", ENROLLED)
         .into_iter()
-        .map(|(name, value, path)| json!({ "name": name, "value": value, "path": path }))
+        .map(|(name, value, path)| {
+            // The hint is for the search script to read; the grant's own cookies are HttpOnly
+            // (`access_grants` pins both).
+            let http_only = !name.starts_with(bundle::paths::GRANT_HINT_PREFIX);
+            json!({ "name": name, "value": value, "path": path, "httpOnly": http_only })
+        })
         .collect()
 }
 
 #[test]
 fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
     let store = tempfile::tempdir().expect("tempdir");
-    build_ok(&sample_content(), store.path());
+    // A second enrolled course, which alice may not read: her search never asks for it.
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let other = content.path().join("courses/web-animation/course.toml");
+    let toml = std::fs::read_to_string(&other).expect("course.toml");
+    std::fs::write(&other, toml.replace("access = \"public\"", "access = \"enrolled\"")).expect("write");
+    build_ok(content.path(), store.path());
     let granting = GrantingOrigin::start(store.path(), &format!("[courses]\n{ENROLLED} = [\"alice\"]\n"));
     let (public_lesson, body_word) = word_only_in(PUBLIC_COURSE);
     let (enrolled_lesson, enrolled_word) = word_only_in(ENROLLED);
@@ -168,6 +179,7 @@ fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
         "enrolled_word": enrolled_word,
         "cookies": cookies,
         "axe_pages": [format!("/courses/{PUBLIC_COURSE}/"), public_route.clone()],
+        "granted_page": enrolled_route,
     });
     let spec_file = store.path().join("search-spec.json");
     std::fs::write(&spec_file, serde_json::to_vec(&spec).expect("json")).expect("write spec");
@@ -208,6 +220,25 @@ fn search_in_chromium_finds_lessons_and_enrolled_ones_only_with_a_grant() {
     let with: Vec<&str> =
         out["enrolled_with"].as_array().expect("with").iter().filter_map(|v| v.as_str()).collect();
     assert!(with.contains(&enrolled_route.as_str()), "{enrolled_word:?} with the grant: {with:?} {out:#}");
+
+    // No probe of an enrolled index without a reason to think the grant is held (each was
+    // a 403; `problems` below fails on any 4xx or console error).
+    let asked = |label: &str| -> Vec<String> {
+        out["enrolled_requests"][label].as_array().expect("requests").iter().map(|p| p.to_string()).collect()
+    };
+    assert!(asked("without").is_empty(), "without a grant: {:?}", asked("without"));
+    let own_scope = format!("/courses/{ENROLLED}/_search/");
+    assert!(!asked("with").is_empty(), "with the grant, its course's index is loaded");
+    assert!(
+        asked("with").iter().all(|p| p.contains(&own_scope)),
+        "only the granted course's: {:?}",
+        asked("with")
+    );
+    // A grant set by another issuer (no hint) still searches its course from its lessons.
+    let unhinted: Vec<&str> =
+        out["unhinted_from_lesson"].as_array().expect("unhinted").iter().filter_map(|v| v.as_str()).collect();
+    assert!(unhinted.contains(&enrolled_route.as_str()), "from the enrolled lesson, unhinted: {unhinted:?}");
+    assert!(asked("unhinted").iter().all(|p| p.contains(&own_scope)), "{:?}", asked("unhinted"));
 
     let serious: Vec<_> = out["axe"]
         .as_array()

@@ -148,7 +148,7 @@ impl Issuer {
         };
         let issued = sign_custom(&policy, &self.key, &self.key_pair_id, HashAlgorithm::Sha256);
         let path = bundle::paths::course_prefix(&request.course);
-        let cookies = issued
+        let mut cookies: Vec<String> = issued
             .cookies
             .iter()
             .map(|(name, value)| {
@@ -158,6 +158,7 @@ impl Issuer {
                 )
             })
             .collect();
+        cookies.push(bundle::paths::grant_hint_cookie(&request.course, ttl.as_secs(), true));
         Ok(IssuedGrant { url: format!("{prefix}?{}", issued.query), query: issued.query, cookies, expires })
     }
 }

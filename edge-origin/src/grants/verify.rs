@@ -278,10 +278,12 @@ fn wrong_resource(grant: &Grant, base: &str, path: &str) -> String {
 
 /// A custom-policy grant that arrived in a URL's query, re-issued as the `Set-Cookie`
 /// values of the same grant (CloudFront's cookie names), scoped to `cookie_path` and lasting
-/// as long as the grant does. `None` when the query carries no custom-policy grant (a canned
-/// one signs one exact URL, so as a cookie it would open nothing else) or it has expired.
-/// Only call it for a request the grant was admitted for.
-pub(crate) fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool) -> Option<Vec<String>> {
+/// as long as the grant does, and the hint that the browser holds a grant for course `slug`
+/// ([`bundle::paths::grant_hint_cookie`]). `None` when the query carries no custom-policy
+/// grant (a canned one signs one exact URL, so as a cookie it would open nothing else) or
+/// it has expired. Only call it for a request the grant was admitted for, under the course.
+pub(crate) fn url_grant_as_cookies(query: &str, slug: &str, secure: bool) -> Option<Vec<String>> {
+    let cookie_path = bundle::paths::course_prefix(slug);
     let grant = Grant::from_query(query).ok()??;
     let grant::GrantPolicy::Custom(json) = &grant.policy else { return None };
     let expires = grant::Policy::from_json(json).ok()?.date_less_than;
@@ -294,17 +296,16 @@ pub(crate) fn url_grant_as_cookies(query: &str, cookie_path: &str, secure: bool)
     if grant.hash == grant::HashAlgorithm::Sha256 {
         pairs.push(("CloudFront-Hash-Algorithm", "SHA256".to_owned()));
     }
+    let hint = bundle::paths::grant_hint_cookie(slug, max_age, secure);
     let secure = if secure { "; Secure" } else { "" };
-    Some(
-        pairs
-            .into_iter()
-            .map(|(name, value)| {
-                format!(
-                    "{name}={value}; Path={cookie_path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-                )
-            })
-            .collect(),
-    )
+    let mut cookies: Vec<String> = pairs
+        .into_iter()
+        .map(|(name, value)| {
+            format!("{name}={value}; Path={cookie_path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+        })
+        .collect();
+    cookies.push(hint);
+    Some(cookies)
 }
 
 #[cfg(test)]

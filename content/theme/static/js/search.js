@@ -70,9 +70,27 @@
     return loading;
   }
 
-  // Each enrolled course's indexes, where the grant opens them (403 otherwise: skipped).
+  // The courses this browser holds a grant for, as the grant's hint cookies say
+  // (`course-grant.<slug>`: readable, unlike the grant, which is HttpOnly and sent only
+  // under its course). A hint is never trusted: the grant is what opens the index.
+  function hintedCourses() {
+    var hinted = {};
+    document.cookie.split(';').forEach(function (pair) {
+      var name = pair.split('=')[0].trim();
+      if (name.indexOf('course-grant.') === 0) hinted[name.slice('course-grant.'.length)] = true;
+    });
+    return hinted;
+  }
+
+  // Each enrolled course's indexes where a grant is hinted at, and on an enrolled-only
+  // lesson those of its course (read with its grant, whoever issued it): asking for every
+  // enrolled course's got a 403 for each one the student may not read.
   function mergeEnrolled(pagefind) {
-    var slugs = (form.getAttribute('data-enrolled') || '').split(/\s+/).filter(Boolean);
+    var hinted = hintedCourses();
+    var here = form.getAttribute('data-granted-course');
+    var slugs = (form.getAttribute('data-enrolled') || '').split(/\s+/).filter(function (slug) {
+      return slug && (hinted[slug] || slug === here);
+    });
     return Promise.all(slugs.map(function (slug) {
       var base = '/courses/' + encodeURIComponent(slug) + '/_search/';
       return segmentsOf(base).then(function (segments) { return mergeScope(pagefind, base, segments, false); });
