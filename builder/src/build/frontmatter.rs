@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::build::diagnostics::{did_you_mean, nearest, Diagnostics};
@@ -85,8 +85,35 @@ impl Toml<'_> {
 
     /// The TOML's table with the places of its keys and values, or its first syntax error
     /// reported (the ones after it are mostly its echoes).
+    /// Strings holding a control character (TOML lets `"\u0000"` through) are reported too:
+    /// a page cannot show one, and a NUL cut titles short in tools downstream.
     pub(crate) fn parse<'t>(&self, toml_text: &'t str) -> Option<Spanned<DeTable<'t>>> {
-        DeTable::parse(toml_text).map_err(|err| self.report(&err)).ok()
+        let table = DeTable::parse(toml_text).map_err(|err| self.report(&err)).ok()?;
+        self.control_characters(table.get_ref());
+        Some(table)
+    }
+
+    fn control_characters(&self, table: &DeTable<'_>) {
+        fn walk(toml: &Toml<'_>, key: &str, value: &Spanned<DeValue<'_>>) {
+            match value.get_ref() {
+                DeValue::String(text) => {
+                    let bad = text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+                    if let Some(c) = bad {
+                        let message = format!(
+                            "{}: `{key}` holds the control character U+{:04X}, which a page cannot show: take it out",
+                            toml.what, c as u32
+                        );
+                        toml.error(value.span().start, message);
+                    }
+                }
+                DeValue::Array(items) => items.iter().for_each(|item| walk(toml, key, item)),
+                DeValue::Table(table) => table.iter().for_each(|(k, v)| walk(toml, k.get_ref(), v)),
+                _ => {}
+            }
+        }
+        for (key, value) in table {
+            walk(self, key.get_ref(), value);
+        }
     }
 
     /// Reports each key of `table` not in `known`, at the key, with the known one it
@@ -189,5 +216,37 @@ mod tests {
         );
         assert!(parsed.is_none());
         assert_eq!(diags.take().len(), 1, "a syntax error, not its echoes");
+    }
+
+    #[test]
+    fn a_control_character_in_any_string_is_an_error_at_its_value() {
+        // TOML's escapes let a NUL, an escape or a bell through; a tab or newline is text.
+        let text = "+++\ntitle = \"Intro\\u0000duction\"\nsummary = \"tab\\tok\"\n[[q]]\nhint = [\"ring\\u0007\"]\n+++\n";
+        let s = split(text).expect("splits");
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Lenient {
+            title: String,
+        }
+        let diags = Diagnostics::default();
+        let _: Option<Lenient> = parse_toml_checked(
+            &diags,
+            Path::new("l.md"),
+            text,
+            s.front,
+            s.front_offset,
+            "front matter",
+            &["title", "summary", "q"],
+        );
+        let errors: Vec<String> = diags.take().iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("l.md:2:9: front matter: `title` holds the control character U+0000"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].starts_with("l.md:5:9: front matter: `hint` holds the control character U+0007"),
+            "{errors:?}"
+        );
     }
 }
