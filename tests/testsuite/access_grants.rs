@@ -433,6 +433,84 @@ fn through_varnish_an_enrolled_page_is_never_served_without_a_grant() {
     }
 }
 
+/// The routes search and offline use, through Varnish with the repo's VCL: the public
+/// ones cached by kind (the segment list, entry and worker revalidated like pages, chunks
+/// kept for long), the enrolled course's index and save list never handed out without the
+/// grant, before or after a granted request, and never kept at the edge.
+#[test]
+fn through_varnish_search_offline_and_worker_routes_are_cached_by_kind_and_enrolled_ones_need_the_grant() {
+    let s = setup();
+    let varnish = e2e::varnish::Varnish::start(&s.origin.base);
+    let (_, manifest) = live_manifest(s.store.path());
+    let chunk = manifest
+        .routes
+        .keys()
+        .find(|r| r.starts_with("/_search/") && r.ends_with(".pf_meta"))
+        .expect("a public index chunk")
+        .clone();
+    let x_cache =
+        |r: &reqwest::blocking::Response| r.headers()["x-cache"].to_str().expect("ascii").to_owned();
+    let ttl = |r: &reqwest::blocking::Response| -> f64 {
+        r.headers()["x-cache-ttl"].to_str().expect("ascii").parse().expect("seconds")
+    };
+    let mut ttls = std::collections::BTreeMap::new();
+    for route in [
+        "/_search/segments.json",
+        "/_search/pagefind-entry.json",
+        &chunk,
+        "/sw.js",
+        "/courses/python-foundations/_offline.json",
+    ] {
+        let first = get(&varnish.url(route), &[]);
+        assert_eq!(first.status(), 200, "{route}");
+        assert_eq!(x_cache(&first), "MISS", "{route}");
+        // The browser asks for an entry with its index's tag: the edge keeps one copy.
+        let again =
+            if route.ends_with("entry.json") { format!("{route}?ts=abc123") } else { route.to_owned() };
+        let second = get(&varnish.url(&again), &[]);
+        assert_eq!(x_cache(&second), "HIT", "{again}");
+        ttls.insert(route.to_owned(), ttl(&second));
+        assert_eq!(second.bytes().expect("body").to_vec(), s.content(route), "{route} as stored");
+    }
+    assert!(
+        ttls[&chunk] > 10.0 * ttls["/_search/segments.json"],
+        "an immutable chunk outlives a stable list: {ttls:?}"
+    );
+    let worker = get(&varnish.url("/sw.js"), &[]);
+    assert!(worker.headers()["content-type"].to_str().expect("ascii").starts_with("text/javascript"));
+
+    let enrolled =
+        ["/courses/data-structures/_search/segments.json", "/courses/data-structures/_offline.json"];
+    let anonymous_is_refused = |when: &str| {
+        for route in enrolled {
+            let response = get(&varnish.url(route), &[]);
+            assert_eq!(response.status(), 403, "{route} without a grant, {when}");
+            assert_eq!(x_cache(&response), "MISS", "{route}, {when}");
+            assert!(response.bytes().expect("body").as_ref() != s.content(route).as_slice(), "{route}");
+        }
+    };
+    anonymous_is_refused("before any grant");
+    let answer: serde_json::Value =
+        serde_json::from_slice(&s.request_grant("alice", "data-structures").bytes().expect("body"))
+            .expect("json");
+    let signed = get(
+        &varnish.url(&format!("/courses/data-structures/?{}", answer["query"].as_str().expect("query"))),
+        &[],
+    );
+    assert_eq!(signed.status(), 302);
+    let cookies = cookie_header_of(&signed);
+    for route in enrolled {
+        for _ in 0..2 {
+            let granted = get(&varnish.url(route), &[("cookie", &cookies)]);
+            assert_eq!(granted.status(), 200, "{route} with the grant");
+            assert_eq!(x_cache(&granted), "MISS", "{route}: an enrolled answer is never kept at the edge");
+            assert!(granted.headers()["cache-control"].to_str().expect("ascii").starts_with("private"));
+            assert_eq!(granted.bytes().expect("body").to_vec(), s.content(route));
+        }
+    }
+    anonymous_is_refused("after granted requests");
+}
+
 /// Raw HTTP/1.1: the status of `request` (everything before the blank line) sent as is.
 fn raw_request(base: &str, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
