@@ -326,3 +326,43 @@ fn offline_in_chromium_visited_and_saved_lessons_open_and_a_fix_alone_is_fetched
     let problems = out["problems"].as_array().expect("problems");
     assert!(problems.is_empty(), "browser problems: {problems:#?}");
 }
+
+/// What the worker keeps from browsing is bounded: with the theme registering it as
+/// `/sw.js?pages=3&objects=8`, five visited lessons leave the last three kept (offline they
+/// open; the two oldest show the offline notice instead) and at most eight files.
+#[test]
+fn the_worker_keeps_only_the_newest_pages_and_files_within_its_bounds() {
+    let content = tempfile::tempdir().expect("tempdir");
+    copy_tree(&sample_content(), content.path());
+    let script = content.path().join("theme/static/js/offline.js");
+    let text = std::fs::read_to_string(&script).expect("offline.js");
+    assert!(text.contains("register('/sw.js')"), "the theme registers its worker");
+    std::fs::write(&script, text.replace("register('/sw.js')", "register('/sw.js?pages=3&objects=8')"))
+        .expect("write");
+    let store = tempfile::tempdir().expect("tempdir");
+    build_ok(content.path(), store.path());
+    let origin = Origin::start(store.path(), &[]);
+    let visit: Vec<String> =
+        lessons_of(store.path(), "/courses/python-foundations/").into_iter().take(5).collect();
+    assert_eq!(visit.len(), 5, "{visit:?}");
+    let spec_file = store.path().join("bounds-spec.json");
+    std::fs::write(&spec_file, serde_json::to_vec(&json!({ "visit": visit })).expect("json")).expect("spec");
+    let out = e2e::granting::run_browser("sw-bounds.mjs", &[&origin.base, &spec_file.display().to_string()]);
+
+    let mut kept: Vec<&str> =
+        out["pages"].as_array().expect("pages").iter().filter_map(|p| p.as_str()).collect();
+    kept.sort_unstable();
+    let mut newest: Vec<&str> = visit[2..].iter().map(String::as_str).collect();
+    newest.sort_unstable();
+    assert_eq!(kept, newest, "the three newest pages: {out}");
+    let objects = out["objects"].as_u64().expect("objects");
+    assert!((1..=8).contains(&objects), "files kept within the bound: {out}");
+    for (n, page) in out["offline"].as_array().expect("offline").iter().enumerate() {
+        let path = page["path"].as_str().unwrap_or_default();
+        let kept = n >= 2;
+        assert_eq!(page["status"], if kept { 200 } else { 503 }, "{path} offline: {page}");
+        assert_eq!(page["lesson"], kept, "{path} kept only if among the newest: {page}");
+        assert_eq!(page["notice"], true, "{path} says it is offline: {page}");
+    }
+    assert!(out["problems"].as_array().expect("problems").is_empty(), "{out}");
+}

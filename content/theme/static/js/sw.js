@@ -22,8 +22,14 @@
 var PAGES = 'pages-v1';
 var OBJECTS = 'objects-v1';
 var OWN = /^(pages-v1|objects-v1|offline-meta-v1|course:.+)$/;
-var MAX_PAGES = 300;
-var MAX_OBJECTS = 3000;
+// A theme may bound them otherwise where it registers the worker, as
+// `/sw.js?pages=N&objects=M` (the origin serves the same worker whatever the query).
+function bound(name, fallback) {
+  var value = parseInt(new URL(self.location.href).searchParams.get(name) || '', 10);
+  return value > 0 ? value : fallback;
+}
+var MAX_PAGES = bound('pages', 300);
+var MAX_OBJECTS = bound('objects', 3000);
 
 // Drops the oldest entries of cache `name` beyond `max` (keys come in insertion order,
 // and a put replaces an entry at the end).
