@@ -166,6 +166,25 @@ impl FileHashes {
         self.trusted_before_ns = started_ns;
     }
 
+    /// Whether the watcher vouches that, under `root`, only lesson files
+    /// (`courses/<course>/<lesson>.md`) changed since the last build: no media, animation,
+    /// lab or theme file, so the last build's assets are still the content's.
+    pub(crate) fn only_lessons_changed(&self, root: &Path) -> bool {
+        let Some(changed) = &self.vouched else { return false };
+        changed.iter().all(|path| {
+            let Ok(rel) = path.strip_prefix(root) else { return false };
+            let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+            matches!(parts.as_slice(), ["courses", course, lesson]
+                if !course.starts_with('.') && !lesson.starts_with('.') && lesson.ends_with(".md"))
+        })
+    }
+
+    /// The last build's files count as seen by this one (its assets were reused whole).
+    pub(crate) fn carry_over(&self) {
+        let mut seen = self.seen.lock().expect("file hashes lock");
+        seen.extend(self.known.iter().map(|(path, (stamp, key))| (PathBuf::from(path), *stamp, key.clone())));
+    }
+
     /// For the next build only: the files not under `changed` are as the last build saw
     /// them (the watcher says so), unless that build met a symbolic link.
     pub(crate) fn vouch(&mut self, changed: Vec<PathBuf>) {
@@ -520,6 +539,12 @@ impl ZipCache {
         self.current.lock().expect("zip cache lock").insert(tree, (key, size));
     }
 
+    /// The last build's zips count as used by this one (its assets were reused whole).
+    pub(crate) fn carry_over(&self) {
+        let mut current = self.current.lock().expect("zip cache lock");
+        current.extend(self.known.iter().map(|(tree, entry)| (tree.clone(), entry.clone())));
+    }
+
     fn advance(&mut self, complete: bool) {
         advance_entries(&mut self.known, self.current.get_mut().expect("zip cache lock"), complete);
     }
@@ -556,6 +581,9 @@ pub struct BuildCache {
     pub zips: ZipCache,
     pub search: crate::build::search::IndexCache,
     pub refs: crate::build::course_files::ReferenceCache,
+    /// The last build's assets and what collecting them reported (`course serve` reuses
+    /// them while the watcher says only lessons changed).
+    pub(crate) assets: Mutex<Option<std::sync::Arc<crate::build::assets::Collected>>>,
 }
 
 impl BuildCache {
@@ -575,6 +603,7 @@ impl BuildCache {
             zips: ZipCache::load(out, &dir.join(ZIPS)),
             search: crate::build::search::IndexCache::load(out, &dir.join(SEARCH)),
             refs: crate::build::course_files::ReferenceCache::load(out, &dir.join(REFS)),
+            assets: Mutex::default(),
             dir: Some(dir),
         }
     }
@@ -589,6 +618,7 @@ impl BuildCache {
             zips: ZipCache::default(),
             search: Default::default(),
             refs: Default::default(),
+            assets: Mutex::default(),
         }
     }
 
@@ -622,6 +652,33 @@ impl BuildCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assets_are_reused_only_when_the_watcher_saw_nothing_but_lessons_change() {
+        let root = Path::new("/site");
+        let mut hashes = FileHashes::default();
+        assert!(!hashes.only_lessons_changed(root), "without the watcher's word, never");
+        let vouched = |hashes: &mut FileHashes, paths: &[&str]| {
+            hashes.vouch(paths.iter().map(|p| root.join(p)).collect());
+            hashes.only_lessons_changed(root)
+        };
+        assert!(vouched(&mut hashes, &["courses/py/loops.md", "courses/ds/intro.md"]));
+        for other in [
+            "courses/py/media/a.svg",
+            "courses/py/course.toml",
+            "courses/py/.loops.md.swp",
+            "courses/py",
+            "animations/spin.svg",
+            "theme/static/site.css",
+            "labs/l/app/index.html",
+            "site.toml",
+        ] {
+            assert!(!vouched(&mut hashes, &["courses/py/loops.md", other]), "{other} may change assets");
+        }
+        hashes.links_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        hashes.vouched = None;
+        assert!(!vouched(&mut hashes, &["courses/py/loops.md"]), "not after a walk that met a link");
+    }
 
     #[test]
     fn a_changed_file_is_hashed_again() {

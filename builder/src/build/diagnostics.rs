@@ -90,6 +90,19 @@ impl Diagnostics {
         warnings
     }
 
+    /// Copies of the errors and warnings so far (to report them again, unchanged).
+    pub(crate) fn snapshot(&self) -> (Vec<ContentError>, Vec<ContentError>) {
+        let errors = self.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        (errors, warnings)
+    }
+
+    /// Reports `errors` and `warnings` (a [`Self::snapshot`]) here too.
+    pub(crate) fn extend(&self, errors: &[ContentError], warnings: &[ContentError]) {
+        self.errors.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(errors);
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(warnings);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.errors.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
     }

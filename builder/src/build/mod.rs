@@ -79,6 +79,9 @@ pub struct BuildOptions {
     /// Build the search index (`build::search`). `course serve` goes without: Pagefind
     /// rebuilds a scope's index whole, seconds on a big catalogue for each edit.
     pub search: bool,
+    /// Write each course's save list (`/courses/<slug>/_offline.json`). `course serve`
+    /// goes without: its preview registers no service worker, so nothing reads them.
+    pub offline_lists: bool,
     /// Hand the release's manifest back in the report (`course serve` gives it to its
     /// origin, which then need not read it back from the store).
     pub keep_manifest: bool,
@@ -97,6 +100,7 @@ impl BuildOptions {
             check_external: None,
             precompress: true,
             search: true,
+            offline_lists: true,
             keep_manifest: false,
         }
     }
@@ -221,8 +225,14 @@ pub fn build_with(options: &BuildOptions, cache: &BuildCache) -> Result<BuildRep
         let (out, channel) = (options.out.clone(), options.channel.clone());
         std::thread::spawn(move || local_store::live_release(&out, &channel))
     };
-    let mut rendered =
-        render(&options.content, options.max_source_bytes, options.drafts, options.search, cache)?;
+    let mut rendered = render(
+        &options.content,
+        options.max_source_bytes,
+        options.drafts,
+        options.search,
+        options.offline_lists,
+        cache,
+    )?;
     let mut phases = Phases::start();
     if let Some(check) = &options.check_external {
         let (errors, warnings) = external::check(check, &options.content, &rendered.links);
@@ -318,6 +328,7 @@ pub fn render(
     max_source_bytes: u64,
     drafts: bool,
     search: bool,
+    offline_lists: bool,
     cache: &BuildCache,
 ) -> Result<Rendered, BuildError> {
     highlight::preload();
@@ -334,7 +345,8 @@ pub fn render(
     phases.lap("load catalogue");
     let syntax_css = highlight::stylesheet();
     phases.lap("syntax stylesheet");
-    let assets = assets::collect(&diags, &root, syntax_css, &cache.files, &cache.zips);
+    let collected = assets::collect_or_reuse(&diags, &root, syntax_css, cache);
+    let assets = &collected.assets;
     phases.lap("collect and hash assets");
     let Some(theme) = Theme::load(&diags, &root, assets.theme.clone()) else { return Err(fail(&diags)) };
     phases.lap("load theme");
@@ -398,7 +410,11 @@ pub fn render(
         let mut others = assets.outputs(&lessons.used);
         others.extend(service_worker(&assets, &others));
         let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
-        let lists = course_files::save_lists(&[&pages, &others], &slugs, &cache.refs);
+        let lists = if offline_lists {
+            course_files::save_lists(&[&pages, &others], &slugs, &cache.refs)
+        } else {
+            Ok(Vec::new())
+        };
         phases.lap("asset outputs, offline lists");
         let search_index = search_job.map(|job| job.join().expect("the search indexer does not panic"));
         (search_index.transpose(), others, lists)

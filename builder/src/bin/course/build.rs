@@ -66,6 +66,7 @@ impl BuildArgs {
             check_external: None,
             precompress: true,
             search: true,
+            offline_lists: true,
             keep_manifest: false,
         }
     }

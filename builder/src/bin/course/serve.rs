@@ -32,13 +32,14 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     // The preview shows drafts (marked); `course publish` refuses a release that has them.
-    // No compressed variants (see `BuildOptions::precompress`) and no search index in the
-    // live preview: each edit would rebuild it (docs/theme.md).
+    // No compressed variants (see `BuildOptions::precompress`), no search index (each edit
+    // would rebuild it, docs/theme.md) and no save lists (no worker) in the live preview.
     let timings = args.build.timings;
     let options = BuildOptions {
         drafts: true,
         precompress: false,
         search: false,
+        offline_lists: false,
         keep_manifest: true,
         ..args.build.options()
     };
