@@ -356,22 +356,21 @@ pub fn render(
     );
 
     let links =
-        LinkTargets { drafts: drafts::targets(&catalogue, drafts), ..link_targets(&catalogue, &assets) };
-    let plain = MarkdownEnv { diags: &diags, links: &links, assets: &assets, components: None };
-    let labs = lab_entries(&catalogue, &assets);
+        LinkTargets { drafts: drafts::targets(&catalogue, drafts), ..link_targets(&catalogue, assets) };
+    let plain = MarkdownEnv { diags: &diags, links: &links, assets, components: None };
+    let labs = lab_entries(&catalogue, assets);
     phases.lap("link targets, labs");
-    let components =
-        Components { diags: &diags, theme: &theme, assets: &assets, labs: &labs, instructions: &plain };
+    let components = Components { diags: &diags, theme: &theme, assets, labs: &labs, instructions: &plain };
     let markdown = MarkdownEnv { components: Some(&components), ..plain };
 
-    let shared_inputs = shared_inputs(&catalogue, &theme, &assets, &labs, &links);
+    let shared_inputs = shared_inputs(&catalogue, &theme, assets, &labs, &links);
     phases.lap("hash shared page inputs");
     let lessons = render_lessons(&root, &catalogue, &theme, &markdown, cache, &shared_inputs);
     if lessons.fresh.len() == lessons.pages.len() {
         // Nothing was reused, so the labs may have changed: check every lab's instructions,
         // also those no lesson shows. (When pages are reused, the labs are as last built.)
         for lab in labs.values() {
-            lab.view(&assets, &plain, &Access::Public);
+            lab.view(assets, &plain, &Access::Public);
         }
     }
     // Lessons whose front matter failed still get their body checked.
@@ -408,7 +407,7 @@ pub fn render(
             })
         });
         let mut others = assets.outputs(&lessons.used);
-        others.extend(service_worker(&assets, &others));
+        others.extend(service_worker(assets, &others));
         let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
         let lists = if offline_lists {
             course_files::save_lists(&[&pages, &others], &slugs, &cache.refs)
