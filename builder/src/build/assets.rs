@@ -353,7 +353,8 @@ pub(crate) fn collect_or_reuse(
     syntax_css: String,
     cache: &crate::build::cache::BuildCache,
 ) -> std::sync::Arc<Collected> {
-    let last = cache.assets.lock().expect("assets lock").clone();
+    let last =
+        cache.assets.lock().expect("assets lock").clone().and_then(|any| any.downcast::<Collected>().ok());
     if let Some(last) = last.filter(|_| cache.files.only_lessons_changed(&root.shown)) {
         cache.files.carry_over();
         cache.zips.carry_over();
@@ -365,7 +366,7 @@ pub(crate) fn collect_or_reuse(
     let (errors, warnings) = own.snapshot();
     diags.extend(&errors, &warnings);
     let collected = std::sync::Arc::new(Collected { assets, errors, warnings });
-    *cache.assets.lock().expect("assets lock") = Some(std::sync::Arc::clone(&collected));
+    *cache.assets.lock().expect("assets lock") = Some(std::sync::Arc::clone(&collected) as _);
     collected
 }
 

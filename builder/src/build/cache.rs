@@ -582,8 +582,9 @@ pub struct BuildCache {
     pub search: crate::build::search::IndexCache,
     pub refs: crate::build::course_files::ReferenceCache,
     /// The last build's assets and what collecting them reported (`course serve` reuses
-    /// them while the watcher says only lessons changed).
-    pub(crate) assets: Mutex<Option<std::sync::Arc<crate::build::assets::Collected>>>,
+    /// them while the watcher says only lessons changed): an `assets::Collected`, held as
+    /// `Any` so that this module, which the asset collector uses, does not use it back.
+    pub(crate) assets: Mutex<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl BuildCache {
