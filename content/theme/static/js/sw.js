@@ -23,10 +23,12 @@ var PAGES = 'pages-v1';
 var OBJECTS = 'objects-v1';
 var OWN = /^(pages-v1|objects-v1|offline-meta-v1|course:.+)$/;
 // A theme may bound them otherwise where it registers the worker, as
-// `/sw.js?pages=N&objects=M` (the origin serves the same worker whatever the query).
+// `/sw.js?pages=N&objects=M` (the origin serves the same worker whatever the query): a
+// whole number from 1 to ten times the default; anything else is the default.
 function bound(name, fallback) {
-  var value = parseInt(new URL(self.location.href).searchParams.get(name) || '', 10);
-  return value > 0 ? value : fallback;
+  var text = new URL(self.location.href).searchParams.get(name) || '';
+  var value = /^[0-9]{1,9}$/.test(text) ? Number(text) : 0;
+  return value >= 1 && value <= fallback * 10 ? value : fallback;
 }
 var MAX_PAGES = bound('pages', 300);
 var MAX_OBJECTS = bound('objects', 3000);
