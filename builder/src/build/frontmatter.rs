@@ -167,6 +167,13 @@ mod tests {
         title: String,
     }
 
+    /// Front matter with a title, which (unlike `Front`) leaves other keys to the check.
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Lenient {
+        title: String,
+    }
+
     #[test]
     fn splits_front_matter() {
         let text = "+++\ntitle = \"x\"\n+++\n# Body\n";
@@ -181,11 +188,6 @@ mod tests {
     fn checked_parsing_reports_every_unknown_key_and_a_wrong_value() {
         let text = "+++\ntitle = 3\nauthr = \"me\"\ntags = []\n+++\nbody";
         let s = split(text).expect("splits");
-        #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct Lenient {
-            title: String,
-        }
         let diags = Diagnostics::default();
         let parsed: Option<Lenient> = parse_toml_checked(
             &diags,
@@ -223,11 +225,6 @@ mod tests {
         // TOML's escapes let a NUL, an escape or a bell through; a tab or newline is text.
         let text = "+++\ntitle = \"Intro\\u0000duction\"\nsummary = \"tab\\tok\"\n[[q]]\nhint = [\"ring\\u0007\"]\n+++\n";
         let s = split(text).expect("splits");
-        #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct Lenient {
-            title: String,
-        }
         let diags = Diagnostics::default();
         let _: Option<Lenient> = parse_toml_checked(
             &diags,
