@@ -174,6 +174,16 @@ mod tests {
         title: String,
     }
 
+    /// The front matter of lesson `file` (text `text`) checked against `known` keys: what it
+    /// parsed to, and the errors reported, as printed.
+    fn checked(file: &str, text: &str, known: &[&str]) -> (Option<Lenient>, Vec<String>) {
+        let s = split(text).expect("splits");
+        let diags = Diagnostics::default();
+        let parsed =
+            parse_toml_checked(&diags, Path::new(file), text, s.front, s.front_offset, "front matter", known);
+        (parsed, diags.take().iter().map(ToString::to_string).collect())
+    }
+
     #[test]
     fn splits_front_matter() {
         let text = "+++\ntitle = \"x\"\n+++\n# Body\n";
@@ -187,55 +197,23 @@ mod tests {
     #[test]
     fn checked_parsing_reports_every_unknown_key_and_a_wrong_value() {
         let text = "+++\ntitle = 3\nauthr = \"me\"\ntags = []\n+++\nbody";
-        let s = split(text).expect("splits");
-        let diags = Diagnostics::default();
-        let parsed: Option<Lenient> = parse_toml_checked(
-            &diags,
-            Path::new("l.md"),
-            text,
-            s.front,
-            s.front_offset,
-            "front matter",
-            &["title"],
-        );
+        let (parsed, errors) = checked("l.md", text, &["title"]);
         assert!(parsed.is_none(), "the wrong value");
-        let errors: Vec<String> = diags.take().iter().map(ToString::to_string).collect();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("l.md:2:9: front matter: invalid type"), "{errors:?}");
         assert!(errors[1].starts_with("l.md:3:1: front matter: unknown field `authr`"), "{errors:?}");
         assert!(errors[2].starts_with("l.md:4:1: front matter: unknown field `tags`"), "{errors:?}");
 
-        let broken = "+++\ntitle = \nx = [\n+++\n";
-        let s = split(broken).expect("splits");
-        let parsed: Option<Lenient> = parse_toml_checked(
-            &diags,
-            Path::new("b.md"),
-            broken,
-            s.front,
-            s.front_offset,
-            "front matter",
-            &["title"],
-        );
+        let (parsed, errors) = checked("b.md", "+++\ntitle = \nx = [\n+++\n", &["title"]);
         assert!(parsed.is_none());
-        assert_eq!(diags.take().len(), 1, "a syntax error, not its echoes");
+        assert_eq!(errors.len(), 1, "a syntax error, not its echoes");
     }
 
     #[test]
     fn a_control_character_in_any_string_is_an_error_at_its_value() {
         // TOML's escapes let a NUL, an escape or a bell through; a tab or newline is text.
         let text = "+++\ntitle = \"Intro\\u0000duction\"\nsummary = \"tab\\tok\"\n[[q]]\nhint = [\"ring\\u0007\"]\n+++\n";
-        let s = split(text).expect("splits");
-        let diags = Diagnostics::default();
-        let _: Option<Lenient> = parse_toml_checked(
-            &diags,
-            Path::new("l.md"),
-            text,
-            s.front,
-            s.front_offset,
-            "front matter",
-            &["title", "summary", "q"],
-        );
-        let errors: Vec<String> = diags.take().iter().map(ToString::to_string).collect();
+        let (_, errors) = checked("l.md", text, &["title", "summary", "q"]);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(
             errors[0].starts_with("l.md:2:9: front matter: `title` holds the control character U+0000"),
