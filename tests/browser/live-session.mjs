@@ -11,16 +11,12 @@
 //   {"cmd":"reloads","page":"a"}  -> {"ok":true,"value":N}  (loads after the first)
 //   {"cmd":"close"}
 // Usage: node live-session.mjs <base-url>
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const [base] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
 const pages = new Map();
 

@@ -7,7 +7,7 @@
 //              "blocked": path }
 // Prints (last line) { visited, unvisited, gateway, gateway_unvisited, save, saved_offline, updated, fixed_offline,
 //                      blocked, axe, problems }.
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
@@ -21,11 +21,7 @@ async function wait(name) {
   await lines.next();
 }
 const url = (path) => new URL(path, base).toString();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const problems = [];
 const out = { problems, axe: [] };
 

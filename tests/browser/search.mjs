@@ -10,18 +10,14 @@
 //          enrolled_requests: {without, with, unhinted}: paths under /courses/*/_search/,
 //          extra: {query: [hit]},
 //          extra_with: {query: [hit]} (with the grant), axe, problems }.
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const [base, specFile] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specFile, 'utf8'));
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const problems = [];
 
 async function newPage(context) {

@@ -4,17 +4,13 @@
 // Usage: node sw-bounds.mjs <base-url> <spec.json>
 // spec.json: { "visit": [lesson paths, oldest first] }
 // Prints { pages: [kept page paths], objects: count, offline: [{path, status, lesson, notice}], problems }.
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import { readFileSync } from 'node:fs';
 
 const [base, specFile] = process.argv.slice(2);
 const spec = JSON.parse(readFileSync(specFile, 'utf8'));
 const url = (path) => new URL(path, base).toString();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const problems = [];
 const out = { problems };
 try {
