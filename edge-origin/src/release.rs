@@ -23,13 +23,18 @@ pub struct Release {
     /// `id` as a header value, sent as `X-Release`.
     pub id_header: http::HeaderValue,
     /// Every route's response parts, by route path.
-    pub served: HashMap<String, Served>,
+    pub served: HashMap<String, Arc<Served>>,
     /// Slugs of the courses some of whose routes need a grant.
     pub enrolled_courses: std::collections::HashSet<String>,
 }
 
 impl Release {
     pub fn new(id: ReleaseId, manifest: Manifest) -> Self {
+        Release::after(None, id, manifest)
+    }
+
+    /// [`Release::new`], reusing what `previous` prepared for the routes it has unchanged.
+    pub fn after(previous: Option<&Release>, id: ReleaseId, manifest: Manifest) -> Self {
         let id_header = http::HeaderValue::from_str(id.as_str()).expect("release ids are hex digits");
         let enrolled_courses = manifest
             .routes
@@ -39,7 +44,7 @@ impl Release {
                 bundle::Access::Public => None,
             })
             .collect();
-        Release { served: prepare(&manifest), id, manifest, id_header, enrolled_courses }
+        Release { served: prepare(&manifest, previous), id, manifest, id_header, enrolled_courses }
     }
 
     /// The enrolled course whose prefix `/courses/<slug>/` holds `path`, if any.
@@ -192,12 +197,17 @@ impl Current {
             return Ok(None);
         }
         let pointer = Channel::from_bytes(&pointer_bytes).map_err(LoadError::BadChannel)?;
-        if current.is_none_or(|r| r.id != pointer.release) {
+        if current.as_ref().is_none_or(|r| r.id != pointer.release) {
             let manifest = match offered.filter(|(id, _)| *id == pointer.release) {
                 Some((_, manifest)) => manifest,
                 None => self.load_manifest(&pointer.release).await?,
             };
-            self.release.store(Some(Arc::new(Release::new(pointer.release.clone(), manifest))));
+            let release = Release::after(current.as_deref(), pointer.release.clone(), manifest);
+            let replaced = self.release.swap(Some(Arc::new(release)));
+            // Freeing a release's 14,000 routes is not the swap's business: it happens
+            // when the last request that holds the old release ends, or now on a thread of its own.
+            drop(current);
+            std::thread::spawn(move || drop(replaced));
             self.metrics.set_release(pointer.release.as_str());
             *self.seen() = Seen { validator, bytes: Some(pointer_bytes) };
             return Ok(Some(pointer.release));
@@ -242,6 +252,35 @@ fn failure_kind(err: &LoadError, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(bytes: &[u8]) -> bundle::Route {
+        bundle::Route {
+            object: bundle::ObjectKey::of(bytes),
+            size: bytes.len() as u64,
+            content_type: "text/html; charset=utf-8".into(),
+            cache: bundle::CacheClass::Stable,
+            access: bundle::Access::Public,
+            encodings: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_new_release_shares_the_prepared_parts_of_unchanged_routes_only() {
+        let mut first = Manifest::new("/404.html".into());
+        first.routes.insert("/404.html".into(), route(b"missing"));
+        first.routes.insert("/a/".into(), route(b"a"));
+        first.routes.insert("/b/".into(), route(b"b"));
+        let old = Release::new(first.release_id(), first.clone());
+        let mut second = first;
+        second.routes.insert("/b/".into(), route(b"b, edited"));
+        second.routes.insert("/c/".into(), route(b"c"));
+        let new = Release::after(Some(&old), second.release_id(), second);
+        assert!(Arc::ptr_eq(&new.served["/a/"], &old.served["/a/"]), "unchanged: shared");
+        assert!(!Arc::ptr_eq(&new.served["/b/"], &old.served["/b/"]), "changed: prepared again");
+        assert_eq!(new.served["/b/"].identity.object, bundle::ObjectKey::of(b"b, edited"));
+        assert_eq!(new.served["/c/"].identity.object, bundle::ObjectKey::of(b"c"));
+        assert_eq!(new.served.len(), 4);
+    }
 
     #[test]
     fn store_failures_are_the_same_failure_whatever_their_message() {
