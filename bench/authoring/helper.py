@@ -546,8 +546,8 @@ def cmd_report(results, facts):
     a("")
     a("Ratios: rows 1-2 Hugo's time ÷ ours; row 3 our RSS ÷ Hugo's (lower is better for us). "
       "Ours prints its rebuild time from when the watcher hands over the change (after its "
-      "40 ms quiet period) to the new release being built, before the swap; the end-to-end "
-      "time adds the file watcher, the swap, the event to the page, and the page's reload.")
+      "20 ms quiet period) to the new release being built and swapped into its origin; the end-to-end "
+      "time adds the file watcher, the event to the page, and the page's reload.")
     a("")
     if any(re.fullmatch(r"\d+s", d) for d in facts.get("ours_durations", "").split()):
         a("Our rebuild lines print whole seconds once a rebuild takes a second or more "
@@ -564,8 +564,8 @@ def cmd_report(results, facts):
     if ours_lesson_rb and trig["ours"][0] is not None:
         a(f"Ours, lesson edits: from the write to the reload starting {fmt_ms(trig['ours'][0])} (median), "
           f"of which the printed rebuild {fmt_ms(median(ours_lesson_rb))}; the rest "
-          f"(~{fmt_ms(trig['ours'][0] - median(ours_lesson_rb))}) is the watcher (notify and its 40 ms quiet "
-          "period), loading the new release into the origin, and the event to the page; then the "
+          f"(~{fmt_ms(trig['ours'][0] - median(ours_lesson_rb))}) is the watcher (notify and its 20 ms quiet "
+          "period) and the event to the page (the printed rebuild includes the swap into the origin); then the "
           f"reload itself {fmt_ms(trig['ours'][1])} (TTFB median "
           f"{fmt_ms(median(r['ttfb'] for r in rows if r['tool'] == 'ours' and r['kind'] == 'lesson' and r['ttfb'] >= 0))}).")
         a("")

@@ -243,7 +243,9 @@ pub fn plan(seed: u64, counts: Counts) -> Plan {
             summary: words::plain_sentence(&mut rng),
             title,
             level: rng.pick(&["Beginner", "Intermediate", "Advanced"]),
-            enrolled: c % 5 == 4,
+            // Every fifth course; a catalogue of fewer still has one (its last), so the quick
+            // size exercises grants too (the fleet test replays enrolled students).
+            enrolled: c % 5 == 4 || (counts.courses < 5 && c + 1 == counts.courses),
             language,
             modules,
             lessons,
@@ -297,6 +299,8 @@ mod tests {
         assert_eq!(lessons.len(), 2_000);
         assert_eq!(lessons.iter().filter(|l| l.quiz).count(), 1_000);
         assert_eq!(plan.courses.iter().filter(|c| c.enrolled).count(), 8);
+        let quick = super::plan(42, Size::Quick.counts());
+        assert_eq!(quick.courses.iter().filter(|c| c.enrolled).count(), 1, "the quick size has one too");
 
         let mut shown = vec![0; plan.animations.len()];
         for lesson in &lessons {
