@@ -1,7 +1,6 @@
 //! Following a channel: the live release sits behind an atomic swap, so every request
 //! sees one whole release; a watcher loads each new release fully before swapping it in.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use bundle::{Channel, Manifest, ReleaseId};
 use bytes::Bytes;
 
 use crate::metrics::Metrics;
-use crate::prepared::{prepare, Served};
+use crate::prepared::{prepare, Prepared};
 use store::{Fetched, Store, StoreError};
 
 /// One loaded release.
@@ -23,7 +22,7 @@ pub struct Release {
     /// `id` as a header value, sent as `X-Release`.
     pub id_header: http::HeaderValue,
     /// Every route's response parts, by route path.
-    pub served: HashMap<String, Arc<Served>>,
+    pub served: Prepared,
     /// Slugs of the courses some of whose routes need a grant.
     pub enrolled_courses: std::collections::HashSet<String>,
 }
@@ -44,7 +43,8 @@ impl Release {
                 bundle::Access::Public => None,
             })
             .collect();
-        Release { served: prepare(&manifest, previous), id, manifest, id_header, enrolled_courses }
+        let served = prepare(&manifest, previous.map(|p| (&p.manifest, &p.served)));
+        Release { served, id, manifest, id_header, enrolled_courses }
     }
 
     /// The enrolled course whose prefix `/courses/<slug>/` holds `path`, if any.
