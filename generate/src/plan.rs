@@ -244,7 +244,7 @@ pub fn plan(seed: u64, counts: Counts) -> Plan {
             title,
             level: rng.pick(&["Beginner", "Intermediate", "Advanced"]),
             // Every fifth course; a catalogue of fewer still has one (its last), so the quick
-            // size exercises grants too (the fleet test replays enrolled students).
+            // size exercises grants too (`bench/fleet.sh --quick` replays enrolled students).
             enrolled: c % 5 == 4 || (counts.courses < 5 && c + 1 == counts.courses),
             language,
             modules,
