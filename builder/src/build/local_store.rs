@@ -155,7 +155,13 @@ impl Live {
     /// Index lines: the release id, then `object` or `object encoding key size ...`.
     /// `None` when the index is of another release or is damaged.
     fn parse(text: String, release: &ReleaseId) -> Option<Live> {
-        let mut live = Live::default();
+        // Sized up front (up to three objects a line): growing by rehashing showed in profiles.
+        let routes = text.bytes().filter(|&b| b == b'\n').count();
+        let mut live = Live {
+            objects: HashSet::with_capacity_and_hasher(routes * 3, Default::default()),
+            variants: HashMap::with_capacity_and_hasher(routes, Default::default()),
+            text: String::new(),
+        };
         let mut lines = text.split_inclusive('\n');
         let first = lines.next()?;
         if first.trim_end() != release.as_str() {
