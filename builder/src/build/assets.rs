@@ -337,11 +337,38 @@ fn bundle_of(
     Some((tree_hash(&files), files))
 }
 
+/// Every (scope, asset) that the pages use.
+pub(crate) type UsedAssets = BTreeSet<(Access, AssetId)>;
+
 /// A build's assets and what collecting them reported.
 pub(crate) struct Collected {
     pub assets: Assets,
     errors: Vec<crate::build::diagnostics::ContentError>,
     warnings: Vec<crate::build::diagnostics::ContentError>,
+    /// Set once a later build reuses these assets (`course serve`): from then on their
+    /// outputs are remembered, by the uses they were made for.
+    reused: std::sync::atomic::AtomicBool,
+    outputs: std::sync::Mutex<Option<(UsedAssets, Vec<Output>)>>,
+}
+
+impl Collected {
+    /// [`Assets::outputs`] for `used`; in a session that reuses the assets, the last
+    /// outputs again when the uses are unchanged (making 12,600 outputs was a third of a
+    /// preview's one-lesson rebuild). A one-shot build does not keep a copy.
+    pub(crate) fn outputs(&self, used: &UsedAssets) -> Vec<Output> {
+        if !self.reused.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.assets.outputs(used);
+        }
+        let mut memo = self.outputs.lock().expect("asset outputs lock");
+        if let Some((last_used, outputs)) = &*memo {
+            if last_used == used {
+                return outputs.clone();
+            }
+        }
+        let outputs = self.assets.outputs(used);
+        *memo = Some((used.clone(), outputs.clone()));
+        outputs
+    }
 }
 
 /// [`collect`], or the last build's assets when the watcher vouches that only lessons
@@ -356,6 +383,7 @@ pub(crate) fn collect_or_reuse(
     let last =
         cache.assets.lock().expect("assets lock").clone().and_then(|any| any.downcast::<Collected>().ok());
     if let Some(last) = last.filter(|_| cache.files.only_lessons_changed(&root.shown)) {
+        last.reused.store(true, std::sync::atomic::Ordering::Relaxed);
         cache.files.carry_over();
         cache.zips.carry_over();
         diags.extend(&last.errors, &last.warnings);
@@ -365,7 +393,13 @@ pub(crate) fn collect_or_reuse(
     let assets = collect(&own, root, syntax_css, &cache.files, &cache.zips);
     let (errors, warnings) = own.snapshot();
     diags.extend(&errors, &warnings);
-    let collected = std::sync::Arc::new(Collected { assets, errors, warnings });
+    let collected = std::sync::Arc::new(Collected {
+        assets,
+        errors,
+        warnings,
+        reused: Default::default(),
+        outputs: Default::default(),
+    });
     *cache.assets.lock().expect("assets lock") = Some(std::sync::Arc::clone(&collected) as _);
     collected
 }
@@ -735,6 +769,42 @@ mod tests {
         assert!(
             out.contains("url(skip.png)") && out.contains("url(data:image") && out.contains("url(/abs.png)")
         );
+    }
+
+    #[test]
+    fn reused_assets_remember_their_outputs_only_for_the_same_uses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["a.svg", "b.svg"] {
+            std::fs::write(dir.path().join(name), format!("<svg id=\"{name}\"/>")).expect("write");
+        }
+        let mut assets = Assets::default();
+        for name in ["a.svg", "b.svg"] {
+            assets.files.insert(format!("m/{name}"), source(dir.path().join(name)));
+        }
+        let collected = Collected {
+            assets,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            reused: Default::default(),
+            outputs: Default::default(),
+        };
+        let uses = |names: &[&str]| -> BTreeSet<(Access, AssetId)> {
+            names.iter().map(|n| (Access::Public, AssetId::File(format!("m/{n}")))).collect()
+        };
+        let routes = |outputs: Vec<Output>| -> Vec<String> {
+            outputs.into_iter().filter(|o| o.route.contains(".svg")).map(|o| o.route).collect()
+        };
+        // A one-shot build keeps no copy.
+        assert_eq!(routes(collected.outputs(&uses(&["a.svg"]))).len(), 1);
+        assert!(collected.outputs.lock().expect("lock").is_none());
+        collected.reused.store(true, std::sync::atomic::Ordering::Relaxed);
+        let first = routes(collected.outputs(&uses(&["a.svg"])));
+        assert_eq!(routes(collected.outputs(&uses(&["a.svg"]))), first, "the same uses, the same outputs");
+        let both = routes(collected.outputs(&uses(&["a.svg", "b.svg"])));
+        assert_eq!(both.len(), 2, "a new use gets its output: {both:?}");
+        let only_b = routes(collected.outputs(&uses(&["b.svg"])));
+        assert_eq!(only_b.len(), 1, "{only_b:?}");
+        assert!(!first.contains(&only_b[0]), "a use that went away takes its output with it");
     }
 
     fn source(path: PathBuf) -> SourceKey {

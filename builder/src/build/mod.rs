@@ -406,7 +406,7 @@ pub fn render(
                 search::index(&pages[..lesson_pages], home, &cache.search)
             })
         });
-        let mut others = assets.outputs(&lessons.used);
+        let mut others = collected.outputs(&lessons.used);
         others.extend(service_worker(assets, &others));
         let slugs: Vec<&str> = catalogue.courses.iter().map(|c| c.slug.as_str()).collect();
         let lists = if offline_lists {
