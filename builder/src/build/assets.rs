@@ -24,6 +24,9 @@ use crate::build::output::{content_type_for, Body, Output};
 use crate::build::relpath;
 use crate::build::tree::ContentRoot;
 
+/// Every (scope, asset) that the pages use.
+pub(crate) type UsedAssets = BTreeSet<(Access, AssetId)>;
+
 impl Output {
     fn immutable(route: String, path: &str, bytes: Vec<u8>, access: Access) -> Self {
         Output::new(route, bytes, content_type_for(path), CacheClass::Immutable, access)
@@ -201,7 +204,7 @@ impl Assets {
 
     /// The theme's outputs and, for every (scope, asset) some page used, that asset's
     /// outputs in that scope.
-    pub(crate) fn outputs(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<Output> {
+    pub(crate) fn outputs(&self, used: &UsedAssets) -> Vec<Output> {
         let mut outputs = self.theme_outputs.clone();
         for (scope, id) in used {
             match id {
@@ -244,7 +247,7 @@ impl Assets {
     }
 
     /// Source files of assets that no page uses (not published), sorted.
-    pub(crate) fn unused(&self, used: &BTreeSet<(Access, AssetId)>) -> Vec<PathBuf> {
+    pub(crate) fn unused(&self, used: &UsedAssets) -> Vec<PathBuf> {
         let used: BTreeSet<&AssetId> = used.iter().map(|(_, id)| id).collect();
         let mut unused: Vec<PathBuf> = Vec::new();
         for (rel, file) in &self.files {
@@ -336,9 +339,6 @@ fn bundle_of(
     }
     Some((tree_hash(&files), files))
 }
-
-/// Every (scope, asset) that the pages use.
-pub(crate) type UsedAssets = BTreeSet<(Access, AssetId)>;
 
 /// A build's assets and what collecting them reported.
 pub(crate) struct Collected {
@@ -788,7 +788,7 @@ mod tests {
             reused: Default::default(),
             outputs: Default::default(),
         };
-        let uses = |names: &[&str]| -> BTreeSet<(Access, AssetId)> {
+        let uses = |names: &[&str]| -> UsedAssets {
             names.iter().map(|n| (Access::Public, AssetId::File(format!("m/{n}")))).collect()
         };
         let routes = |outputs: Vec<Output>| -> Vec<String> {

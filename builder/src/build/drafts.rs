@@ -5,13 +5,10 @@
 //! page, no navigation entry, none of the files only they use, and a link to one from a
 //! published page is a content error.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 
-use bundle::Access;
-
-use crate::build::assets::AssetId;
+use crate::build::assets::UsedAssets;
 use crate::build::catalogue::Catalogue;
 use crate::build::diagnostics::Diagnostics;
 use crate::build::markdown::components::Components;
@@ -135,7 +132,7 @@ pub(crate) fn included_routes(catalogue: &Catalogue) -> Vec<String> {
 pub(crate) fn unpublished(
     catalogue: &Catalogue,
     included: bool,
-    used: &BTreeSet<(Access, AssetId)>,
+    used: &UsedAssets,
     components: &Components<'_>,
 ) -> (Vec<PathBuf>, DraftCount) {
     let assets = components.assets;

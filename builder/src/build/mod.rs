@@ -40,7 +40,7 @@ use bundle::{Access, CacheClass, ReleaseId};
 use minijinja::Value;
 use rayon::prelude::*;
 
-use crate::build::assets::{AssetId, Uses};
+use crate::build::assets::Uses;
 use crate::build::cache::{BuildCache, CachedPage};
 use crate::build::catalogue::Catalogue;
 use crate::build::diagnostics::{ContentError, Diagnostics};
@@ -607,7 +607,7 @@ struct RenderedPages {
     /// (route, lesson file, links) of every page, rendered now or reused.
     links: Vec<(String, Option<String>, Arc<PageLinks>)>,
     /// Every (scope, asset) the pages use, rendered now or reused.
-    used: BTreeSet<(Access, AssetId)>,
+    used: assets::UsedAssets,
 }
 
 fn render_lessons(
