@@ -1,5 +1,7 @@
 # Varnish in front of edge-origin (Varnish 7.x).
-#   varnishd -a :80 -f /etc/varnish/varnish.vcl -s malloc,1g
+#   varnishd -a :80 -f /etc/varnish/varnish.vcl -s malloc,1g -p nuke_limit=1000
+# (nuke_limit: storing a video in a full cache may take evicting more than the default 50
+# small objects; past the limit that fetch fails, and its student gets a 503.)
 # Caching follows the origin's Cache-Control; this file only adds what a shared cache
 # in front of a course site needs. Tests: tests/testsuite/origin_varnish.rs, tests/testsuite/edge_fleet.rs.
 vcl 4.1;

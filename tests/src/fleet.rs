@@ -35,11 +35,23 @@ pub struct FleetOptions {
     pub poll: String,
     /// Students on the roster of every enrolled course (`student-0`...).
     pub students: usize,
+    /// Publishes and rollbacks refill the edges with what they changed (`--warm`).
+    pub warm: bool,
+    /// Each edge's cache size (varnishd `-s malloc,<size>`; the harness's 64m if `None`).
+    pub edge_storage: Option<String>,
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
-        FleetOptions { origins: 3, edges: 2, cache_bytes: "256MiB".into(), poll: "2s".into(), students: 200 }
+        FleetOptions {
+            origins: 3,
+            edges: 2,
+            cache_bytes: "256MiB".into(),
+            poll: "2s".into(),
+            students: 200,
+            warm: false,
+            edge_storage: None,
+        }
     }
 }
 
@@ -55,6 +67,7 @@ pub struct Fleet {
     /// The local store `course build` writes and `course publish` reads.
     pub dist: PathBuf,
     pub rosters: PathBuf,
+    warm: bool,
     _work: tempfile::TempDir,
 }
 
@@ -98,6 +111,7 @@ impl Fleet {
             origin_args: Vec::new(),
             dist,
             rosters,
+            warm: options.warm,
             _work: work,
         };
         fleet.write_rosters(content, options.students);
@@ -152,7 +166,11 @@ impl Fleet {
         }
         let bases: Vec<String> = fleet.origin_bases();
         let bases: Vec<&str> = bases.iter().map(String::as_str).collect();
-        let edge = crate::varnish::Options { origin_verify_secret: EDGE_SECRET, ..Default::default() };
+        let edge = crate::varnish::Options {
+            origin_verify_secret: EDGE_SECRET,
+            storage: options.edge_storage.as_deref(),
+            ..Default::default()
+        };
         fleet.edges = (0..options.edges).map(|_| Varnish::start_with(&bases, &edge)).collect();
         fleet
     }
@@ -229,6 +247,14 @@ impl Fleet {
         self.run_release_command(&["publish", "--from", &self.dist.display().to_string()], true)
     }
 
+    /// Builds `content` and publishes it without invalidation targets: the edges keep what
+    /// they hold and the origins see it at their next poll.
+    pub fn ship_without_targets(&self, content: &Path) -> Shipped {
+        let built = self.build(content);
+        assert!(built.status.success(), "course build: {}", String::from_utf8_lossy(&built.stderr));
+        self.publish_only()
+    }
+
     /// Publishes what `dist` holds, without invalidation targets (the very first release).
     fn publish_only(&self) -> Shipped {
         self.run_release_command(&["publish", "--from", &self.dist.display().to_string()], false)
@@ -239,7 +265,18 @@ impl Fleet {
         self.run_release_command(&["rollback"], true)
     }
 
-    fn run_release_command(&self, command: &[&str], with_targets: bool) -> Shipped {
+    /// `course warm` of the live release through every edge (before the students come).
+    pub fn warm_edges(&self) -> Shipped {
+        let mut cmd = self.release_command(&["warm"]);
+        for edge in self.edge_bases() {
+            cmd.args(["--edge", &edge]);
+        }
+        let started = Instant::now();
+        let output = cmd.output().expect("run course warm");
+        Shipped { output, returned: Instant::now(), took: started.elapsed() }
+    }
+
+    fn release_command(&self, command: &[&str]) -> Command {
         let mut cmd: Command = course();
         cmd.args(command).args([
             "--store",
@@ -249,6 +286,15 @@ impl Fleet {
             "--region",
             REGION,
         ]);
+        cmd.envs(self.garage.env());
+        cmd
+    }
+
+    fn run_release_command(&self, command: &[&str], with_targets: bool) -> Shipped {
+        let mut cmd = self.release_command(command);
+        if with_targets && self.warm {
+            cmd.arg("--warm");
+        }
         if with_targets {
             for edge in self.edge_bases() {
                 cmd.args(["--purge", &edge]);
@@ -259,7 +305,7 @@ impl Fleet {
             cmd.args(["--notify-token", ADMIN_TOKEN]);
         }
         let started = Instant::now();
-        let output = cmd.envs(self.garage.env()).output().expect("run course");
+        let output = cmd.output().expect("run course");
         Shipped { output, returned: Instant::now(), took: started.elapsed() }
     }
 

@@ -26,6 +26,8 @@ pub struct Options<'a> {
     /// How long stale objects are served while an origin is healthy, instead of the VCL's
     /// 60s (so a test can get past it without waiting a minute).
     pub healthy_grace: Option<Duration>,
+    /// The cache's size (`-s malloc,<size>`): 64m unless given.
+    pub storage: Option<&'a str>,
 }
 
 impl Varnish {
@@ -85,7 +87,10 @@ impl Varnish {
                 .arg(format!("127.0.0.1:{listen_port}"))
                 .arg("-f")
                 .arg(&vcl)
-                .args(["-s", "malloc,64m", "-p", "default_ttl=0"])
+                .args(["-s", &format!("malloc,{}", options.storage.unwrap_or("64m"))])
+                // As the VCL's header advises: room for a large object may take evicting
+                // more than the default 50 small ones (else that fetch fails with a 503).
+                .args(["-p", "nuke_limit=1000", "-p", "default_ttl=0"])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log fd"))
                 .stderr(log)

@@ -14,6 +14,7 @@ mod course_pack;
 mod drafts;
 mod edge_fleet;
 mod edge_grants;
+mod edge_warm;
 mod external_links;
 mod generate;
 mod history;

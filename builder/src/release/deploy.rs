@@ -25,6 +25,8 @@ pub struct DeployOptions {
     pub budget: usize,
     /// Wait until CloudFront reports the invalidations completed.
     pub wait: bool,
+    /// Then fetch what changed through every `--purge` edge ([`super::warm`]).
+    pub warm: bool,
 }
 
 pub struct DeployReport {
@@ -35,6 +37,8 @@ pub struct DeployReport {
     pub dry_run: bool,
     /// Whether the run named any invalidation target.
     pub targets: bool,
+    /// What `--warm` fetched at each edge.
+    pub warmed: Vec<super::warm::WarmReport>,
 }
 
 impl DeployReport {
@@ -88,6 +92,7 @@ pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
             settled: Settled::default(),
             dry_run,
             targets,
+            warmed: Vec::new(),
         });
     };
     let StoreSpec::S3 { bucket, prefix } = &options.publish.store else {
@@ -113,7 +118,17 @@ pub async fn deploy(options: &DeployOptions) -> anyhow::Result<DeployReport> {
             pending::settle(&at, &publish.channel, owed, &plan, &options.targets, options.wait, &finish)
                 .await?;
     }
-    Ok(DeployReport { publish: report, plan, settled, dry_run, targets })
+    let mut warmed = Vec::new();
+    if options.warm && !dry_run && report.flipped {
+        warmed = super::warm::after_release(
+            &options.targets,
+            report.previous_manifest.as_ref(),
+            &report.manifest,
+            &report.release,
+        )
+        .await;
+    }
+    Ok(DeployReport { publish: report, plan, settled, dry_run, targets, warmed })
 }
 
 impl std::fmt::Display for DeployReport {
@@ -169,6 +184,7 @@ impl std::fmt::Display for DeployReport {
         for r in &self.settled.reports {
             writeln!(f, "  {}: {} requests, {} paths {:?}", r.target, r.requests, r.paths, r.ids)?;
         }
+        write!(f, "{}", super::warm::describe(&self.warmed))?;
         if let Some(notice) = self.settled.notice() {
             writeln!(f, "{notice}")?;
         }

@@ -10,6 +10,7 @@
 //! - [`deploy`]: publish, then invalidate (`course publish`);
 //! - [`switch`]: rollback and promote, a flip to a release already stored;
 //! - [`history`]: each channel's flips (`course releases`) and garbage collection (`course gc`);
+//! - [`warm`]: refill self-hosted edges with what a release changed (`--warm`);
 //! - `remote`: the bucket and prefix with the reads and writes they share; `hooks`: the
 //!   fault-injection and pause points the end-to-end tests drive.
 
@@ -20,3 +21,4 @@ pub mod invalidate;
 pub mod publish;
 pub(crate) mod remote;
 pub mod switch;
+pub mod warm;

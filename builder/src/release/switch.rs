@@ -23,6 +23,8 @@ pub struct SwitchOptions {
     pub targets: Vec<Target>,
     pub budget: usize,
     pub wait: bool,
+    /// Then fetch what changed through every `--purge` edge ([`super::warm`]).
+    pub warm: bool,
 }
 
 pub struct SwitchReport {
@@ -35,6 +37,8 @@ pub struct SwitchReport {
     pub plan: Plan,
     /// What the invalidation did, and what is still owed.
     pub settled: Settled,
+    /// What `--warm` fetched at each edge.
+    pub warmed: Vec<super::warm::WarmReport>,
 }
 
 impl std::fmt::Display for SwitchReport {
@@ -49,6 +53,7 @@ impl std::fmt::Display for SwitchReport {
         for r in &self.settled.reports {
             writeln!(f, "  {}: {} requests, {} paths", r.target, r.requests, r.paths)?;
         }
+        write!(f, "{}", super::warm::describe(&self.warmed))?;
         if let Some(notice) = self.settled.notice() {
             writeln!(f, "{notice}")?;
         }
@@ -113,7 +118,20 @@ async fn switch(
         };
         settled = pending::settle(&at, channel, owed, &plan, &options.targets, options.wait, &finish).await?;
     }
-    Ok(SwitchReport { channel: channel.to_owned(), from, to: target, moved: flip.moved, plan, settled })
+    let mut warmed = Vec::new();
+    if options.warm && flip.moved {
+        let old = current.as_ref().map(|(_, manifest)| manifest);
+        warmed = super::warm::after_release(&options.targets, old, &manifest, &target).await;
+    }
+    Ok(SwitchReport {
+        channel: channel.to_owned(),
+        from,
+        to: target,
+        moved: flip.moved,
+        plan,
+        settled,
+        warmed,
+    })
 }
 
 /// Points `channel` back at `to`, or at the release it served before the current one.

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 /// How many failed requests are kept as examples.
 pub const ERROR_SAMPLES: usize = 50;
+/// Misses kept in [`ReplayReport::miss_samples`].
+const MISS_SAMPLES: usize = 200;
 
 /// What a request was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -117,6 +119,8 @@ pub struct ReplayReport {
     pub errors_by_cause: BTreeMap<Cause, u64>,
     /// The first [`ERROR_SAMPLES`] errors.
     pub error_samples: Vec<ErrorSample>,
+    /// The first misses 20 s into the run (`at kind status path`), past the edges' first fill.
+    pub miss_samples: Vec<String>,
     pub by_kind: BTreeMap<Kind, KindCounts>,
     pub students: Students,
     pub latency_pages: Latency,
@@ -147,6 +151,8 @@ pub struct KindCounts {
     pub ok: u64,
     pub not_modified: u64,
     pub errors: u64,
+    /// Answers the edge marked `X-Cache: MISS` (where the cause of a low hit ratio is).
+    pub cache_misses: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -285,6 +291,13 @@ impl Recorder {
                     status,
                     cause: Some(cause),
                 });
+            }
+        }
+        if o.cache_hit == Some(false) {
+            let r = &mut self.report;
+            r.by_kind.entry(o.kind).or_default().cache_misses += 1;
+            if r.miss_samples.len() < MISS_SAMPLES && o.at.as_secs() >= 20 {
+                r.miss_samples.push(format!("{:.1}s {:?} {:?} {}", secs(o.at), o.kind, status, o.path));
             }
         }
         let micros = u64::try_from(o.latency.as_micros()).unwrap_or(u64::MAX).max(1);

@@ -53,6 +53,10 @@ enum Command {
     Rollback(switch::RollbackArgs),
     /// Point one channel at the release another serves (e.g. --from preview --to live).
     Promote(switch::PromoteArgs),
+    /// Fetch every public route of a channel's release through Varnish edges, so they hold
+    /// it before the students come (publish, rollback and promote take --warm for what
+    /// they change).
+    Warm(switch::WarmArgs),
     /// List each channel's releases (newest first), with times and counts.
     Releases(releases::Args),
     /// Delete objects no recent release of any channel needs.
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(args),
         Command::Rollback(args) => switch::rollback(args),
         Command::Promote(args) => switch::promote(args),
+        Command::Warm(args) => switch::warm(args),
         Command::Releases(args) => releases::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Generate(args) => generate::run(args),

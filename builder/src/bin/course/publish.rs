@@ -43,6 +43,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         targets: args.cdn.targets()?,
         budget: args.cdn.budget,
         wait: args.cdn.wait,
+        warm: args.cdn.warm,
     };
     crate::out::print(block_on(builder::release::deploy::deploy(&options))?);
     Ok(())

@@ -34,6 +34,10 @@ pub(crate) struct CdnArgs {
     /// Wait until CloudFront reports the invalidation completed.
     #[arg(long)]
     pub(crate) wait: bool,
+    /// Then fetch every public route the release changed or added through each --purge
+    /// edge, so students find it cached (enrolled routes are never fetched).
+    #[arg(long)]
+    pub(crate) warm: bool,
     /// Invalidation paths before collapsing to wildcards.
     #[arg(long, default_value_t = 30)]
     pub(crate) budget: usize,
@@ -77,6 +81,13 @@ impl CdnArgs {
 
     pub(crate) fn switch_options(&self, remote: &RemoteArgs) -> anyhow::Result<SwitchOptions> {
         let (store, s3) = remote.parse()?;
-        Ok(SwitchOptions { store, s3, targets: self.targets()?, budget: self.budget, wait: self.wait })
+        Ok(SwitchOptions {
+            store,
+            s3,
+            targets: self.targets()?,
+            budget: self.budget,
+            wait: self.wait,
+            warm: self.warm,
+        })
     }
 }

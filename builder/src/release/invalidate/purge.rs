@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::bail;
+use futures::stream::{self, StreamExt};
 
 use super::plan::{route_forms, Plan};
 use super::{http_client, send_with_retry, InvalidationReport};
@@ -16,20 +17,34 @@ pub fn purge_paths(plan: &Plan) -> Vec<String> {
     explicit.chain(expanded).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
+/// PURGE requests in flight at one edge.
+const PURGES_IN_FLIGHT: usize = 16;
+
 pub(super) async fn purge(edge: &str, plan: &Plan) -> anyhow::Result<InvalidationReport> {
     let http = http_client()?;
     let method = reqwest::Method::from_bytes(b"PURGE").expect("PURGE is a valid method token");
     let base = edge.trim_end_matches('/');
     let paths = purge_paths(plan);
-    for path in &paths {
-        let url = format!("{base}{path}");
-        let response =
-            send_with_retry(&format!("PURGE {url}"), || http.request(method.clone(), &url)).await?;
-        let status = response.status();
-        // Varnish answers 200 "Purged" whether or not it held the URL.
-        if !status.is_success() {
-            bail!("PURGE {url}: {status}");
-        }
+    // Several in flight: one after another, a release of 300 pages (900 URLs) took seconds
+    // per edge, while its students met pages of the old release there.
+    let mut sent = stream::iter(&paths)
+        .map(|path| {
+            let (http, method) = (&http, &method);
+            async move {
+                let url = format!("{base}{path}");
+                let response =
+                    send_with_retry(&format!("PURGE {url}"), || http.request(method.clone(), &url)).await?;
+                let status = response.status();
+                // Varnish answers 200 "Purged" whether or not it held the URL.
+                if !status.is_success() {
+                    bail!("PURGE {url}: {status}");
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(PURGES_IN_FLIGHT);
+    while let Some(result) = sent.next().await {
+        result?;
     }
     Ok(InvalidationReport {
         target: String::new(),
