@@ -11,6 +11,7 @@
 //! student's grant opens them. Warming is an optimisation, so its failures are reported,
 //! never a failed publish.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,6 +22,9 @@ use super::invalidate::{route_forms, Target};
 
 /// Fetches in flight at one edge.
 const IN_FLIGHT: usize = 8;
+/// Routes an edge may fail (every try) before the rest are skipped: an edge that is down
+/// or hangs must not hold the command for 30 s a request over a whole catalogue.
+const GIVE_UP_AFTER: usize = 20;
 /// Tries of a route whose answer is not yet the new release's: the pauses between them
 /// (0.1 s, doubling) add up to 3.1 s, past an origin's usual `--poll` of 2 s.
 const TRIES: u32 = 6;
@@ -141,15 +145,28 @@ async fn warm(
     routes: &[String],
 ) -> anyhow::Result<WarmReport> {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
     let base = edge.trim_end_matches('/');
+    let failures = AtomicUsize::new(0);
     let outcomes: Vec<Outcome> = stream::iter(routes)
         .map(|route| {
             let stable = manifest.routes.get(route).is_some_and(|r| r.cache == CacheClass::Stable);
-            warm_route(&http, base, route, stable, release)
+            let (failures, http) = (&failures, &http);
+            async move {
+                if failures.load(Ordering::Relaxed) >= GIVE_UP_AFTER {
+                    let failed =
+                        Some(format!("{route}: skipped, {GIVE_UP_AFTER} routes failed at this edge"));
+                    return Outcome { requests: 0, tries: 0, failed };
+                }
+                let outcome = warm_route(http, base, route, stable, release).await;
+                if outcome.failed.is_some() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                outcome
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .collect()
@@ -283,6 +300,28 @@ mod tests {
             routes_to_warm(None, &new),
             ["/a/", "/b/", "/c.1234.css"],
             "no old release: every public route"
+        );
+    }
+
+    #[test]
+    fn an_edge_that_is_down_is_given_up_on_after_a_few_routes() {
+        let routes: Vec<String> = (0..200).map(|i| format!("/r{i}/")).collect();
+        let table: Vec<(&str, &str, Access)> =
+            routes.iter().map(|r| (r.as_str(), "x", Access::Public)).collect();
+        let new = manifest(&table);
+        // A port nothing listens on: every connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let edges = [format!("http://127.0.0.1:{port}")];
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let reports = runtime.block_on(warm_edges(&edges, &new, &new.release_id(), &routes));
+        let report = &reports[0];
+        assert_eq!(report.failed.len(), 200, "every route is reported");
+        let skipped = report.failed.iter().filter(|f| f.contains("skipped")).count();
+        assert!(skipped >= 200 - GIVE_UP_AFTER - IN_FLIGHT, "the rest were skipped: {skipped}");
+        assert!(
+            report.requests <= (GIVE_UP_AFTER + IN_FLIGHT) * TRIES as usize,
+            "{} requests",
+            report.requests
         );
     }
 }
