@@ -310,9 +310,12 @@ mod tests {
             routes.iter().map(|r| (r.as_str(), "x", Access::Public)).collect();
         let new = manifest(&table);
         // A port nothing listens on: every connection is refused.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
         let edges = [format!("http://127.0.0.1:{port}")];
-        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         let reports = runtime.block_on(warm_edges(&edges, &new, &new.release_id(), &routes));
         let report = &reports[0];
         assert_eq!(report.failed.len(), 200, "every route is reported");
