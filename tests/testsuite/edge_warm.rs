@@ -96,6 +96,11 @@ fn warming_through_an_origin_that_has_not_switched_yet_waits_for_the_new_release
     let (new, _) = e2e::live_manifest(&fleet.dist);
     assert_ne!(new, old);
     let (status, cache, served, body) = get(&fleet, LESSON);
-    assert_eq!((status, cache.as_str(), served.as_str()), (200, "HIT", new.as_str()), "never the old page");
+    assert_eq!(
+        (status, cache.as_str(), served.as_str()),
+        (200, "HIT", new.as_str()),
+        "never the old page ({old}); course warm said: {}",
+        stdout(&warmed)
+    );
     assert!(body.contains("A fix the origin has not seen yet."));
 }
