@@ -2,16 +2,21 @@
 //! come and after each release, never with another release's page, never with an
 //! enrolled page (Garage, an origin, a Varnish edge with the repo's VCL).
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use e2e::fleet::{Fleet, FleetOptions};
 
 const LESSON: &str = "/courses/python-foundations/loops/";
 const ENROLLED: &str = "/courses/data-structures/stacks/";
 
-fn fleet(content: &Path) -> Fleet {
+/// A copy of the sample content (the tests edit it) on one origin and one edge.
+fn sample_fleet() -> (tempfile::TempDir, PathBuf, Fleet) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let site = work.path().join("content");
+    e2e::copy_tree(&e2e::sample_content(), &site);
     let options = FleetOptions { origins: 1, edges: 1, warm: true, ..FleetOptions::default() };
-    Fleet::start(content, &options)
+    let fleet = Fleet::start(&site, &options);
+    (work, site, fleet)
 }
 
 /// (status, X-Cache, X-Release, body) of a student's GET through the edge.
@@ -30,10 +35,7 @@ fn stdout(shipped: &e2e::fleet::Shipped) -> String {
 
 #[test]
 fn warmed_edges_answer_the_first_student_from_cache_but_never_an_enrolled_page() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let site = work.path().join("content");
-    e2e::copy_tree(&e2e::sample_content(), &site);
-    let fleet = fleet(&site);
+    let (_work, site, fleet) = sample_fleet();
     let warmed = fleet.warm_edges();
     assert!(warmed.ok(), "course warm: {}", warmed.stderr());
     let (release, manifest) = e2e::live_manifest(&fleet.dist);
@@ -71,10 +73,7 @@ fn warmed_edges_answer_the_first_student_from_cache_but_never_an_enrolled_page()
 
 #[test]
 fn warming_through_an_origin_that_has_not_switched_yet_waits_for_the_new_release() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let site = work.path().join("content");
-    e2e::copy_tree(&e2e::sample_content(), &site);
-    let fleet = fleet(&site);
+    let (_work, site, fleet) = sample_fleet();
     assert!(fleet.warm_edges().ok());
     let (_, old_cache, old, _) = get(&fleet, LESSON);
     assert_eq!(old_cache, "HIT");
