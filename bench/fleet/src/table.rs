@@ -93,6 +93,11 @@ pub fn markdown(report: &ScenarioReport) -> String {
     );
     let _ = writeln!(
         t,
+        "| GETs resent after an edge closed an idle kept-alive connection (as browsers do; not errors) | {} |",
+        r.students.resent
+    );
+    let _ = writeln!(
+        t,
         "\n| at | event | command | served by every edge and origin after | errors in its window | note |"
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|");

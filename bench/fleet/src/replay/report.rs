@@ -55,7 +55,19 @@ pub enum Cause {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Status(u16),
-    Failed(Cause),
+    /// No whole answer: the cause, and the client's error with its sources (for the
+    /// report's samples: "connection closed before message completed", ...).
+    Failed(Cause, String),
+}
+
+impl Answer {
+    /// Marks a failure that came after the answer's status line (a cut body).
+    pub fn after_headers(self, status: u16) -> Answer {
+        match self {
+            Answer::Failed(cause, detail) => Answer::Failed(cause, format!("body of a {status}: {detail}")),
+            answer => answer,
+        }
+    }
 }
 
 /// The cause of a response a student sees as an error, if it is one. `revalidating`:
@@ -104,6 +116,9 @@ pub enum Event {
     EnrolledPageOpened,
     QuizTaken,
     LabOpened,
+    /// A GET sent again, as a browser does, after the edge closed a kept-alive connection
+    /// just as the request went out (before any answer).
+    Resent,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -143,6 +158,8 @@ pub struct ErrorSample {
     pub path: String,
     pub status: Option<u16>,
     pub cause: Option<Cause>,
+    /// The client's error, for failures without a whole answer.
+    pub detail: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -165,6 +182,8 @@ pub struct Students {
     pub enrolled_pages_opened: u64,
     pub quizzes_taken: u64,
     pub labs_opened: u64,
+    /// GETs resent on a new connection (see [`Event::Resent`]); not errors, as for a browser.
+    pub resent: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -267,7 +286,7 @@ impl Recorder {
                 }
                 Some(s)
             }
-            Answer::Failed(_) => None,
+            Answer::Failed(..) => None,
         };
         let second = self.second(o.at);
         second.requests += 1;
@@ -290,6 +309,10 @@ impl Recorder {
                     path: o.path.to_owned(),
                     status,
                     cause: Some(cause),
+                    detail: match &o.answer {
+                        Answer::Failed(_, detail) => Some(detail.clone()),
+                        Answer::Status(_) => None,
+                    },
                 });
             }
         }
@@ -334,6 +357,7 @@ impl Recorder {
             Event::EnrolledPageOpened => s.enrolled_pages_opened += 1,
             Event::QuizTaken => s.quizzes_taken += 1,
             Event::LabOpened => s.labs_opened += 1,
+            Event::Resent => s.resent += 1,
         }
     }
 
@@ -453,7 +477,7 @@ mod tests {
             ..page(3_950, "b", "")
         });
         rec.record(&Observation {
-            answer: Answer::Failed(Cause::Timeout),
+            answer: Answer::Failed(Cause::Timeout, "operation timed out".into()),
             cause: Some(Cause::Timeout),
             cache_hit: None,
             release: None,

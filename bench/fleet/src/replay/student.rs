@@ -74,6 +74,9 @@ pub(crate) async fn visit(user: &mut GooseUser, shared: &Shared) -> TransactionR
             .cookie_provider(browser.jar.clone())
             .timeout(shared.config.timeout)
             .connect_timeout(shared.config.timeout)
+            // Below Varnish's `timeout_idle` (5 s): the client closes an idle connection
+            // before the edge does, so a reused one is rarely closed under a request.
+            .pool_idle_timeout(Duration::from_secs(4))
             .user_agent("fleet-replay (a student)");
         user.set_client_builder(builder).await?;
     }
@@ -190,14 +193,14 @@ impl Visit<'_> {
                     .collect();
                 match response.bytes().await {
                     Ok(_) => (Answer::Status(status), cookies),
-                    Err(e) => (Answer::Failed(failure(&e)), Vec::new()),
+                    Err(e) => (failure(&e).after_headers(status), Vec::new()),
                 }
             }
-            Err(e) => (Answer::Failed(failure(&e)), Vec::new()),
+            Err(e) => (failure(&e), Vec::new()),
         };
         let cause = match answer {
             Answer::Status(s) => cause_of(Kind::Grant, s, false, false),
-            Answer::Failed(c) => Some(c),
+            Answer::Failed(c, _) => Some(c),
         };
         let cause = cause.or_else(|| cookies.is_empty().then_some(Cause::Grant));
         self.record(Kind::Grant, url, answer, cause, started.elapsed(), None, None);
@@ -216,7 +219,7 @@ impl Visit<'_> {
         let (got, cache_hit, latency) = self.get(url, validator.as_deref(), None, "page").await?;
         let cause = match &got.answer {
             Answer::Status(s) => cause_of(Kind::Page, *s, validator.is_some(), store_unavailable(&got)),
-            Answer::Failed(c) => Some(*c),
+            Answer::Failed(c, _) => Some(*c),
         };
         self.record(Kind::Page, url, got.answer.clone(), cause, latency, cache_hit, got.release.as_deref());
         let document = match (&got.answer, cached) {
@@ -277,7 +280,7 @@ impl Visit<'_> {
         let (got, cache_hit, latency) = self.get(url, None, range, "asset").await?;
         let cause = match &got.answer {
             Answer::Status(s) => cause_of(kind, *s, false, store_unavailable(&got)),
-            Answer::Failed(c) => Some(*c),
+            Answer::Failed(c, _) => Some(*c),
         };
         self.record(kind, url, got.answer.clone(), cause, latency, cache_hit, None);
         if cause.is_none() && got.immutable {
@@ -326,14 +329,14 @@ impl Visit<'_> {
         Ok(())
     }
 
-    /// One GET through goose, its body read whole: what came back, `X-Cache`, latency.
-    async fn get(
+    /// Sends one GET through goose (which records it), up to the answer's headers.
+    async fn send_get(
         &mut self,
         url: &Url,
         if_none_match: Option<&str>,
         range: Option<&str>,
         name: &str,
-    ) -> Result<(Got, Option<bool>, Duration), Box<TransactionError>> {
+    ) -> Result<Result<reqwest::Response, reqwest::Error>, Box<TransactionError>> {
         let mut builder = self.user.get_request_builder(&GooseMethod::Get, url.as_str())?;
         if let Some(etag) = if_none_match {
             builder = builder.header(IF_NONE_MATCH, etag);
@@ -347,10 +350,25 @@ impl Visit<'_> {
             .name(name)
             .set_request_builder(builder)
             .build();
+        Ok(self.user.request(request).await?.response)
+    }
+
+    /// One GET through goose, its body read whole: what came back, `X-Cache`, latency.
+    async fn get(
+        &mut self,
+        url: &Url,
+        if_none_match: Option<&str>,
+        range: Option<&str>,
+        name: &str,
+    ) -> Result<(Got, Option<bool>, Duration), Box<TransactionError>> {
         let started = Instant::now();
-        let response = self.user.request(request).await?.response;
+        let mut response = self.send_get(url, if_none_match, range, name).await?;
+        if response.as_ref().is_err_and(closed_before_answer) {
+            self.shared.event(Event::Resent);
+            response = self.send_get(url, if_none_match, range, name).await?;
+        }
         let mut got = Got {
-            answer: Answer::Failed(Cause::Connection),
+            answer: Answer::Failed(Cause::Connection, String::new()),
             etag: None,
             release: None,
             immutable: false,
@@ -374,10 +392,10 @@ impl Visit<'_> {
                         got.answer = Answer::Status(status);
                         got.body = body.to_vec();
                     }
-                    Err(e) => got.answer = Answer::Failed(failure(&e)),
+                    Err(e) => got.answer = failure(&e).after_headers(status),
                 }
             }
-            Err(e) => got.answer = Answer::Failed(failure(&e)),
+            Err(e) => got.answer = failure(&e),
         }
         Ok((got, cache_hit, started.elapsed()))
     }
@@ -418,10 +436,89 @@ fn store_unavailable(got: &Got) -> bool {
     matches!(got.answer, Answer::Status(503)) && got.body.starts_with(b"store unavailable")
 }
 
-fn failure(error: &reqwest::Error) -> Cause {
-    if error.is_timeout() {
-        Cause::Timeout
-    } else {
-        Cause::Connection
+/// The failure a browser hides by sending the request again on a new connection: a
+/// kept-alive connection the server closed (its idle timeout) just as the request went
+/// out, before any byte of an answer (Chromium: `ShouldResendRequest`). A refused
+/// connection or a timeout is not this, and is the student's error.
+fn closed_before_answer(error: &reqwest::Error) -> bool {
+    if error.is_timeout() || error.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        if inner.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_incomplete_message) {
+            return true;
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted);
+        }
+        source = inner.source();
+    }
+    false
+}
+
+/// A request that got no whole answer, and why, with the error's sources.
+fn failure(error: &reqwest::Error) -> Answer {
+    let cause = if error.is_timeout() { Cause::Timeout } else { Cause::Connection };
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        detail.push_str(": ");
+        detail.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    Answer::Failed(cause, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// The error a GET to a server that answers with `reply` (then closes) ends with.
+    async fn error_of(reply: &'static [u8], timeout: Duration) -> reqwest::Error {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(reply).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        });
+        let client = reqwest::Client::builder().timeout(timeout).build().expect("client");
+        let response = client.get(format!("http://{addr}/")).send().await;
+        response.expect_err("no answer")
+    }
+
+    #[tokio::test]
+    async fn only_a_connection_closed_before_any_answer_is_resent() {
+        // Closed with nothing said: what a kept-alive connection the edge timed out gives.
+        let closed = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut request = [0u8; 1024];
+                let _ = socket.read(&mut request).await;
+            });
+            reqwest::get(format!("http://{addr}/")).await.expect_err("closed")
+        };
+        assert!(closed_before_answer(&closed), "{closed:?}");
+        // A refused connection (the edge is down) and a timeout are the student's errors.
+        let refused = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            drop(listener);
+            reqwest::get(format!("http://{addr}/")).await.expect_err("refused")
+        };
+        assert!(!closed_before_answer(&refused), "{refused:?}");
+        let timed_out = error_of(b"", Duration::from_millis(200)).await;
+        assert!(!closed_before_answer(&timed_out), "{timed_out:?}");
+        // An answer that is not HTTP is not resent either.
+        let garbage = error_of(b"garbage\r\n\r\n", Duration::from_secs(5)).await;
+        assert!(!closed_before_answer(&garbage), "{garbage:?}");
     }
 }
