@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
 
+use crate::metrics::EndpointKind;
 use crate::response::{method_not_allowed, plain, strip_body, Body};
 use crate::state::State;
 use crate::{admin, authority, content, grants, live};
@@ -38,6 +39,18 @@ enum HeadEndpoint {
 }
 
 impl Endpoint {
+    /// How `/metrics` counts it (live-reload paths on an origin without them are content).
+    fn kind(self, live: bool) -> EndpointKind {
+        match self {
+            Endpoint::IssueGrant => EndpointKind::Grant,
+            Endpoint::Head(HeadEndpoint::GrantCheck) => EndpointKind::GrantCheck,
+            Endpoint::Head(HeadEndpoint::Health | HeadEndpoint::Ready) => EndpointKind::Probe,
+            Endpoint::Head(HeadEndpoint::Invalidate | HeadEndpoint::Metrics) => EndpointKind::Admin,
+            Endpoint::Head(HeadEndpoint::LiveClient | HeadEndpoint::LiveEvents) if live => EndpointKind::Admin,
+            Endpoint::Head(_) => EndpointKind::Content,
+        }
+    }
+
     fn of(path: &str) -> Endpoint {
         match path {
             GRANTS => Endpoint::IssueGrant,
@@ -62,14 +75,15 @@ where
     let started = Instant::now();
     let method = req.method().clone();
     // Only the grants endpoint consumes the request; everything else borrows its path.
-    let (response, req) = match Endpoint::of(req.uri().path()) {
+    let endpoint = Endpoint::of(req.uri().path());
+    let (response, req) = match endpoint {
         Endpoint::IssueGrant => (admin::issue_grant(state, req).await, None),
         Endpoint::Head(endpoint) => (answer_head(state, endpoint, &req, client_ip).await, Some(req)),
     };
     let response = if method == Method::HEAD { strip_body(response) } else { response };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    state.metrics.count_request(status);
+    state.metrics.count_request(endpoint.kind(state.live.is_some()), status);
     state.metrics.latency.observe(elapsed.as_secs_f64());
     let path = req.as_ref().map_or(GRANTS, |r| r.uri().path());
     state.access_log.record(&method, path, status, elapsed.as_micros() as u64);
@@ -114,6 +128,20 @@ async fn answer_head<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_count_cache_fills_apart_from_grants_and_probes() {
+        let kind = |path: &str, live: bool| Endpoint::of(path).kind(live);
+        assert_eq!(kind("/courses/py/loops/", false), EndpointKind::Content);
+        assert_eq!(kind("/_origin/grants", false), EndpointKind::Grant);
+        assert_eq!(kind("/_origin/grant-check", false), EndpointKind::GrantCheck);
+        assert_eq!(kind("/_origin/health", false), EndpointKind::Probe);
+        assert_eq!(kind("/_origin/ready", false), EndpointKind::Probe);
+        assert_eq!(kind("/metrics", false), EndpointKind::Admin);
+        // Without `course serve`'s live reload, its paths are routes like any other.
+        assert_eq!(kind(live::EVENTS_ROUTE, false), EndpointKind::Content);
+        assert_eq!(kind(live::EVENTS_ROUTE, true), EndpointKind::Admin);
+    }
 
     #[test]
     fn admin_paths_are_matched_exactly() {

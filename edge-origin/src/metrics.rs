@@ -21,6 +21,48 @@ pub(crate) struct ReleaseLabel {
     pub release: String,
 }
 
+/// What kind of endpoint answered a request (see `dispatch.rs`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct EndpointLabel {
+    pub endpoint: &'static str,
+}
+
+/// The endpoint kinds counted apart, so an operator (and the fleet benchmark) can tell
+/// cache fills from grants, edge verdicts and the edges' health probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndpointKind {
+    /// A route of the release, or its 404.
+    Content,
+    /// `POST /_origin/grants`.
+    Grant,
+    /// `/_origin/grant-check`: an edge's verdict on a grant.
+    GrantCheck,
+    /// `/_origin/health` and `/_origin/ready` (load balancers' and edges' probes).
+    Probe,
+    /// `/metrics`, `/_origin/invalidate` and the live-reload endpoints.
+    Admin,
+}
+
+impl EndpointKind {
+    const ALL: [EndpointKind; 5] = [
+        EndpointKind::Content,
+        EndpointKind::Grant,
+        EndpointKind::GrantCheck,
+        EndpointKind::Probe,
+        EndpointKind::Admin,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            EndpointKind::Content => "content",
+            EndpointKind::Grant => "grant",
+            EndpointKind::GrantCheck => "grant_check",
+            EndpointKind::Probe => "probe",
+            EndpointKind::Admin => "admin",
+        }
+    }
+}
+
 /// Why a connection was refused or closed by a limit (see `limits.rs`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ReasonLabel {
@@ -47,6 +89,8 @@ pub(crate) struct LimitCounters {
 pub(crate) struct Metrics {
     registry: Registry,
     pub requests: Family<StatusLabel, Counter>,
+    /// Requests by [`EndpointKind`], indexed as `EndpointKind::ALL` (no lock per request).
+    by_endpoint: [Counter; EndpointKind::ALL.len()],
     pub cache_hits: Counter,
     pub cache_misses: Counter,
     pub store_fetches: Counter,
@@ -77,6 +121,14 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("edge_origin");
         let requests = Family::<StatusLabel, Counter>::default();
         registry.register("requests", "Requests answered, by status", requests.clone());
+        let endpoints = Family::<EndpointLabel, Counter>::default();
+        registry.register(
+            "endpoint_requests",
+            "Requests answered, by endpoint (content, grant, grant_check, probe, admin)",
+            endpoints.clone(),
+        );
+        let by_endpoint = EndpointKind::ALL
+            .map(|kind| endpoints.get_or_create(&EndpointLabel { endpoint: kind.label() }).clone());
         let cache_hits = Counter::default();
         registry.register("cache_hits", "Object reads served from memory", cache_hits.clone());
         let cache_misses = Counter::default();
@@ -159,6 +211,7 @@ impl Default for Metrics {
             limits,
             header_bytes_in_flight,
             requests,
+            by_endpoint,
             cache_hits,
             cache_misses,
             store_fetches,
@@ -174,7 +227,8 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Counts one answered request.
-    pub(crate) fn count_request(&self, status: u16) {
+    pub(crate) fn count_request(&self, endpoint: EndpointKind, status: u16) {
+        self.by_endpoint[endpoint as usize].inc();
         match COMMON.iter().position(|&s| s == status) {
             Some(i) => self.common[i]
                 .get_or_init(|| self.requests.get_or_create(&StatusLabel { status }).clone())
@@ -211,15 +265,22 @@ mod tests {
     #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::default();
-        m.count_request(200);
-        m.count_request(200);
-        m.count_request(500);
+        m.count_request(EndpointKind::Content, 200);
+        m.count_request(EndpointKind::Grant, 200);
+        m.count_request(EndpointKind::Content, 500);
         m.set_release("abc");
         m.set_release("def");
         let text = m.encode();
         assert!(text.contains("edge_origin_requests_total{status=\"200\"} 2"), "{text}");
         assert!(text.contains("edge_origin_requests_total{status=\"500\"} 1"), "{text}");
         assert!(!text.contains("status=\"404\""), "only statuses seen: {text}");
+        for line in [
+            "edge_origin_endpoint_requests_total{endpoint=\"content\"} 2",
+            "edge_origin_endpoint_requests_total{endpoint=\"grant\"} 1",
+            "edge_origin_endpoint_requests_total{endpoint=\"probe\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
         assert!(text.contains("edge_origin_release{release=\"def\"} 1"), "{text}");
         assert!(!text.contains("release=\"abc\""), "{text}");
         for name in

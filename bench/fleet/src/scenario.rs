@@ -115,6 +115,12 @@ pub struct ScenarioReport {
     pub store_fetches: f64,
     /// (seconds since the start, origin requests so far, summed over origins), each second.
     pub origin_requests: Vec<(f64, f64)>,
+    /// The same for the origins' content requests alone (the edges' cache fills and the
+    /// releases' warm fetches): `edge_origin_endpoint_requests_total{endpoint="content"}`.
+    pub origin_content_requests: Vec<(f64, f64)>,
+    /// The same for grants and the edges' verdicts on them, which grow with arriving
+    /// enrolled students rather than with cache misses.
+    pub origin_grant_requests: Vec<(f64, f64)>,
 }
 
 /// Runs `scenario` on a fleet serving `content` (copied: the releases edit the copy).
@@ -258,7 +264,7 @@ pub fn run(scenario: &Scenario, content: &Path) -> Result<ScenarioReport, String
     }
     let replay = replayer.join().map_err(|_| "the replayer panicked".to_owned())??;
     done.store(true, Ordering::Relaxed);
-    let (origin_requests, store_fetches) = sampler.join().map_err(|_| "the sampler panicked".to_owned())?;
+    let origins = sampler.join().map_err(|_| "the sampler panicked".to_owned())?;
     Ok(ScenarioReport {
         scenario: scenario.name.clone(),
         plan: scenario.plan.clone(),
@@ -266,18 +272,41 @@ pub fn run(scenario: &Scenario, content: &Path) -> Result<ScenarioReport, String
         peak: scenario.peak,
         events: outcomes,
         replay,
-        store_fetches,
-        origin_requests,
+        store_fetches: origins.store_fetches,
+        origin_requests: origins.requests,
+        origin_content_requests: origins.content,
+        origin_grant_requests: origins.grants,
     })
 }
 
-/// Reads every origin's request and store-fetch counters each second until `done`: the
-/// cumulative requests over time, and the store fetches in all. A restarted origin starts
-/// its counters at 0 again, so what is added is each origin's growth since its last read.
-fn sample_origins(bases: &[String], started: Instant, done: &AtomicBool) -> (Vec<(f64, f64)>, f64) {
+/// What [`sample_origins`] read: cumulative counts over time, summed over the origins.
+struct OriginSamples {
+    requests: Vec<(f64, f64)>,
+    content: Vec<(f64, f64)>,
+    grants: Vec<(f64, f64)>,
+    store_fetches: f64,
+}
+
+/// The origins' counters sampled, in `OriginSamples`' order: all requests, content,
+/// grants and verdicts, store fetches (each summed over the lines it names).
+const SAMPLED: [&[&str]; 4] = [
+    &["edge_origin_requests_total"],
+    &["edge_origin_endpoint_requests_total{endpoint=\"content\"}"],
+    &[
+        "edge_origin_endpoint_requests_total{endpoint=\"grant\"}",
+        "edge_origin_endpoint_requests_total{endpoint=\"grant_check\"}",
+    ],
+    &["edge_origin_store_fetches_total"],
+];
+
+/// Reads every origin's request and store-fetch counters each second until `done`. A
+/// restarted origin starts its counters at 0 again, so what is added is each origin's
+/// growth since its last read.
+fn sample_origins(bases: &[String], started: Instant, done: &AtomicBool) -> OriginSamples {
     let http = e2e::client();
-    let mut last = vec![(0.0, 0.0); bases.len()];
-    let (mut requests, mut fetches, mut samples) = (0.0, 0.0, Vec::new());
+    let mut last = vec![[0.0; SAMPLED.len()]; bases.len()];
+    let mut totals = [0.0; SAMPLED.len()];
+    let mut samples = OriginSamples { requests: vec![], content: vec![], grants: vec![], store_fetches: 0.0 };
     while !done.load(Ordering::Relaxed) {
         for (i, base) in bases.iter().enumerate() {
             let Some(text) = http.get(format!("{base}/metrics")).send().ok().and_then(|r| r.text().ok())
@@ -292,16 +321,21 @@ fn sample_origins(bases: &[String], started: Instant, done: &AtomicBool) -> (Vec
                     .filter_map(|rest| rest.rsplit(' ').next()?.trim().parse::<f64>().ok())
                     .sum()
             };
-            let now = (value("edge_origin_requests_total"), value("edge_origin_store_fetches_total"));
-            let grew = |now: f64, then: f64| if now >= then { now - then } else { now };
-            requests += grew(now.0, last[i].0);
-            fetches += grew(now.1, last[i].1);
-            last[i] = now;
+            for (n, names) in SAMPLED.iter().enumerate() {
+                let now: f64 = names.iter().map(|name| value(name)).sum();
+                let then = last[i][n];
+                totals[n] += if now >= then { now - then } else { now };
+                last[i][n] = now;
+            }
         }
-        samples.push((started.elapsed().as_secs_f64(), requests));
+        let at = started.elapsed().as_secs_f64();
+        samples.requests.push((at, totals[0]));
+        samples.content.push((at, totals[1]));
+        samples.grants.push((at, totals[2]));
         std::thread::sleep(Duration::from_secs(1));
     }
-    (samples, fetches)
+    samples.store_fetches = totals[3];
+    samples
 }
 
 fn released(

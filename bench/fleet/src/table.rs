@@ -70,6 +70,17 @@ pub fn markdown(report: &ScenarioReport) -> String {
         rate(origin_base),
         rate(origin_peak)
     );
+    for (what, samples) in [
+        ("of which content (cache fills, warm fetches)", &report.origin_content_requests),
+        ("of which grants and edge verdicts", &report.origin_grant_requests),
+    ] {
+        let (base, peak) = (mean_rate(samples, &baseline), mean_rate(samples, &peak));
+        let ratio = match (peak, base) {
+            (Some(p), Some(b)) if b > 0.0 => format!(" ({:.2}x)", p / b),
+            _ => String::new(),
+        };
+        let _ = writeln!(t, "| {what}: baseline, peak | {}, {}{ratio} |", rate(base), rate(peak));
+    }
     let _ = writeln!(t, "| store requests (origins' fetches) | {:.0} |", report.store_fetches);
     let _ = writeln!(
         t,
