@@ -46,7 +46,9 @@ impl Endpoint {
             Endpoint::Head(HeadEndpoint::GrantCheck) => EndpointKind::GrantCheck,
             Endpoint::Head(HeadEndpoint::Health | HeadEndpoint::Ready) => EndpointKind::Probe,
             Endpoint::Head(HeadEndpoint::Invalidate | HeadEndpoint::Metrics) => EndpointKind::Admin,
-            Endpoint::Head(HeadEndpoint::LiveClient | HeadEndpoint::LiveEvents) if live => EndpointKind::Admin,
+            Endpoint::Head(HeadEndpoint::LiveClient | HeadEndpoint::LiveEvents) if live => {
+                EndpointKind::Admin
+            }
             Endpoint::Head(_) => EndpointKind::Content,
         }
     }
