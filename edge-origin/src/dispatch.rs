@@ -86,7 +86,7 @@ where
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state.metrics.count_request(endpoint.kind(state.live.is_some()), status);
-    state.metrics.latency.observe(elapsed.as_secs_f64());
+    state.metrics.latency.observe(elapsed);
     let path = req.as_ref().map_or(GRANTS, |r| r.uri().path());
     state.access_log.record(&method, path, status, elapsed.as_micros() as u64);
     response

@@ -20,6 +20,7 @@ mod release;
 mod access_log;
 mod client_ip;
 pub mod config;
+mod latency_histogram;
 mod limits;
 mod live;
 mod metrics;

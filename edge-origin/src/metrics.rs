@@ -8,8 +8,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::latency_histogram::LatencyHistogram;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct StatusLabel {
@@ -96,7 +97,7 @@ pub(crate) struct Metrics {
     pub store_fetches: Counter,
     pub store_errors: Counter,
     pub integrity_failures: Counter,
-    pub latency: Histogram,
+    pub latency: LatencyHistogram,
     pub release: Family<ReleaseLabel, Gauge>,
     pub releases_loaded: Counter,
     /// Channel checks or release loads that failed.
@@ -144,7 +145,7 @@ impl Default for Metrics {
             integrity_failures.clone(),
         );
         // 50 µs .. ~1.6 s
-        let latency = Histogram::new(exponential_buckets(0.00005, 2.0, 16));
+        let latency = LatencyHistogram::default();
         registry.register("request_duration_seconds", "Time to answer a request", latency.clone());
         let release = Family::<ReleaseLabel, Gauge>::default();
         registry.register("release", "The release being served (value 1)", release.clone());
