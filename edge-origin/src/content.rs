@@ -113,7 +113,7 @@ pub(crate) async fn serve<B>(
         }
     }
     // `/dir` redirects to `/dir/` so relative links in the page resolve.
-    if !path.ends_with('/') && routes.contains_key(&format!("{path}/")) {
+    if !path.ends_with('/') && routes.get(&format!("{path}/")).is_some() {
         let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
         let location = format!("{raw_path}/{query}");
         let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved");

@@ -69,23 +69,54 @@ fn served(route: &Route) -> Served {
     }
 }
 
-/// What a release prepared: its routes' parts, by route path.
-pub(crate) type Prepared = HashMap<String, Arc<Served>>;
+/// What a release prepared: its routes' parts, by route path (looked up per request), and
+/// the same parts in the manifest's route order (what the next release's `prepare` walks).
+#[derive(Debug, Default)]
+pub struct Prepared {
+    by_path: HashMap<String, Arc<Served>, foldhash::fast::RandomState>,
+    in_order: Vec<Arc<Served>>,
+}
+
+impl Prepared {
+    pub(crate) fn get(&self, path: &str) -> Option<&Arc<Served>> {
+        self.by_path.get(path)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.in_order.len()
+    }
+}
+
+impl std::ops::Index<&str> for Prepared {
+    type Output = Arc<Served>;
+
+    fn index(&self, path: &str) -> &Arc<Served> {
+        &self.by_path[path]
+    }
+}
 
 /// Every route of a manifest, prepared. A route the release served before (`previous`:
 /// its manifest and what it prepared) has unchanged keeps its prepared parts: a one-lesson
 /// edit in `course serve` swaps in a release of 14,000 routes, and preparing each again
-/// was most of the swap.
+/// was most of the swap. Both manifests' routes are sorted, so the old route of a path is
+/// found by walking them side by side, not by a search per route.
 pub(crate) fn prepare(manifest: &Manifest, previous: Option<(&Manifest, &Prepared)>) -> Prepared {
-    manifest
-        .routes
-        .iter()
-        .map(|(path, route)| {
-            let kept = previous
-                .filter(|(manifest, _)| manifest.routes.get(path) == Some(route))
-                .and_then(|(_, served)| served.get(path))
-                .map(Arc::clone);
-            (path.clone(), kept.unwrap_or_else(|| Arc::new(served(route))))
-        })
-        .collect()
+    let mut old = previous.map(|(manifest, served)| {
+        debug_assert_eq!(manifest.routes.len(), served.in_order.len());
+        manifest.routes.iter().zip(&served.in_order).peekable()
+    });
+    let mut by_path = HashMap::with_capacity_and_hasher(manifest.routes.len(), Default::default());
+    let mut in_order = Vec::with_capacity(manifest.routes.len());
+    for (path, route) in &manifest.routes {
+        let kept = old.as_mut().and_then(|old| {
+            while old.next_if(|((old_path, _), _)| old_path.as_str() < path.as_str()).is_some() {}
+            old.next_if(|((old_path, old_route), _)| *old_path == path && *old_route == route)
+                .map(|(_, served)| Arc::clone(served))
+        });
+        let prepared = kept.unwrap_or_else(|| Arc::new(served(route)));
+        by_path.insert(path.clone(), Arc::clone(&prepared));
+        in_order.push(prepared);
+    }
+    Prepared { by_path, in_order }
 }

@@ -282,6 +282,36 @@ mod tests {
         assert_eq!(new.served.len(), 4);
     }
 
+    /// Routes removed, added before, between and after the old ones, changed and kept, in
+    /// one swap: each path gets its own route's parts (the side-by-side walk never pairs a
+    /// path with a neighbour's route).
+    #[test]
+    fn every_route_gets_its_own_parts_whatever_was_added_or_removed_around_it() {
+        let mut first = Manifest::new("/404.html".into());
+        for path in ["/404.html", "/a/", "/b/", "/d/", "/e/", "/g/"] {
+            first.routes.insert(path.into(), route(path.as_bytes()));
+        }
+        let old = Release::new(first.release_id(), first.clone());
+        let mut second = first;
+        second.routes.remove("/a/");
+        second.routes.remove("/e/");
+        second.routes.insert("/0/".into(), route(b"/0/"));
+        second.routes.insert("/c/".into(), route(b"/c/"));
+        second.routes.insert("/d/".into(), route(b"/d/, edited"));
+        second.routes.insert("/f/".into(), route(b"/f/"));
+        second.routes.insert("/h/".into(), route(b"/h/"));
+        let new = Release::after(Some(&old), second.release_id(), second.clone());
+        assert_eq!(new.served.len(), second.routes.len());
+        for (path, route) in &second.routes {
+            assert_eq!(new.served[path.as_str()].identity.object, route.object, "{path}");
+        }
+        for kept in ["/404.html", "/b/", "/g/"] {
+            assert!(Arc::ptr_eq(&new.served[kept], &old.served[kept]), "{kept}: shared");
+        }
+        assert!(!Arc::ptr_eq(&new.served["/d/"], &old.served["/d/"]), "changed: prepared again");
+        assert!(new.served.get("/a/").is_none() && new.served.get("/e/").is_none());
+    }
+
     #[test]
     fn store_failures_are_the_same_failure_whatever_their_message() {
         let store = |message: &str| {
