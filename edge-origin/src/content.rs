@@ -60,7 +60,7 @@ pub(crate) async fn serve<B>(
 
     let routes = &release.served;
     // `/dir/index.html` is the same page as `/dir/`.
-    let found = routes.get(&*path).map(|r| (&*path, r)).or_else(|| {
+    let found = routes.get(&path).map(|r| (&*path, r)).or_else(|| {
         let dir = path.strip_suffix("index.html").filter(|d| d.ends_with('/'))?;
         routes.get(dir).map(|r| (dir, r))
     });
