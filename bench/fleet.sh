@@ -10,7 +10,7 @@
 # the repo's VCL balancing over them (tests/src/fleet.rs), replays students through the
 # edges (bench/fleet/src/replay) and, on the scenario's schedule, publishes, rolls back,
 # kills an origin, stops the store and sends purge storms. Prints one markdown table per
-# scenario on stdout and writes it to bench/results/fleet-<scenario>[-quick].md.
+# scenario on stdout and writes it to bench/results/fleet-<scenario>-full.md (-quick.md with --quick).
 #
 #   spike  baseline, 10x within 3 s, held, back; at the peak: a one-lesson fix, a
 #          300-lesson release, a rollback, kill -9 of an origin, the store stopped 30 s,
@@ -119,7 +119,7 @@ mkdir -p "$WORK/tmp" "$ROOT/bench/results"
 # varnishd's worker runs as an unprivileged user: it must reach the VCL the harness writes
 # under $WORK/tmp (mktemp -d makes $WORK 0700).
 chmod 755 "$WORK" "$WORK/tmp"
-SUFFIX=""
+SUFFIX="-full"
 ((QUICK)) && SUFFIX="-quick"
 for name in spike day; do
   [[ $SCENARIO == all || $SCENARIO == "$name" ]] || continue
